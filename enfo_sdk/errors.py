@@ -1,0 +1,101 @@
+"""One exception tree for the whole SDK, rooted at :class:`EnfoError`.
+
+Every error the library raises on purpose is a subclass of ``EnfoError``; third-party
+errors are wrapped with ``raise ... from e`` so that callers (and the CLIs) can catch one
+base class and show one clear message.
+"""
+
+from __future__ import annotations
+
+
+class EnfoError(Exception):
+    """Base class of every error the EnFo SDK raises on purpose."""
+
+
+# -- input data ------------------------------------------------------------------------
+class DataError(EnfoError, ValueError):
+    """The owner's or partner's table cannot be used as given (names the column or file)."""
+
+
+class ShapeError(DataError):
+    """Arrays have the wrong number of dimensions, rows or columns."""
+
+
+# -- keys and specs --------------------------------------------------------------------
+class KeySpecError(EnfoError, ValueError):
+    """Base for problems with a key specification (algorithm, version, hyperparameters)."""
+
+
+class UnknownAlgorithmError(KeySpecError):
+    """No key algorithm is registered under this name and version."""
+
+
+class HyperparameterError(KeySpecError):
+    """A hyperparameter is unknown, missing or out of range."""
+
+
+class NotFittedError(EnfoError, AttributeError):
+    """A model was used before ``fit``.
+
+    Subclasses AttributeError so that scikit-learn's ``check_is_fitted`` conventions hold.
+    """
+
+
+class ForgeError(EnfoError):
+    """Forging cannot start or continue (bad settings, diverged optimisation)."""
+
+
+class ConfigError(EnfoError, ValueError):
+    """A contract file or option is invalid (names the file, the key path and the value)."""
+
+
+# -- signing and bundles -------------------------------------------------------------------
+class SigningError(EnfoError):
+    """A key file cannot be read, parsed or decrypted."""
+
+
+class BundleError(EnfoError):
+    """Base for every reason a bundle is refused."""
+
+
+class BundleFormatError(BundleError):
+    """The file is not a bundle: not Parquet, truncated, too large, or no/malformed envelope."""
+
+
+class UntrustedSignerError(BundleError):
+    """The envelope's signer is not in the trust store."""
+
+
+class SignatureError(BundleError):
+    """The signature does not verify over the envelope payload."""
+
+
+class PayloadTypeError(BundleError):
+    """The envelope's payload type is not one this library understands."""
+
+
+class ManifestError(BundleError):
+    """The signed manifest does not parse under the strict schema."""
+
+
+class ExpiredBundleError(BundleError):
+    """The bundle's expiry time has passed."""
+
+
+class WrongPartnerError(BundleError):
+    """The bundle names an intended partner other than the verifier."""
+
+
+class SchemaMismatchError(BundleError):
+    """The Parquet table's columns or types differ from the manifest's."""
+
+
+class DigestMismatchError(BundleError):
+    """The table's content digest differs from the signed one (a value, name or order changed)."""
+
+
+class ReconstructionError(BundleError):
+    """The rebuilt key model does not reproduce the owner's probe predictions."""
+
+
+__all__ = [name for name in dir() if name.endswith("Error")]
