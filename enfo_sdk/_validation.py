@@ -1,0 +1,82 @@
+"""Input checking at the public entry points (the numerical cores trust their inputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, ShapeError
+
+
+def _column_names(X, n: int) -> list[str]:
+    if isinstance(X, pd.DataFrame):
+        return [str(c) for c in X.columns]
+    return [f"x{i + 1}" for i in range(n)]
+
+
+def check_X(X, *, what: str = "X") -> np.ndarray:
+    """Return X as a float64 (n, d) array, or raise naming the bad column."""
+    if isinstance(X, pd.DataFrame):
+        bad = [str(c) for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))]
+        if bad:
+            raise DataError(f"{what}: non-numeric column(s): {', '.join(bad)}")
+        arr = X.to_numpy(dtype=np.float64)
+    else:
+        try:
+            arr = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise DataError(f"{what} must be numeric: {e}") from e
+    if arr.ndim != 2:
+        raise ShapeError(f"{what} must be 2-dimensional (n_samples, n_features), got shape {arr.shape}")
+    if arr.shape[1] == 0:
+        raise ShapeError(f"{what} has no feature columns (shape {arr.shape})")
+    if arr.shape[0] == 0:
+        raise ShapeError(f"{what} has no rows")
+    names = _column_names(X, arr.shape[1])
+    finite = np.isfinite(arr)
+    if not finite.all():
+        cols = np.where(~finite.all(axis=0))[0]
+        parts = []
+        for j in cols:
+            col = arr[:, j]
+            if np.isnan(col).all():
+                parts.append(f"{names[j]} (all NaN)")
+            else:
+                nn = int(np.isnan(col).sum())
+                ni = int(np.isinf(col).sum())
+                first = int(np.where(~np.isfinite(col))[0][0])
+                parts.append(f"{names[j]} ({nn} NaN, {ni} infinite; first at row {first})")
+        raise DataError(f"{what} has missing or infinite values in column(s): {'; '.join(parts)}")
+    return arr
+
+
+def check_Xy(X, y, *, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    """Validate features and target; return arrays, feature names and target name."""
+    Xa = check_X(X)
+    names = _column_names(X, Xa.shape[1])
+    target = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
+    if isinstance(y, pd.DataFrame):
+        if y.shape[1] != 1:
+            raise ShapeError(f"y must be one column, got {y.shape[1]}")
+        target = str(y.columns[0])
+        y = y.iloc[:, 0]
+    if isinstance(y, pd.Series) and not pd.api.types.is_numeric_dtype(y):
+        raise DataError(f"target {target!r} is not numeric (dtype {y.dtype})")
+    try:
+        ya = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"target {target!r} must be numeric: {e}") from e
+    if ya.ndim == 2 and ya.shape[1] == 1:
+        ya = ya[:, 0]
+    if ya.ndim != 1:
+        raise ShapeError(f"y must be 1-dimensional, got shape {ya.shape}")
+    if ya.shape[0] != Xa.shape[0]:
+        raise ShapeError(f"X has {Xa.shape[0]} rows but y has {ya.shape[0]}")
+    if not np.isfinite(ya).all():
+        bad = int((~np.isfinite(ya)).sum())
+        first = int(np.where(~np.isfinite(ya))[0][0])
+        raise DataError(f"target {target!r} has {bad} missing or infinite values (first at row {first})")
+    distinct = np.unique(np.column_stack([Xa, ya]), axis=0).shape[0] if Xa.shape[0] < 200000 else Xa.shape[0]
+    if distinct < min_rows:
+        raise DataError(f"need at least {min_rows} distinct rows, got {distinct}")
+    return Xa, ya, names, target

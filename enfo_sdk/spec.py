@@ -1,0 +1,167 @@
+"""``KeySpec``: the single description of a key, and the estimators it builds.
+
+A KeySpec names the algorithm and version, its hyperparameters and the fitted
+preprocessing. It is what encapsulation returns, what forging differentiates through,
+what the bundle manifest stores and what the partner rebuilds from.
+
+``spec.build()`` returns a scikit-learn-style regressor that works in original units:
+``fit(X, y)`` standardizes with the spec's *fixed* preprocessing (the owner's), fits the
+key in standardized space and returns ``self``; ``predict(X)`` maps back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from sklearn.base import BaseEstimator, RegressorMixin
+
+from .errors import HyperparameterError, NotFittedError, ShapeError
+from .keys import Key, get_key
+from .preprocessing import Preprocessing
+
+
+class KeySpec(BaseModel):
+    """Algorithm, version, hyperparameters and preprocessing of a key model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    algorithm: str
+    version: int
+    hyperparameters: dict[str, float | int]
+    preprocessing: Preprocessing
+
+    @model_validator(mode="after")
+    def _check(self) -> "KeySpec":
+        key = get_key(self.algorithm, self.version)
+        checked = key.check_params(self.hyperparameters)
+        if checked != self.hyperparameters:
+            # defaults must be written out so the spec is explicit
+            object.__setattr__(self, "hyperparameters", checked)
+        return self
+
+    @property
+    def key(self) -> Key:
+        return get_key(self.algorithm, self.version)
+
+    @property
+    def n_features(self) -> int:
+        return self.preprocessing.n_features
+
+    def build(self) -> "KeyRegressor":
+        """An unfitted estimator with this spec's hyperparameters and fixed preprocessing."""
+        return KeyRegressor(
+            algorithm=self.algorithm,
+            version=self.version,
+            hyperparameters=dict(self.hyperparameters),
+            preprocessing=self.preprocessing,
+        )
+
+
+class KeyRegressor(RegressorMixin, BaseEstimator):
+    """A key model as a scikit-learn regressor.
+
+    Parameters
+    ----------
+    algorithm : str, default="nu-method"
+        Registered key name (see :func:`enfo_sdk.keys.available`).
+    version : int or None, default=None
+        Key version; None means the newest.
+    hyperparameters : dict or None, default=None
+        The key's hyperparameters; missing ones take the key's defaults.
+    preprocessing : Preprocessing or None, default=None
+        Fixed standardization (as stored in a KeySpec). None fits the standardization on the
+        training data in ``fit``.
+
+    Attributes
+    ----------
+    state_ : dict of ndarray
+        The fitted key's state (e.g. training rows and coefficients).
+    preprocessing_ : Preprocessing
+        The standardization used.
+    n_features_in_ : int
+    """
+
+    def __init__(self, algorithm="nu-method", version=None, hyperparameters=None, preprocessing=None):
+        self.algorithm = algorithm
+        self.version = version
+        self.hyperparameters = hyperparameters
+        self.preprocessing = preprocessing
+
+    def _key_and_params(self) -> tuple[Key, dict]:
+        key = get_key(self.algorithm, self.version)
+        params = dict(self.hyperparameters or {})
+        if key.name == "nu-method" and "bandwidth" not in params and "iterations" not in params:
+            # scikit-learn's estimator checks build the estimator with no arguments
+            params = {"bandwidth": 1.0, "iterations": 50, **params}
+        elif key.name == "krr" and not params:
+            params = {"bandwidth": 1.0, "alpha": 1e-3}
+        elif key.name == "ridge" and not params:
+            params = {"alpha": 1e-3}
+        return key, key.check_params(params)
+
+    def fit(self, X, y):
+        """Fit the key.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        from ._validation import check_Xy
+
+        key, params = self._key_and_params()
+        Xa, ya, _, _ = check_Xy(X, y, min_rows=2)
+        pre = self.preprocessing
+        if pre is None:
+            pre = Preprocessing.fit(Xa, ya)
+        elif isinstance(pre, dict):
+            pre = Preprocessing.model_validate(pre)
+        Z = pre.transform_X(Xa)
+        t = pre.transform_y(ya)
+        self.state_ = key.fit(Z, t, params)
+        self.params_ = params
+        self.preprocessing_ = pre
+        self.n_features_in_ = Xa.shape[1]
+        return self
+
+    def predict(self, X):
+        """Predict in original units.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        if not hasattr(self, "state_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first."
+            )
+        from ._validation import check_X
+
+        Xa = check_X(X)
+        if Xa.shape[1] != self.n_features_in_:
+            raise ShapeError(
+                f"X has {Xa.shape[1]} features, but the model was fitted with {self.n_features_in_}"
+            )
+        key = get_key(self.algorithm, self.version)
+        Z = self.preprocessing_.transform_X(Xa)
+        return self.preprocessing_.inverse_y(key.predict(self.state_, Z, self.params_))
+
+    def to_spec(self) -> KeySpec:
+        """The KeySpec of a fitted estimator."""
+        if not hasattr(self, "state_"):
+            raise NotFittedError("fit the estimator before asking for its KeySpec")
+        key = get_key(self.algorithm, self.version)
+        return KeySpec(
+            algorithm=key.name, version=key.version, hyperparameters=self.params_,
+            preprocessing=self.preprocessing_,
+        )
