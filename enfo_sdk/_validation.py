@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, ShapeError
+from .errors import DataError, DataTypeError, ShapeError
 
 
 def _column_names(X, n: int) -> list[str]:
@@ -14,25 +14,20 @@ def _column_names(X, n: int) -> list[str]:
     return [f"x{i + 1}" for i in range(n)]
 
 
-def check_X(X, *, what: str = "X") -> np.ndarray:
-    """Return X as a float64 (n, d) array, or raise naming the bad column."""
+def check_numeric_columns(X, *, what: str = "X") -> None:
+    """For a DataFrame, raise listing every non-numeric column."""
     if isinstance(X, pd.DataFrame):
-        bad = [str(c) for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))]
+        bad = [
+            str(c) for c in X.columns
+            if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))
+            or pd.api.types.is_complex_dtype(X[c])
+        ]
         if bad:
             raise DataError(f"{what}: non-numeric column(s): {', '.join(bad)}")
-        arr = X.to_numpy(dtype=np.float64)
-    else:
-        try:
-            arr = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError) as e:
-            raise DataError(f"{what} must be numeric: {e}") from e
-    if arr.ndim != 2:
-        raise ShapeError(f"{what} must be 2-dimensional (n_samples, n_features), got shape {arr.shape}")
-    if arr.shape[1] == 0:
-        raise ShapeError(f"{what} has no feature columns (shape {arr.shape})")
-    if arr.shape[0] == 0:
-        raise ShapeError(f"{what} has no rows")
-    names = _column_names(X, arr.shape[1])
+
+
+def check_finite(arr: np.ndarray, names: list[str], *, what: str = "X") -> None:
+    """Raise naming each column with NaN or infinite values."""
     finite = np.isfinite(arr)
     if not finite.all():
         cols = np.where(~finite.all(axis=0))[0]
@@ -47,6 +42,29 @@ def check_X(X, *, what: str = "X") -> np.ndarray:
                 first = int(np.where(~np.isfinite(col))[0][0])
                 parts.append(f"{names[j]} ({nn} NaN, {ni} infinite; first at row {first})")
         raise DataError(f"{what} has missing or infinite values in column(s): {'; '.join(parts)}")
+
+
+def check_X(X, *, what: str = "X") -> np.ndarray:
+    """Return X as a float64 (n, d) array, or raise naming the bad column."""
+    if isinstance(X, pd.DataFrame):
+        check_numeric_columns(X, what=what)
+        arr = X.to_numpy(dtype=np.float64)
+    else:
+        if np.iscomplexobj(X):
+            raise DataError(f"{what}: Complex data not supported")
+        try:
+            arr = np.asarray(X, dtype=np.float64)
+        except TypeError as e:
+            raise DataTypeError(f"{what} must be numeric: {e}") from e
+        except ValueError as e:
+            raise DataError(f"{what} must be numeric: {e}") from e
+    if arr.ndim != 2:
+        raise ShapeError(f"{what} must be 2-dimensional (n_samples, n_features), got shape {arr.shape}")
+    if arr.shape[1] == 0:
+        raise ShapeError(f"{what} has no feature columns (shape {arr.shape})")
+    if arr.shape[0] == 0:
+        raise ShapeError(f"{what} has no rows")
+    check_finite(arr, _column_names(X, arr.shape[1]), what=what)
     return arr
 
 
@@ -54,6 +72,14 @@ def check_Xy(X, y, *, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray, list[s
     """Validate features and target; return arrays, feature names and target name."""
     Xa = check_X(X)
     names = _column_names(X, Xa.shape[1])
+    ya, target = check_y(y, Xa, min_rows=min_rows)
+    if target in names:
+        raise DataError(f"the target {target!r} is also a feature column")
+    return Xa, ya, names, target
+
+
+def check_y(y, Xa: np.ndarray, *, min_rows: int = 2) -> tuple[np.ndarray, str]:
+    """Validate the target against already-checked features Xa."""
     target = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
     if isinstance(y, pd.DataFrame):
         if y.shape[1] != 1:
@@ -62,9 +88,13 @@ def check_Xy(X, y, *, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray, list[s
         y = y.iloc[:, 0]
     if isinstance(y, pd.Series) and not pd.api.types.is_numeric_dtype(y):
         raise DataError(f"target {target!r} is not numeric (dtype {y.dtype})")
+    if np.iscomplexobj(y):
+        raise DataError(f"target {target!r}: Complex data not supported")
     try:
         ya = np.asarray(y, dtype=np.float64)
-    except (TypeError, ValueError) as e:
+    except TypeError as e:
+        raise DataTypeError(f"target {target!r} must be numeric: {e}") from e
+    except ValueError as e:
         raise DataError(f"target {target!r} must be numeric: {e}") from e
     if ya.ndim == 2 and ya.shape[1] == 1:
         ya = ya[:, 0]
@@ -78,5 +108,7 @@ def check_Xy(X, y, *, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray, list[s
         raise DataError(f"target {target!r} has {bad} missing or infinite values (first at row {first})")
     distinct = np.unique(np.column_stack([Xa, ya]), axis=0).shape[0] if Xa.shape[0] < 200000 else Xa.shape[0]
     if distinct < min_rows:
-        raise DataError(f"need at least {min_rows} distinct rows, got {distinct}")
-    return Xa, ya, names, target
+        raise DataError(
+            f"need at least {min_rows} distinct rows, got {distinct} (n_samples = {Xa.shape[0]})"
+        )
+    return ya, target

@@ -7,6 +7,8 @@ base class and show one clear message.
 
 from __future__ import annotations
 
+from sklearn.exceptions import NotFittedError as _SkNotFittedError
+
 
 class EnfoError(Exception):
     """Base class of every error the EnFo SDK raises on purpose."""
@@ -17,12 +19,16 @@ class DataError(EnfoError, ValueError):
     """The owner's or partner's table cannot be used as given (names the column or file)."""
 
 
+class DataTypeError(DataError, TypeError):
+    """Values are of a type that cannot be read as numbers."""
+
+
 class ShapeError(DataError):
     """Arrays have the wrong number of dimensions, rows or columns."""
 
 
 # -- keys and specs --------------------------------------------------------------------
-class KeySpecError(EnfoError, ValueError):
+class KeySpecError(EnfoError):
     """Base for problems with a key specification (algorithm, version, hyperparameters)."""
 
 
@@ -34,10 +40,10 @@ class HyperparameterError(KeySpecError):
     """A hyperparameter is unknown, missing or out of range."""
 
 
-class NotFittedError(EnfoError, AttributeError):
+class NotFittedError(EnfoError, _SkNotFittedError):
     """A model was used before ``fit``.
 
-    Subclasses AttributeError so that scikit-learn's ``check_is_fitted`` conventions hold.
+    Subclasses scikit-learn's NotFittedError so that its conventions hold.
     """
 
 

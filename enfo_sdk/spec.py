@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import validate_data
 
-from .errors import HyperparameterError, NotFittedError, ShapeError
+from .errors import DataError, DataTypeError, NotFittedError, ShapeError
 from .keys import Key, get_key
 from .preprocessing import Preprocessing
 
@@ -113,10 +114,20 @@ class KeyRegressor(RegressorMixin, BaseEstimator):
         -------
         self
         """
-        from ._validation import check_Xy
+        from ._validation import _column_names, check_finite, check_numeric_columns, check_y
 
         key, params = self._key_and_params()
-        Xa, ya, _, _ = check_Xy(X, y, min_rows=2)
+        check_numeric_columns(X)
+        try:
+            Xa, ya = validate_data(
+                self, X, y, dtype=np.float64, y_numeric=True, ensure_all_finite=False
+            )
+        except TypeError as e:
+            raise DataTypeError(str(e)) from e
+        except ValueError as e:
+            raise DataError(str(e)) from e
+        check_finite(Xa, _column_names(X, Xa.shape[1]))
+        ya, _ = check_y(ya if not hasattr(y, "name") else y, Xa, min_rows=2)
         pre = self.preprocessing
         if pre is None:
             pre = Preprocessing.fit(Xa, ya)
@@ -127,7 +138,6 @@ class KeyRegressor(RegressorMixin, BaseEstimator):
         self.state_ = key.fit(Z, t, params)
         self.params_ = params
         self.preprocessing_ = pre
-        self.n_features_in_ = Xa.shape[1]
         return self
 
     def predict(self, X):
@@ -145,13 +155,16 @@ class KeyRegressor(RegressorMixin, BaseEstimator):
             raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first."
             )
-        from ._validation import check_X
+        from ._validation import _column_names, check_finite, check_numeric_columns
 
-        Xa = check_X(X)
-        if Xa.shape[1] != self.n_features_in_:
-            raise ShapeError(
-                f"X has {Xa.shape[1]} features, but the model was fitted with {self.n_features_in_}"
-            )
+        check_numeric_columns(X)
+        try:
+            Xa = validate_data(self, X, dtype=np.float64, reset=False, ensure_all_finite=False)
+        except TypeError as e:
+            raise DataTypeError(str(e)) from e
+        except ValueError as e:
+            raise ShapeError(str(e)) from e
+        check_finite(Xa, _column_names(X, Xa.shape[1]))
         key = get_key(self.algorithm, self.version)
         Z = self.preprocessing_.transform_X(Xa)
         return self.preprocessing_.inverse_y(key.predict(self.state_, Z, self.params_))

@@ -1,0 +1,509 @@
+"""The owner's contract file: what to forge, from which data, for which key, signed by whom.
+
+A contract is a YAML file validated by the pydantic model :class:`Contract`
+(``extra="forbid"`` everywhere, so a typo is an error rather than a silent default;
+``version: 1``). :func:`load_contract` reads it, resolves relative paths against the
+contract's own folder and turns every problem into one :class:`~enfo_sdk.errors.ConfigError`
+naming the file, the line, the key path (``forge.rows``) and the bad value.
+
+Settings left out fall back to the library's defaults (:func:`enfo_sdk.encapsulate`,
+:func:`enfo_sdk.forge`), so the contract never carries a second copy of them.
+
+Example (``examples/friedman3/key.yaml``)::
+
+    # yaml-language-server: $schema=../../schemas/contract.schema.json
+    version: 1
+    data: {source: builtin:friedman3, target: y, test_fraction: 0.5}
+    key: {algorithm: nu-method}
+    forge: {rows: 100, mode: rival, seed: 0}
+    output: {bundle: out/friedman3.bundle.parquet}
+
+The JSON Schema ``schemas/contract.schema.json`` is generated from this model by
+``scripts/gen_schemas.py``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, WithJsonSchema, field_validator,
+)
+
+from .errors import ConfigError
+from .keys import get_key
+
+__all__ = [
+    "Contract", "DataSection", "KeySection", "ForgeSection", "OutputSection",
+    "SigningSection", "PartnerSection", "load_contract", "parse_contract",
+    "DEFAULT_KEY_PATH", "OWNER_KEY_ENV", "default_key_path",
+]
+
+#: Where ``enfo-owner keygen`` and ``enfo-owner forge`` keep the owner's signing key.
+DEFAULT_KEY_PATH = "~/.config/enfo/owner.key"
+#: Environment variable that overrides :data:`DEFAULT_KEY_PATH`.
+OWNER_KEY_ENV = "ENFO_OWNER_KEY"
+
+_BUILTIN = "builtin:"
+
+
+def default_key_path() -> Path:
+    """The signing key used when a contract names none: ``$ENFO_OWNER_KEY`` or the default."""
+    return Path(os.environ.get(OWNER_KEY_ENV) or DEFAULT_KEY_PATH).expanduser()
+
+
+class _Section(BaseModel):
+    # strict: YAML already carries types; ``rows: yes`` or ``lr: "0.1"`` are mistakes
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class DataSection(_Section):
+    """The owner's table and how it is split."""
+
+    source: str = Field(
+        description="CSV file, Parquet file, directory of Parquet files, or builtin:NAME "
+        "(friedman3, clv, cdnow). Relative paths resolve against the contract's folder.",
+        examples=["builtin:friedman3", "data/customers.parquet"],
+    )
+    options: dict[str, Any] | None = Field(
+        None,
+        description="Options of a built-in dataset's loader, e.g. {n: 2000, seed: 1} for "
+        "builtin:friedman3. Only for builtin: sources.",
+    )
+    target: str = Field(description="Name of the target column.")
+    features: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Feature columns, in order. Default: every column but the target; they "
+        "must all be numeric.",
+    )
+    test_fraction: float = Field(
+        0.2, gt=0, lt=1,
+        description="Fraction of rows held out (never seen by encapsulation or forging) to "
+        "report test RMSE.",
+    )
+    seed: int = Field(
+        0, ge=0,
+        description="Seeds the test split, the cross-validation folds and the sampled-rows "
+        "baseline.",
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _known_builtin(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must name a file, a directory or builtin:NAME")
+        if v.startswith(_BUILTIN):
+            from .data.builtin import BUILTIN_TARGETS
+
+            name = v[len(_BUILTIN):]
+            if name not in BUILTIN_TARGETS:
+                raise ValueError(
+                    f"unknown built-in dataset {name!r}; known: "
+                    f"{', '.join(_BUILTIN + n for n in sorted(BUILTIN_TARGETS))}"
+                )
+        return v
+
+
+
+
+_SEARCH_VALUE_SCHEMA = {
+    "anyOf": [
+        {"type": "array", "items": {"type": "number"}, "minItems": 1},
+        {"type": "number"},
+        {
+            "type": "object",
+            "description": "nu-method iterations: score every count 1..max along one run",
+            "properties": {"max": {"type": "integer", "minimum": 1}},
+            "required": ["max"],
+            "additionalProperties": False,
+        },
+    ]
+}
+SearchGrid = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {"type": "object", "additionalProperties": _SEARCH_VALUE_SCHEMA}, mode="validation"
+    ),
+]
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_search_value(name: str, v: Any) -> Any:
+    if _is_number(v):
+        return v
+    if isinstance(v, list) and v and all(_is_number(x) for x in v):
+        return v
+    if isinstance(v, dict) and set(v) == {"max"} and isinstance(v["max"], int) \
+            and not isinstance(v["max"], bool) and v["max"] >= 1:
+        return v
+    raise ValueError(
+        f"{name}: expected a number, a non-empty list of numbers, or {{max: T}} with a whole "
+        f"number T >= 1, got {v!r}"
+    )
+
+
+class KeySection(_Section):
+    """The key algorithm and how its hyperparameters are chosen (encapsulation)."""
+
+    algorithm: str = Field(
+        "nu-method", description="Registered key algorithm: nu-method, ols, ridge, krr."
+    )
+    version: int | None = Field(None, ge=1, description="Key version. Default: the newest.")
+    search: SearchGrid | None = Field(
+        None,
+        description="Search grid per hyperparameter: a list of values, one fixed value, or "
+        "{max: T} for the nu-method's iterations. Default: the key's own grid.",
+        examples=[{"bandwidth": [0.5, 1, 2, 4], "iterations": {"max": 500}}],
+    )
+    cv: int | None = Field(
+        None, ge=2, description="Cross-validation folds. Default: the library's (5)."
+    )
+
+    @field_validator("algorithm")
+    @classmethod
+    def _registered(cls, v: str, info) -> str:
+        from .errors import UnknownAlgorithmError
+
+        try:
+            get_key(v)
+        except UnknownAlgorithmError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("search")
+    @classmethod
+    def _known_hyperparameters(cls, v, info):
+        if not v or "algorithm" not in info.data:
+            return v
+        for name, values in v.items():
+            _check_search_value(name, values)
+        key = get_key(info.data["algorithm"])
+        known = [h.name for h in key.hyperparameters]
+        unknown = [name for name in v if name not in known]
+        if unknown:
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, known, n=1)
+                hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ValueError(
+                f"unknown hyperparameter {', '.join(hints)} for key {key.name!r}; "
+                f"allowed: {', '.join(known) or 'none'}"
+            )
+        return v
+
+
+class ForgeSection(_Section):
+    """Forging settings; those left out take :func:`enfo_sdk.forge`'s defaults."""
+
+    rows: int = Field(ge=1, description="Synthetic rows to forge (m << n).")
+    mode: Literal["rival", "augment", "adaptable"] | None = Field(
+        None, description="rival (default), augment (mixable with outside data) or adaptable."
+    )
+    steps: int | None = Field(None, ge=1, description="Maximum optimisation steps.")
+    batch_size: int | None = Field(None, ge=1, description="Owner rows per step.")
+    lr: float | None = Field(None, gt=0, description="Adam learning rate (standardized units).")
+    init: Literal["kmeans", "sample", "noise"] | None = Field(
+        None, description="Starting rows: kmeans (default), sample or noise."
+    )
+    validation: float | None = Field(
+        None, gt=0, lt=1, description="Fraction of training rows held out for early stopping."
+    )
+    seed: int | None = Field(None, ge=0, description="Seed of the forging run.")
+    eval_every: int | None = Field(None, ge=1, description="Steps between evaluations.")
+    patience: int | None = Field(
+        None, ge=1, description="Evaluations without improvement before stopping early."
+    )
+    alignment_weight: float | None = Field(
+        None, ge=0, description="Weight of the Sinkhorn alignment term (mode augment)."
+    )
+    adaptability_weight: float | None = Field(
+        None, ge=0, description="Weight of the self-fit term (mode adaptable)."
+    )
+
+    def forge_kwargs(self) -> dict[str, Any]:
+        """The settings given, as keyword arguments of :func:`enfo_sdk.forge`."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class OutputSection(_Section):
+    """Where results go (relative paths resolve against the contract's folder)."""
+
+    bundle: str = Field(description="The signed bundle (a Parquet file) to write.")
+    report: str | None = Field(
+        None, description="Optional JSON file with the run's summary and forging history."
+    )
+
+    @field_validator("bundle")
+    @classmethod
+    def _parquet(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must name a file")
+        return v
+
+
+class SigningSection(_Section):
+    """The owner's signing key and name."""
+
+    key: str | None = Field(
+        None,
+        description=f"Ed25519 private key (PKCS8 PEM). Default: ${OWNER_KEY_ENV} or "
+        f"{DEFAULT_KEY_PATH}, created there on first use.",
+    )
+    owner: str | None = Field(
+        None, min_length=1, description="Owner name written to the manifest. Default: the "
+        "login name."
+    )
+    passphrase_env: str = Field(
+        "ENFO_KEY_PASSPHRASE",
+        description="Environment variable holding the key's passphrase (encrypted keys).",
+    )
+
+
+class PartnerSection(_Section):
+    """The partner a bundle is forged for (optional)."""
+
+    name: str = Field(min_length=1, description="Partner name; verification checks it.")
+    public_key: str | None = Field(None, description="The partner's public key file.")
+    expires_in_days: int | None = Field(
+        None, ge=1, description="The bundle expires this many days after forging."
+    )
+
+
+class Contract(_Section):
+    """An EnFo owner contract, version 1."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, title="EnFo contract",
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
+
+    version: Literal[1] = Field(description="Contract format version.")
+    data: DataSection
+    key: KeySection = Field(default_factory=KeySection)
+    forge: ForgeSection
+    output: OutputSection
+    signing: SigningSection = Field(default_factory=SigningSection)
+    partner: PartnerSection | None = None
+
+    _file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def file(self) -> Path | None:
+        """The file the contract was loaded from (None when built in Python)."""
+        return self._file
+
+    def where(self, key_path: str) -> str:
+        """``file: key.path`` for messages."""
+        return f"{self._file}: {key_path}" if self._file is not None else key_path
+
+    def resolved(self, base: str | Path) -> "Contract":
+        """A copy whose relative paths are made absolute against ``base`` (``~`` expanded)."""
+        base = Path(base)
+
+        def fix(p: str | None) -> str | None:
+            if p is None:
+                return None
+            q = Path(p).expanduser()
+            return str(q if q.is_absolute() else (base / q).resolve())
+
+        d = self.model_dump(exclude_unset=True, exclude_none=False)
+        src = self.data.source
+        if not src.startswith(_BUILTIN):
+            d["data"]["source"] = fix(src)
+        d["output"]["bundle"] = fix(self.output.bundle)
+        if self.output.report is not None:
+            d["output"]["report"] = fix(self.output.report)
+        if self.signing.key is not None:
+            d.setdefault("signing", {})["key"] = fix(self.signing.key)
+        if self.partner is not None and self.partner.public_key is not None:
+            d["partner"]["public_key"] = fix(self.partner.public_key)
+        out = type(self).model_validate(d)
+        out._file = self._file
+        return out
+
+
+# -- loading -----------------------------------------------------------------------------------
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
+            )
+        seen[key] = key_node
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
+)
+
+
+def _line_index(text: str) -> dict[tuple, int]:
+    """Map each key path (tuple of keys/indices) to its 1-based line in the YAML text."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    lines: dict[tuple, int] = {}
+
+    def walk(node, path: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                p = path + (k.value,)
+                lines[p] = k.start_mark.line + 1
+                walk(v, p)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                lines[path + (i,)] = v.start_mark.line + 1
+                walk(v, path + (i,))
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _field_names(loc: tuple) -> list[str]:
+    """Allowed keys of the section a location points into (for typo hints)."""
+    model: Any = Contract
+    for part in loc[:-1]:
+        if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        candidates = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)]
+        model = next((a for a in candidates if issubclass(a, BaseModel)), None)
+        if model is None:
+            return []
+    return list(model.model_fields) if isinstance(model, type) else []
+
+
+_UNION_TAG = re.compile(r"[\[\]]|^(int|float|str|bool|none|dict|list)$")
+
+
+def _describe(err: dict, lines: dict[tuple, int], file: str) -> tuple[int, str]:
+    """(line, message) for one pydantic error."""
+    loc = tuple(err["loc"])
+    # pydantic appends union member tags to the location (e.g. 'list[int]'); drop them
+    clean = tuple(p for p in loc if isinstance(p, int) or not _UNION_TAG.search(str(p)))
+    where = _dotted(clean)
+    line = None
+    for n in range(len(clean), 0, -1):
+        if clean[:n] in lines:
+            line = lines[clean[:n]]
+            break
+    place = f"{file}:{line}" if line else file
+    return line or 0, f"{place}: {where}: {_message(err, clean)}"
+
+
+def _message(err: dict, clean: tuple) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _field_names(clean)
+        hint = difflib.get_close_matches(str(clean[-1]), allowed, n=1)
+        msg = f"unknown key {str(clean[-1])!r}"
+        if hint:
+            msg += f" (did you mean {hint[0]!r}?)"
+        elif allowed:
+            msg += f"; allowed here: {', '.join(allowed)}"
+        return msg
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "value_error":  # our validators' messages name the value themselves
+        return err["msg"].removeprefix("Value error, ")
+    return f"{err['msg']}, got {err.get('input')!r}"
+
+
+def parse_contract(text: str, file: str | Path = "<contract>") -> Contract:
+    """Parse contract text (YAML); paths are left as written.
+
+    Raises
+    ------
+    ConfigError
+        On a YAML syntax error (with line and column), a non-mapping document, or any schema
+        violation (every one listed, each with line, key path and value).
+    """
+    file = str(file)
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
+        problem = getattr(e, "problem", None) or str(e)
+        context = getattr(e, "context", None)
+        detail = f"{context}, {problem}" if context and problem else problem
+        raise ConfigError(f"{where}: invalid YAML: {detail}") from e
+    if raw is None:
+        raise ConfigError(f"{file}: the contract is empty")
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{file}: a contract is a mapping of keys (version, data, key, forge, output, ...), "
+            f"got a {type(raw).__name__}"
+        )
+    try:
+        return Contract.model_validate(raw)
+    except ValidationError as e:
+        lines = _line_index(text)
+        found = sorted(_describe(err, lines, file) for err in e.errors())
+        messages = list(dict.fromkeys(msg for _, msg in found))
+        head = messages[0] if len(messages) == 1 else (
+            f"{file}: {len(messages)} problems:\n  " + "\n  ".join(messages)
+        )
+        raise ConfigError(head) from e
+
+
+def load_contract(path: str | Path) -> Contract:
+    """Read and validate a contract file; relative paths resolve against its folder.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The YAML contract.
+
+    Returns
+    -------
+    Contract
+        With absolute paths (``~`` expanded) and :attr:`Contract.file` set.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read, is not valid YAML, or does not match the schema; the
+        message names the file, the line, the key path and the bad value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError(f"contract file not found: {path}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read contract file {path}: {e}") from e
+    contract = parse_contract(text, path)
+    contract._file = path
+    return contract.resolved(path.resolve().parent)
