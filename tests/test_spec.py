@@ -72,5 +72,5 @@ def test_estimator_works_in_sklearn_tools_and_with_dataframes():
     with pytest.raises(NotFittedError):
         est.predict(X)
     est.fit(X, y)
-    with pytest.raises(ShapeError, match="3"):
+    with pytest.raises(ShapeError, match="missing:\n- c"):
         est.predict(X[["a", "b"]])
