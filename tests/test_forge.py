@@ -1,0 +1,106 @@
+"""Forging: input errors, determinism, early stopping, and the paper's claim in small."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from enfo_sdk import ForgeProgress, encapsulate, forge
+from enfo_sdk.data.builtin import friedman3
+from enfo_sdk.errors import DataError, ForgeError, ShapeError
+
+
+@pytest.fixture(scope="module")
+def small():
+    df = friedman3(n=2400, noise=0.1, seed=3)
+    train, test = df.iloc[:1200], df.iloc[1200:]
+    X, y = train.drop(columns="y"), train["y"]
+    spec = encapsulate(X, y, search={"bandwidth": [1.0, 1.4142], "iterations": {"max": 600}})
+    return X, y, test.drop(columns="y"), test["y"], spec
+
+
+def rmse(model, X, y):
+    return float(np.sqrt(np.mean((model.predict(X) - np.asarray(y)) ** 2)))
+
+
+def test_forged_rows_beat_sampled_rows_and_approach_full_data(small):
+    """The paper's central claim, small and fast: 60 forged rows of 1,200."""
+    X, y, Xte, yte, spec = small
+    seen = []
+    res = forge(X, y, spec, rows=60, steps=1200, lr=0.03, seed=0, callback=seen.append)
+    full = rmse(spec.build().fit(X, y), Xte, yte)
+    forged = rmse(res.model(), Xte, yte)
+    rng = np.random.default_rng(0)
+    sampled = []
+    for _ in range(5):
+        idx = rng.choice(len(X), 60, replace=False)
+        sampled.append(rmse(spec.build().fit(X.iloc[idx], y.iloc[idx]), Xte, yte))
+    assert forged < 0.75 * np.mean(sampled), (forged, sampled)
+    assert forged < 1.15 * full, (forged, full)
+    # result shape and bookkeeping
+    assert list(res.data.columns) == ["x1", "x2", "x3", "x4", "y"]
+    assert len(res.data) == 60 and res.data.dtypes.eq(np.float64).all()
+    assert res.history["val_rmse"].iloc[0] > res.metrics["best_val_rmse"]
+    assert res.metrics["best_val_rmse"] == pytest.approx(res.history["val_rmse"].min())
+    assert seen and isinstance(seen[0], ForgeProgress) and seen[-1].step == res.metrics["steps_run"]
+
+
+def test_forging_is_deterministic(small):
+    X, y, _, _, spec = small
+    a = forge(X, y, spec, rows=15, steps=40, seed=7)
+    b = forge(X, y, spec, rows=15, steps=40, seed=7)
+    c = forge(X, y, spec, rows=15, steps=40, seed=8)
+    pd.testing.assert_frame_equal(a.data, b.data, check_exact=True)
+    assert not np.allclose(a.data.to_numpy(), c.data.to_numpy())
+
+
+def test_kept_rows_are_the_best_validation_rows(small):
+    X, y, _, _, spec = small
+    res = forge(X, y, spec, rows=15, steps=60, lr=0.5, eval_every=5, patience=3, seed=1)
+    # a huge learning rate makes validation error go up; the returned rows are the best seen
+    hist = res.history
+    assert res.metrics["best_val_rmse"] == pytest.approx(hist["val_rmse"].min())
+    best_step = int(hist.loc[hist["val_rmse"].idxmin(), "step"])
+    assert res.metrics["best_step"] == best_step
+
+
+@pytest.mark.parametrize("init", ["kmeans", "sample", "noise"])
+def test_init_options(small, init):
+    X, y, _, _, spec = small
+    res = forge(X, y, spec, rows=10, steps=5, init=init)
+    assert res.settings["init"] == init and len(res.data) == 10
+
+
+def test_modes_run_and_are_recorded(small):
+    X, y, _, _, spec = small
+    for mode in ("augment", "adaptable"):
+        res = forge(X, y, spec, rows=10, steps=10, mode=mode)
+        assert res.settings["mode"] == mode
+
+
+def test_input_errors_name_the_problem(small):
+    X, y, _, _, spec = small
+    with pytest.raises(ForgeError, match=r"rows \(1000\) must be smaller"):
+        forge(X, y, spec, rows=1000)
+    bad = X.copy()
+    bad.loc[bad.index[4], "x2"] = np.nan
+    with pytest.raises(DataError, match=r"x2 \(1 NaN"):
+        forge(bad, y, spec, rows=10, steps=2)
+    txt = X.copy()
+    txt["x3"] = "a"
+    with pytest.raises(DataError, match="non-numeric column.*x3"):
+        forge(txt, y, spec, rows=10, steps=2)
+    with pytest.raises(ShapeError, match="rows"):
+        forge(X, y.iloc[:-1], spec, rows=10, steps=2)
+    with pytest.raises(DataError, match="4 features"):
+        forge(X.iloc[:, :3], y, spec, rows=10, steps=2)
+    with pytest.raises(ForgeError, match="mode"):
+        forge(X, y, spec, rows=10, steps=2, mode="greedy")
+    with pytest.raises(ForgeError, match="init"):
+        forge(X, y, spec, rows=10, steps=2, init="zeros")
+    allnan = X.copy()
+    allnan["x1"] = np.nan
+    with pytest.raises(DataError, match="x1 \\(all NaN\\)"):
+        forge(allnan, y, spec, rows=10, steps=2)
+    same = pd.DataFrame(np.ones((50, 4)), columns=X.columns)
+    with pytest.raises(DataError, match="distinct rows"):
+        forge(same, np.ones(50), spec, rows=10, steps=2)
