@@ -68,6 +68,34 @@ class BundleFormatError(BundleError):
     """The file is not a bundle: not Parquet, truncated, too large, or no/malformed envelope."""
 
 
+class BundleTooLargeError(BundleFormatError):
+    """The file, its Parquet footer or its envelope exceeds the configured size limit."""
+
+
+class NotParquetError(BundleFormatError):
+    """The file does not start with the Parquet magic bytes (or is too short to be Parquet)."""
+
+
+class TruncatedBundleError(BundleFormatError):
+    """The file starts like Parquet but its end (footer, length, magic) is missing or cut off."""
+
+
+class MissingEnvelopeError(BundleFormatError):
+    """The Parquet footer has no ``enfo.envelope`` entry: the file was never signed."""
+
+
+class MalformedEnvelopeError(BundleFormatError):
+    """The ``enfo.envelope`` entry is not a well-formed DSSE envelope."""
+
+
+class UnexpectedFooterMetadataError(BundleFormatError):
+    """The Parquet footer carries entries besides ``enfo.envelope`` (e.g. an Arrow schema).
+
+    Such entries are refused unread: an Arrow schema can name extension types whose
+    deserialisation runs code (pickle).
+    """
+
+
 class UntrustedSignerError(BundleError):
     """The envelope's signer is not in the trust store."""
 
@@ -102,6 +130,11 @@ class DigestMismatchError(BundleError):
 
 class ReconstructionError(BundleError):
     """The rebuilt key model does not reproduce the owner's probe predictions."""
+
+
+# -- partner-side model files ---------------------------------------------------------------
+class ModelFileError(EnfoError, ValueError):
+    """A saved partner model file cannot be read: not Parquet, truncated, or bad metadata."""
 
 
 __all__ = [name for name in dir() if name.endswith("Error")]

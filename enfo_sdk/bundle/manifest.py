@@ -1,0 +1,246 @@
+"""The bundle manifest: the signed description of a bundle (DESIGN.md, "Bundle format v1").
+
+The manifest is JSON, parsed strictly (``extra="forbid"``, pydantic strict mode, no
+duplicate keys, no ``NaN``/``Infinity``). It names the key exactly (a :class:`KeySpec`), the
+table's columns, where the rows came from, the probe points with the owner's predictions,
+and the content digest that binds the table to the signature. ``schemas/manifest.schema.json``
+is generated from :class:`Manifest`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from ..errors import KeySpecError, ManifestError
+from ..spec import KeySpec
+
+__all__ = [
+    "ENVELOPE_KEY", "MANIFEST_PAYLOAD_TYPE", "Forging", "Manifest", "Owner", "Partner", "Probes",
+    "Task", "library_versions", "parse_manifest",
+]
+
+#: DSSE payloadType of a v1 manifest
+MANIFEST_PAYLOAD_TYPE = "application/vnd.enfo.manifest+json; version=1"
+#: the one Parquet footer key-value entry of a bundle
+ENVELOPE_KEY = "enfo.envelope"
+
+Fingerprint = Annotated[str, StringConstraints(pattern=r"^SHA256:[A-Za-z0-9+/]{43}$")]
+Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\x00]*$")]
+Scalar = bool | int | float | str | None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Owner(_Strict):
+    """Who made and signed the bundle."""
+
+    name: Name
+    fingerprint: Fingerprint
+
+
+class Partner(_Strict):
+    """The partner the bundle is intended for (when the owner says so)."""
+
+    name: Name
+    fingerprint: Fingerprint | None = None
+
+
+class Task(_Strict):
+    """The table's columns: ``features`` in order, then ``target``."""
+
+    target: ColumnName
+    features: list[ColumnName] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "Task":
+        seen = set()
+        for name in [*self.features, self.target]:
+            if name in seen:
+                raise ValueError(f"column name {name!r} appears twice (features and target must be distinct)")
+            seen.add(name)
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.features, self.target]
+
+
+class Forging(_Strict):
+    """Forging provenance: how the rows were made (informational; not re-run by partners)."""
+
+    mode: Literal["rival", "augment", "adaptable"]
+    weights: dict[str, float]
+    steps: int = Field(ge=0)
+    seed: int
+    settings: dict[str, Scalar]
+    library_versions: dict[str, str]
+
+
+class Probes(_Strict):
+    """Query points (original units, not real rows) and the owner's key predictions there."""
+
+    points: list[list[float]] = Field(min_length=1, max_length=10_000)
+    predictions: list[float]
+
+    @model_validator(mode="after")
+    def _shapes(self) -> "Probes":
+        if len(self.predictions) != len(self.points):
+            raise ValueError(f"{len(self.points)} probe points but {len(self.predictions)} predictions")
+        widths = {len(p) for p in self.points}
+        if len(widths) != 1:
+            raise ValueError(f"probe points have different lengths {sorted(widths)}")
+        return self
+
+
+class Manifest(_Strict):
+    """The signed manifest of a v1 bundle.
+
+    Attributes
+    ----------
+    format_version : 1
+    bundle_id : str
+        Unique id (a UUID4 string from the writer).
+    created, expires : datetime (timezone-aware)
+        ``expires`` is optional; a bundle is refused at and after it.
+    owner : Owner
+        Name and fingerprint of the signer.
+    partner : Partner or None
+        The intended partner, when the bundle was made for one.
+    task : Task
+        Feature names in column order, then the target.
+    key : KeySpec
+        Algorithm, version, hyperparameters and preprocessing: everything needed to rebuild
+        the key model.
+    forging : Forging
+        Mode, objective weights, steps, seed, all settings, library versions.
+    probes : Probes
+        Probe points and the owner's predictions (reproduced to 1e-6 relative on verify).
+    metrics : dict of str to float
+        Owner-side validation metrics.
+    rows : int
+        Row count of the table.
+    content_digest : str
+        ``sha256:<hex>`` over the table (see :mod:`enfo_sdk.bundle.digest`).
+    column_digests : dict of str to str
+        One ``sha256:<hex>`` per column, in column order, so a mismatch names the column.
+    """
+
+    format_version: Literal[1]
+    bundle_id: Name
+    created: AwareDatetime
+    expires: AwareDatetime | None = None
+    owner: Owner
+    partner: Partner | None = None
+    task: Task
+    key: KeySpec
+    forging: Forging
+    probes: Probes
+    metrics: dict[str, float]
+    rows: int = Field(ge=2)
+    content_digest: Digest
+    column_digests: dict[ColumnName, Digest]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Manifest":
+        d = len(self.task.features)
+        if self.key.n_features != d:
+            raise ValueError(
+                f"key.preprocessing has {self.key.n_features} features but task.features names {d}"
+            )
+        if len(self.probes.points[0]) != d:
+            raise ValueError(f"probe points have {len(self.probes.points[0])} coordinates, expected {d}")
+        if list(self.column_digests) != self.task.columns:
+            raise ValueError(
+                f"column_digests must list the columns {self.task.columns} in order, got {list(self.column_digests)}"
+            )
+        if self.expires is not None and self.expires <= self.created:
+            raise ValueError("expires must be after created")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names in table order: features, then the target."""
+        return self.task.columns
+
+    def payload(self) -> bytes:
+        """The manifest JSON bytes that get signed."""
+        return self.model_dump_json().encode("utf-8")
+
+
+# -- strict parsing ---------------------------------------------------------------------------
+def _no_duplicates(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def _no_constants(token: str):
+    raise ValueError(f"{token} is not valid JSON")
+
+
+def strict_json(data: bytes):
+    """``json.loads`` that refuses duplicate keys and NaN/Infinity (raises ValueError)."""
+    return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+
+
+def parse_manifest(payload: bytes, name: str = "bundle") -> Manifest:
+    """Parse signed manifest bytes strictly; ManifestError names the fields at fault."""
+    try:
+        text = payload.decode("utf-8")
+        strict_json(text)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ManifestError(f"{name}: the signed manifest is not valid JSON ({e})") from e
+    try:
+        return Manifest.model_validate_json(payload, strict=True)
+    except ValidationError as e:
+        raise ManifestError(f"{name}: the signed manifest does not match format v1: {describe(e)}") from e
+    except KeySpecError as e:  # raised inside KeySpec's validator (unknown key, bad hyperparameter)
+        raise ManifestError(f"{name}: the signed manifest's key cannot be rebuilt here: key: {e}") from e
+
+
+def describe(e: ValidationError, limit: int = 5) -> str:
+    """A one-line account of a pydantic error: 'field.path: message; ...'."""
+    parts = []
+    for err in e.errors()[:limit]:
+        where = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
+        msg = err.get("msg", "invalid").removeprefix("Value error, ")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown field (format v1 allows no extra fields)"
+        elif err.get("type") == "missing":
+            msg = "required field is missing"
+        parts.append(f"{where}: {msg}")
+    more = len(e.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+# -- provenance ------------------------------------------------------------------------------------
+_DISTRIBUTIONS = ("enfo-sdk", "numpy", "torch", "scikit-learn", "pyarrow", "pandas", "pydantic", "cryptography")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shape a bundle's numbers."""
+    out = {"python": platform.python_version()}
+    for dist in _DISTRIBUTIONS:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def iso(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+

@@ -1,0 +1,365 @@
+"""Verifying a bundle: a numbered checklist that returns a VerifiedBundle or raises.
+
+Fails closed, in this order (DESIGN.md, "Bundle format v1"; docs/bundle-format.md):
+
+ 1. size limits: the file, then the Parquet framing (``PAR1`` at both ends) and the
+    footer length;                                BundleTooLargeError, NotParquetError,
+                                                  TruncatedBundleError
+ 2. envelope present and well-formed: the footer decodes, holds exactly one key-value
+    entry, ``enfo.envelope``, within the size limit, and it is a DSSE envelope;
+                                                  MissingEnvelopeError,
+                                                  UnexpectedFooterMetadataError,
+                                                  MalformedEnvelopeError, BundleFormatError
+ 3. a signature's keyid is in the trust store;    UntrustedSignerError
+ 4. that signature verifies over PAE(payloadType, payload);           SignatureError
+ 5. the payload type is the v1 manifest type;     PayloadTypeError
+ 6. the manifest parses strictly and names the signer as owner;       ManifestError
+ 7. not expired;                                  ExpiredBundleError
+ 8. intended partner matches (when the manifest names one);           WrongPartnerError
+ 9. the table's schema equals the manifest's columns (names, order, float64, flat);
+                                                  SchemaMismatchError
+10. the row count and content digest match (only now is column data decoded);
+                                                  DigestMismatchError (BundleFormatError
+                                                  for nulls / NaN in signed data)
+11. the rebuilt key reproduces the probe predictions;                ReconstructionError
+
+Nothing from the file reaches pyarrow before step 2 has shown the footer holds only the
+envelope, and no table data is decoded before step 9. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from cryptography.exceptions import InvalidSignature
+
+from ..errors import (
+    BundleFormatError, BundleTooLargeError, DigestMismatchError, ExpiredBundleError, ManifestError,
+    MissingEnvelopeError, PayloadTypeError, SchemaMismatchError, SignatureError,
+    UnexpectedFooterMetadataError, UntrustedSignerError, WrongPartnerError,
+)
+from ..signing import TrustStore
+from .digest import column_digests, content_digest
+from .envelope import Envelope, Signature, parse_envelope
+from .footer import DEFAULT_LIMITS, DOUBLE, REPETITIONS, Footer, Limits, parse_footer, read_bounded
+from .manifest import ENVELOPE_KEY, MANIFEST_PAYLOAD_TYPE, Manifest, iso, parse_manifest
+from .probes import check_probes
+
+__all__ = ["VerifiedBundle", "read_envelope_unverified", "verify"]
+
+
+@dataclass
+class VerifiedBundle:
+    """A bundle that passed every check of :func:`verify`.
+
+    Attributes
+    ----------
+    manifest : Manifest
+    data : DataFrame of shape (rows, n_features + 1)
+        The signed rows: features in manifest order, then the target (float64).
+    signer : str
+        The signer's name *in the verifier's trust store*.
+    fingerprint : str
+        The signer's key fingerprint (``SHA256:...``).
+    path : str
+    """
+
+    manifest: Manifest
+    data: pd.DataFrame
+    signer: str
+    fingerprint: str
+    path: str = ""
+    max_probe_error: float = field(default=0.0, repr=False)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.manifest.task.features)
+
+    @property
+    def target_name(self) -> str:
+        return self.manifest.task.target
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.data[self.feature_names].to_numpy(dtype=np.float64)
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.data[self.target_name].to_numpy(dtype=np.float64)
+
+
+def verify(
+    path: str | os.PathLike,
+    trust: TrustStore,
+    partner: str | None = None,
+    *,
+    now: datetime | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> VerifiedBundle:
+    """Verify a bundle against ``trust`` and return its signed contents.
+
+    Parameters
+    ----------
+    path : path-like
+    trust : TrustStore
+        The owners' public keys this partner trusts.
+    partner : str, optional
+        Who is verifying: a name or key fingerprint. Required when the bundle names an
+        intended partner, and must then equal that partner's name or fingerprint.
+    now : datetime, optional
+        The time for the expiry check (default: now, UTC).
+    limits : Limits
+        File, footer and envelope size limits.
+
+    Returns
+    -------
+    VerifiedBundle
+
+    Raises
+    ------
+    BundleError
+        A subclass naming the first failed check (see the module docstring).
+    """
+    name = str(path)
+    if not isinstance(trust, TrustStore):
+        raise TypeError(f"trust must be a TrustStore (see enfo_sdk.signing.load_trust), got {type(trust).__name__}")
+    # 1. size limits (file, framing, footer length); the footer is decoded, not yet interpreted
+    raw = read_bounded(path, limits)
+    footer = parse_footer(raw, name, limits)
+    # 2. envelope present and well-formed; nothing else in the footer
+    envelope = _envelope(footer, name, limits)
+    # 3. a signature by a trusted key
+    trusted = _trusted_signatures(envelope, trust, name)
+    # 4. that signature is valid
+    signer, keyid = _check_signature(envelope, trusted, trust, name)
+    # 5. payload type
+    _check_payload_type(envelope, name)
+    # 6. manifest parses strictly, and its owner is the signer
+    manifest = parse_manifest(envelope.payload, name)
+    if manifest.owner.fingerprint != keyid:
+        raise ManifestError(
+            f"{name}: the manifest names owner key {manifest.owner.fingerprint} but was signed by "
+            f"{keyid} ({signer}); a bundle is signed by its owner"
+        )
+    # 7. not expired
+    _check_expiry(manifest, now, name)
+    # 8. intended partner
+    _check_partner(manifest, partner, name)
+    # 9. table schema equals the manifest's columns
+    _check_schema(footer, manifest, name)
+    # 10. row count and content digest (the first time column data is decoded)
+    data = _read_table(raw, footer, manifest, name)
+    _check_digest(data, manifest, name)
+    # 11. the rebuilt key reproduces the probe predictions
+    X = np.column_stack([data[c] for c in manifest.task.features])
+    y = data[manifest.task.target]
+    worst = check_probes(manifest.key, X, y, manifest.probes.points, manifest.probes.predictions, name,
+                         versions=manifest.forging.library_versions)
+    frame = pd.DataFrame({c: data[c] for c in manifest.columns})
+    return VerifiedBundle(manifest=manifest, data=frame, signer=signer, fingerprint=keyid, path=name,
+                          max_probe_error=worst)
+
+
+def read_envelope_unverified(path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> tuple[Manifest, str]:
+    """The manifest and first signer keyid of a bundle, **without verifying anything**.
+
+    For an owner inspecting its own files (``enfo-owner inspect``). The signature, trust,
+    expiry, partner, table and digest are NOT checked: never act on the result for a file
+    from elsewhere -- use :func:`verify`. The same size limits and strict parsing apply, and
+    no table data is read.
+    """
+    name = str(path)
+    raw = read_bounded(path, limits)
+    footer = parse_footer(raw, name, limits)
+    envelope = _envelope(footer, name, limits)
+    _check_payload_type(envelope, name)
+    return parse_manifest(envelope.payload, name), envelope.signatures[0].keyid
+
+
+# -- the steps --------------------------------------------------------------------------------------
+def _envelope(footer: Footer, name: str, limits: Limits) -> Envelope:
+    keys = [k for k, _ in footer.key_value]
+    found = footer.entries(ENVELOPE_KEY)
+    if not found:
+        others = f" (its footer holds {', '.join(map(repr, keys))})" if keys else ""
+        raise MissingEnvelopeError(
+            f"{name}: a Parquet file with no '{ENVELOPE_KEY}' entry in its footer{others}: it was "
+            "never signed as an EnFo bundle"
+        )
+    if len(found) > 1:
+        raise BundleFormatError(f"{name}: the footer holds {len(found)} '{ENVELOPE_KEY}' entries; a bundle has one")
+    others = [k for k in keys if k != ENVELOPE_KEY]
+    if others:
+        raise UnexpectedFooterMetadataError(
+            f"{name}: the Parquet footer carries {', '.join(map(repr, others))} besides '{ENVELOPE_KEY}'; a v1 "
+            "bundle holds exactly one footer entry, so this file was altered after signing or not written by "
+            "EnFo. It is refused unread (an Arrow schema entry can name extension types whose "
+            "deserialisation runs code)"
+        )
+    value = found[0]
+    if value is None:
+        raise MissingEnvelopeError(f"{name}: the '{ENVELOPE_KEY}' footer entry is empty")
+    if len(value) > limits.max_envelope_bytes:
+        raise BundleTooLargeError(
+            f"{name}: the envelope is {len(value):,} bytes, over the limit of {limits.max_envelope_bytes:,}"
+        )
+    return parse_envelope(value, name)
+
+
+def _trusted_signatures(envelope: Envelope, trust: TrustStore, name: str) -> list[Signature]:
+    trusted = [s for s in envelope.signatures if trust.get(s.keyid) is not None]
+    if not trusted:
+        ids = ", ".join(s.keyid for s in envelope.signatures)
+        known = ", ".join(f"{n} ({k})" for k, n in trust) or "none"
+        raise UntrustedSignerError(
+            f"{name}: signed by {ids}, which is not in your trust store (trusted: {known}); if you "
+            "expected this owner, get their public key through a channel you trust and add it"
+        )
+    return trusted
+
+
+def _check_signature(envelope: Envelope, trusted: list[Signature], trust: TrustStore, name: str) -> tuple[str, str]:
+    signed = envelope.signed_bytes()
+    for sig in trusted:
+        signer, public_key = trust.get(sig.keyid)
+        try:
+            public_key.verify(sig.sig, signed)
+        except InvalidSignature:
+            continue
+        return signer, sig.keyid
+    who = ", ".join(f"{trust.get(s.keyid)[0]} ({s.keyid})" for s in trusted)
+    raise SignatureError(
+        f"{name}: the signature claiming to be from {who} does not verify: the manifest or the "
+        "signature was changed after signing, or it was signed with another key"
+    )
+
+
+def _check_payload_type(envelope: Envelope, name: str) -> None:
+    if envelope.payload_type != MANIFEST_PAYLOAD_TYPE:
+        raise PayloadTypeError(
+            f"{name}: unsupported payload type {envelope.payload_type!r}; this version of enfo-sdk "
+            f"reads {MANIFEST_PAYLOAD_TYPE!r} (a newer enfo-sdk may be needed)"
+        )
+
+
+def _check_expiry(manifest: Manifest, now: datetime | None, name: str) -> None:
+    if manifest.expires is None:
+        return
+    now = datetime.now(timezone.utc) if now is None else now
+    if now.tzinfo is None:
+        raise TypeError("now must be timezone-aware")
+    if now >= manifest.expires:
+        ago = now - manifest.expires
+        days = ago.total_seconds() / 86400
+        raise ExpiredBundleError(
+            f"{name}: the bundle expired at {iso(manifest.expires)} ({days:.1f} days ago); ask "
+            f"{manifest.owner.name} for a fresh one"
+        )
+
+
+def _check_partner(manifest: Manifest, partner: str | None, name: str) -> None:
+    intended = manifest.partner
+    if intended is None:
+        return
+    ids = [intended.name] + ([intended.fingerprint] if intended.fingerprint else [])
+    if partner is None:
+        raise WrongPartnerError(
+            f"{name}: the bundle is intended for partner {intended.name!r}; say who you are "
+            "(partner=NAME or key fingerprint) to use it"
+        )
+    if partner not in ids:
+        raise WrongPartnerError(
+            f"{name}: the bundle is intended for partner {intended.name!r}"
+            f"{f' ({intended.fingerprint})' if intended.fingerprint else ''}, not {partner!r}"
+        )
+
+
+def _check_schema(footer: Footer, manifest: Manifest, name: str) -> None:
+    expected = manifest.columns
+    got = [c.name for c in footer.columns]
+    if footer.nested:
+        raise SchemaMismatchError(f"{name}: the table has nested columns; a bundle has flat float64 columns only")
+    if got != expected:
+        missing = [c for c in expected if c not in got]
+        extra = [c for c in got if c not in expected]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {', '.join(map(repr, missing))}")
+            if extra:
+                parts.append(f"unexpected {', '.join(map(repr, extra))}")
+            if len(missing) == len(extra) == 1:
+                parts.append(f"was {missing[0]!r} renamed to {extra[0]!r}?")
+            raise SchemaMismatchError(
+                f"{name}: the table's columns differ from the signed manifest's ({'; '.join(parts)}); "
+                f"expected {expected}"
+            )
+        raise SchemaMismatchError(f"{name}: the table's columns are in the order {got}, the manifest's {expected}")
+    for col in footer.columns:
+        if col.physical_type != DOUBLE or col.converted_type is not None or col.has_logical_type:
+            raise SchemaMismatchError(
+                f"{name}: column {col.name!r} is stored as {col.type_name}"
+                f"{' with a logical type' if col.has_logical_type or col.converted_type is not None else ''}; "
+                "bundle columns are plain float64 (DOUBLE)"
+            )
+        if col.repetition not in (0, 1):
+            raise SchemaMismatchError(
+                f"{name}: column {col.name!r} is {REPETITIONS.get(col.repetition, col.repetition)}; "
+                "bundle columns are REQUIRED (or OPTIONAL without nulls)"
+            )
+
+
+def _read_table(raw: bytes, footer: Footer, manifest: Manifest, name: str) -> dict[str, np.ndarray]:
+    if footer.num_rows != manifest.rows:
+        raise DigestMismatchError(
+            f"{name}: the table has {footer.num_rows} rows but the signed manifest says {manifest.rows}: "
+            "rows were added or removed after signing"
+        )
+    try:
+        pf = pq.ParquetFile(pa.BufferReader(raw))
+        seen = dict(pf.metadata.metadata or {})
+        if set(seen) != {ENVELOPE_KEY.encode()}:  # pyarrow must see the footer we checked
+            raise BundleFormatError(f"{name}: pyarrow reads a different footer than the checked one; refused")
+        table = pf.read(use_threads=False, use_pandas_metadata=False)
+    except BundleFormatError:
+        raise
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise BundleFormatError(f"{name}: the column data cannot be decoded ({e})") from e
+    if table.column_names != manifest.columns or table.num_rows != manifest.rows:
+        raise BundleFormatError(f"{name}: pyarrow decodes a different table than the footer describes; refused")
+    out = {}
+    for c in manifest.columns:
+        col = table.column(c)
+        if col.type != pa.float64():
+            raise SchemaMismatchError(f"{name}: column {c!r} decodes as {col.type}, not float64")
+        if col.null_count:
+            raise BundleFormatError(f"{name}: column {c!r} has {col.null_count} null values; bundle columns have none")
+        out[c] = np.ascontiguousarray(col.to_numpy(), dtype=np.float64)
+    return out
+
+
+def _check_digest(data: dict[str, np.ndarray], manifest: Manifest, name: str) -> None:
+    cols = manifest.columns
+    if content_digest(data, cols) == manifest.content_digest:
+        bad = [c for c in cols if not np.isfinite(data[c]).all()]
+        if bad:  # signed, but not a valid v1 bundle
+            raise BundleFormatError(f"{name}: column(s) {', '.join(map(repr, bad))} hold NaN or infinity")
+        return
+    mine = column_digests(data, cols)
+    changed = [c for c in cols if mine[c] != manifest.column_digests.get(c)]
+    if not changed:
+        detail = "the per-column digests match but the content digest does not (a forged manifest?)"
+    elif len(changed) == len(cols):
+        detail = ("every column differs from the signed one: rows were reordered, replaced or "
+                  f"changed in every column ({', '.join(map(repr, changed))})")
+    else:
+        detail = f"values changed in column(s) {', '.join(map(repr, changed))}"
+    raise DigestMismatchError(
+        f"{name}: the table does not match the signed content digest: {detail}. The data was altered after signing"
+    )

@@ -1,0 +1,311 @@
+"""Partner side: verified bundle -> rebuilt key model -> saved model -> predictions.
+
+``train`` fits the manifest's KeySpec on the signed rows (the same fit verification checked
+against the probe points). A trained model is saved as one Parquet file, no pickle:
+
+* table columns: the key's *row state* -- arrays with one entry per training row, e.g.
+  ``train_rows`` (m, d) and ``coef`` (m,) for nu-method/krr -- as float64 columns; a 1-D
+  array is one column named after it, a 2-D array of width k the columns ``name[0]`` ..
+  ``name[k-1]``. Keys without row state (ols, ridge) have a table of 0 rows and 0 columns.
+* footer: exactly one key-value entry, ``enfo.model``: JSON (:class:`ModelMetadata`) with the
+  KeySpec, feature names, target, bundle id, signer fingerprint, library versions and, per
+  state array, its shape and either the table columns holding it or its values inline
+  (row-major) for the small arrays that are not row state (e.g. ``intercept``, ``coef`` of a
+  linear key). Floats in JSON round-trip exactly (shortest repr), so a loaded model predicts
+  bit-for-bit what the saved one did.
+
+Loading reads the footer with the same untrusted-footer reader as bundles (so a file
+carrying an Arrow schema is refused before pyarrow opens it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._validation import check_X
+from .bundle._atomic import write_bytes_atomic
+from .bundle.footer import DEFAULT_LIMITS, DOUBLE, Limits, parse_footer, read_bounded
+from .bundle.manifest import Manifest, describe, library_versions, strict_json
+from .bundle.verify import VerifiedBundle
+from .bundle.write import encode_parquet
+from .errors import BundleError, DataError, KeySpecError, ModelFileError, NotFittedError
+from .keys import get_key
+from .spec import KeyRegressor, KeySpec
+
+__all__ = ["MODEL_FOOTER_KEY", "ModelMetadata", "TrainedModel", "load_model", "predict", "save_model", "train"]
+
+MODEL_FOOTER_KEY = "enfo.model"
+
+
+# -- training ------------------------------------------------------------------------------------
+def train(verified: VerifiedBundle) -> KeyRegressor:
+    """The key model of a verified bundle, fitted on its rows.
+
+    Parameters
+    ----------
+    verified : VerifiedBundle
+        From :func:`enfo_sdk.bundle.verify` (an unverified bundle cannot get here).
+
+    Returns
+    -------
+    KeyRegressor
+        Fitted; ``predict`` takes arrays with the manifest's feature order. For name-checked
+        predictions on DataFrames wrap it: ``TrainedModel.from_bundle(verified, model)``.
+    """
+    if not isinstance(verified, VerifiedBundle):
+        raise TypeError(f"train needs a VerifiedBundle from enfo_sdk.bundle.verify, got {type(verified).__name__}")
+    return verified.manifest.key.build().fit(verified.X, verified.y)
+
+
+@dataclass
+class TrainedModel:
+    """A fitted key model with the names and provenance it needs to predict safely.
+
+    Attributes
+    ----------
+    estimator : KeyRegressor
+        Fitted.
+    spec : KeySpec
+    feature_names : list of str
+        Column order the estimator expects.
+    target_name : str
+        Name of the predictions.
+    bundle_id, signer_fingerprint : str
+        Which bundle it was trained on, and who signed that bundle.
+    """
+
+    estimator: KeyRegressor
+    spec: KeySpec
+    feature_names: list[str]
+    target_name: str
+    bundle_id: str
+    signer_fingerprint: str
+
+    @classmethod
+    def from_bundle(cls, verified: VerifiedBundle, estimator: KeyRegressor | None = None) -> "TrainedModel":
+        """Wrap ``estimator`` (default: ``train(verified)``) with the bundle's names."""
+        est = train(verified) if estimator is None else estimator
+        return _wrap(est, verified.manifest, verified.fingerprint)
+
+    def predict(self, data: pd.DataFrame) -> pd.Series:
+        """See :func:`predict`."""
+        return predict(self, data)
+
+
+def _wrap(estimator: KeyRegressor, manifest: Manifest, signer_fingerprint: str) -> TrainedModel:
+    if not hasattr(estimator, "state_"):
+        raise NotFittedError("the model is not fitted; call enfo_sdk.partner.train(verified) first")
+    if estimator.to_spec() != manifest.key:
+        raise DataError(
+            f"the model ({estimator.algorithm}) was not trained with this bundle's key "
+            f"({manifest.key.algorithm} v{manifest.key.version}, {manifest.key.hyperparameters})"
+        )
+    return TrainedModel(
+        estimator=estimator, spec=manifest.key, feature_names=list(manifest.task.features),
+        target_name=manifest.task.target, bundle_id=manifest.bundle_id, signer_fingerprint=signer_fingerprint,
+    )
+
+
+# -- predicting ----------------------------------------------------------------------------------
+def predict(model: TrainedModel, data: pd.DataFrame) -> pd.Series:
+    """Predict the target for each row of ``data``, matching columns by name.
+
+    Parameters
+    ----------
+    model : TrainedModel
+    data : DataFrame of shape (n_samples, n_features)
+        Must hold exactly the manifest's feature columns, in any order.
+
+    Returns
+    -------
+    Series of shape (n_samples,)
+        Named after the target, indexed like ``data``.
+
+    Raises
+    ------
+    DataError
+        Naming missing and extra columns, or the column with non-numeric / missing values.
+    """
+    if not isinstance(model, TrainedModel):
+        raise TypeError(f"predict needs a TrainedModel (see load_model / TrainedModel.from_bundle), got {type(model).__name__}")
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(
+            f"predict needs a DataFrame with the named columns {model.feature_names}, got {type(data).__name__}"
+        )
+    cols = [str(c) for c in data.columns]
+    dupes = sorted({c for c in cols if cols.count(c) > 1})
+    if dupes:
+        raise DataError(f"column(s) {', '.join(map(repr, dupes))} appear more than once")
+    missing = [f for f in model.feature_names if f not in cols]
+    extra = [c for c in cols if c not in model.feature_names]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(map(repr, missing))}")
+        if extra:
+            note = " (the target: drop it before predicting)" if model.target_name in extra else ""
+            parts.append(f"unexpected column(s) {', '.join(map(repr, extra))}{note}")
+        raise DataError(f"the data does not match the model's features {model.feature_names}: {'; '.join(parts)}")
+    frame = data.rename(columns=str)[model.feature_names]
+    X = check_X(frame, what="data")
+    return pd.Series(model.estimator.predict(X), index=data.index, name=model.target_name)
+
+
+# -- saving and loading ------------------------------------------------------------------------
+class ArrayInfo(BaseModel):
+    """Where one state array lives: table ``columns`` (row state) or inline ``values``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    shape: list[int] = Field(min_length=1, max_length=2)
+    columns: list[str] | None = None
+    values: list[float] | None = None
+
+
+class ModelMetadata(BaseModel):
+    """The ``enfo.model`` footer entry of a saved model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    format: Literal["enfo-model"]
+    format_version: Literal[1]
+    key: KeySpec
+    features: list[str] = Field(min_length=1)
+    target: str
+    bundle_id: str
+    signer_fingerprint: str
+    rows: int = Field(ge=0)
+    state: dict[str, ArrayInfo]
+    library_versions: dict[str, str]
+
+
+def save_model(model: KeyRegressor | TrainedModel, path: str | os.PathLike, manifest: Manifest | VerifiedBundle) -> Path:
+    """Save a trained key model as Parquet + JSON metadata (atomic; layout in the module doc).
+
+    Parameters
+    ----------
+    model : KeyRegressor or TrainedModel
+        Fitted with the bundle's key (checked).
+    path : path-like
+    manifest : Manifest or VerifiedBundle
+        The bundle it was trained on (a VerifiedBundle also gives the signer fingerprint).
+    """
+    if isinstance(manifest, VerifiedBundle):
+        fp, manifest = manifest.fingerprint, manifest.manifest
+    elif isinstance(manifest, Manifest):
+        fp = manifest.owner.fingerprint
+    else:
+        raise TypeError(f"manifest must be a Manifest or VerifiedBundle, got {type(manifest).__name__}")
+    estimator = model.estimator if isinstance(model, TrainedModel) else model
+    wrapped = _wrap(estimator, manifest, fp)
+    key = get_key(wrapped.spec.algorithm, wrapped.spec.version)
+    columns: list[str] = []
+    values: dict[str, np.ndarray] = {}
+    state: dict[str, ArrayInfo] = {}
+    rows = None
+    for name, arr in estimator.state_.items():
+        a = np.asarray(arr)
+        f = a.astype(np.float64)
+        if not np.array_equal(f, a) or a.ndim not in (1, 2):
+            raise DataError(f"state array {name!r} (dtype {a.dtype}, shape {a.shape}) cannot be saved as float64")
+        if name in key.row_state:
+            if rows is not None and a.shape[0] != rows:
+                raise DataError(f"row state {name!r} has {a.shape[0]} rows, expected {rows}")
+            rows = a.shape[0]
+            names = [name] if a.ndim == 1 else [f"{name}[{j}]" for j in range(a.shape[1])]
+            for j, c in enumerate(names):
+                if c in values:
+                    raise DataError(f"state column name {c!r} is used twice")
+                values[c] = np.ascontiguousarray(f if a.ndim == 1 else f[:, j])
+            columns += names
+            state[name] = ArrayInfo(shape=list(a.shape), columns=names)
+        else:
+            state[name] = ArrayInfo(shape=list(a.shape), values=f.ravel().tolist())
+    meta = ModelMetadata(
+        format="enfo-model", format_version=1, key=wrapped.spec, features=wrapped.feature_names,
+        target=wrapped.target_name, bundle_id=wrapped.bundle_id, signer_fingerprint=fp, rows=rows or 0,
+        state=state, library_versions=library_versions(),
+    )
+    data = encode_parquet(columns, values, {MODEL_FOOTER_KEY: meta.model_dump_json().encode("utf-8")})
+    return write_bytes_atomic(path, data)
+
+
+def load_model(path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> TrainedModel:
+    """Load a model saved by :func:`save_model` (no pickle; footer checked before decoding).
+
+    Raises
+    ------
+    ModelFileError
+        Not a model file, truncated, unexpected footer entries, or inconsistent metadata.
+    """
+    name = str(path)
+    try:
+        raw = read_bounded(path, limits)
+        footer = parse_footer(raw, name, limits)
+    except BundleError as e:
+        raise ModelFileError(f"cannot read the model file: {e}") from e
+    keys = [k for k, _ in footer.key_value]
+    if keys != [MODEL_FOOTER_KEY] or footer.key_value[0][1] is None:
+        raise ModelFileError(
+            f"{name}: not an EnFo model file (its footer must hold exactly one '{MODEL_FOOTER_KEY}' "
+            f"entry, found {keys or 'none'})"
+        )
+    payload = footer.key_value[0][1]
+    try:
+        strict_json(payload.decode("utf-8"))
+        meta = ModelMetadata.model_validate_json(payload, strict=True)
+    except (UnicodeDecodeError, ValueError, KeySpecError) as e:
+        detail = describe(e) if isinstance(e, ValidationError) else str(e)
+        raise ModelFileError(f"{name}: the model metadata is invalid: {detail}") from e
+    columns = [c for info in meta.state.values() for c in (info.columns or [])]
+    got = [c.name for c in footer.columns]
+    if got != columns or footer.nested or any(c.physical_type != DOUBLE for c in footer.columns):
+        raise ModelFileError(f"{name}: the table columns {got} do not match the metadata's {columns}")
+    if footer.num_rows != meta.rows:
+        raise ModelFileError(f"{name}: the table has {footer.num_rows} rows, the metadata says {meta.rows}")
+    try:
+        table = pq.ParquetFile(pa.BufferReader(raw)).read(use_threads=False, use_pandas_metadata=False)
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise ModelFileError(f"{name}: the model table cannot be decoded ({e})") from e
+    state = {}
+    for sname, info in meta.state.items():
+        shape = tuple(info.shape)
+        if (info.columns is None) == (info.values is None):
+            raise ModelFileError(f"{name}: state {sname!r} must have either columns or values")
+        if info.columns is not None:
+            cols = [table.column(c) for c in info.columns]
+            if any(c.null_count for c in cols):
+                raise ModelFileError(f"{name}: state {sname!r} has null values")
+            arr = np.column_stack([c.to_numpy() for c in cols]) if len(shape) == 2 else cols[0].to_numpy()
+            arr = np.array(arr, dtype=np.float64)
+        else:
+            arr = np.asarray(info.values, dtype=np.float64)
+            if arr.size != int(np.prod(shape)):
+                raise ModelFileError(f"{name}: state {sname!r} has {arr.size} values for shape {list(shape)}")
+            arr = arr.reshape(shape)
+        if arr.shape != shape:
+            raise ModelFileError(f"{name}: state {sname!r} has shape {list(arr.shape)}, the metadata says {list(shape)}")
+        state[sname] = arr
+    absent = [r for r in meta.key.key.row_state if r not in state]
+    if absent:
+        raise ModelFileError(f"{name}: the {meta.key.algorithm} state lacks {', '.join(map(repr, absent))}")
+    estimator = meta.key.build()
+    estimator.state_ = state
+    estimator.params_ = dict(meta.key.hyperparameters)
+    estimator.preprocessing_ = meta.key.preprocessing
+    estimator.n_features_in_ = len(meta.features)
+    if meta.key.n_features != len(meta.features):
+        raise ModelFileError(f"{name}: the key has {meta.key.n_features} features, the metadata names {len(meta.features)}")
+    return TrainedModel(
+        estimator=estimator, spec=meta.key, feature_names=list(meta.features), target_name=meta.target,
+        bundle_id=meta.bundle_id, signer_fingerprint=meta.signer_fingerprint,
+    )

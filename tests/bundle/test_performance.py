@@ -1,0 +1,25 @@
+"""Verifying a 1,000-row bundle takes under a second (a real bound, with CPU headroom)."""
+
+from __future__ import annotations
+
+import time
+
+from enfo_sdk.bundle import verify, write_bundle
+from enfo_sdk.data.builtin import friedman3
+
+from . import helpers
+
+
+def test_verify_1000_rows_under_one_second(result, owner_key, trust, tmp_path):
+    rows = friedman3(n=1000, seed=3)
+    big = helpers.result_from_rows(rows, result.spec)  # the forged nu-method key, 1,000 rows
+    path = tmp_path / "big.parquet"
+    write_bundle(path, big, signing_key=owner_key, owner_name="acme")
+    timings = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        v = verify(path, trust)
+        timings.append(time.perf_counter() - t0)
+    assert v.manifest.rows == 1000
+    print(f"verify 1000 rows: best {min(timings):.3f} s, all {[round(t, 3) for t in timings]}")
+    assert min(timings) < 1.0, timings
