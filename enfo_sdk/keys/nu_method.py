@@ -193,8 +193,10 @@ class NuMethod(Key):
         return gaussian(Z, state["train_rows"], params["bandwidth"]) @ state["coef"]
 
     def torch_fit(self, Zs, ts, params):
+        from .nu_spectral import nu_fit_fast  # spectral or adjoint, by size (see there)
+
         s = params["bandwidth"]
-        c = nu_fit_torch(gaussian_torch(Zs, Zs, s), ts, params["iterations"], params["nu"])
+        c = nu_fit_fast(gaussian_torch(Zs, Zs, s), ts, params["iterations"], params["nu"])
         return lambda Zq: gaussian_torch(Zq, Zs, s) @ c
 
     # -- encapsulation -----------------------------------------------------------------
