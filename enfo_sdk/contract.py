@@ -110,8 +110,6 @@ class DataSection(_Section):
         return v
 
 
-
-
 _SEARCH_VALUE_SCHEMA = {
     "anyOf": [
         {"type": "array", "items": {"type": "number"}, "minItems": 1},
@@ -170,13 +168,25 @@ class KeySection(_Section):
 
     @field_validator("algorithm")
     @classmethod
-    def _registered(cls, v: str, info) -> str:
+    def _registered(cls, v: str) -> str:
         from .errors import UnknownAlgorithmError
 
         try:
             get_key(v)
         except UnknownAlgorithmError as e:
             raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("version")
+    @classmethod
+    def _registered_version(cls, v: int | None, info) -> int | None:
+        from .errors import UnknownAlgorithmError
+
+        if v is not None and "algorithm" in info.data:
+            try:
+                get_key(info.data["algorithm"], v)
+            except UnknownAlgorithmError as e:
+                raise ValueError(str(e)) from None
         return v
 
     @field_validator("search")
@@ -186,7 +196,7 @@ class KeySection(_Section):
             return v
         for name, values in v.items():
             _check_search_value(name, values)
-        key = get_key(info.data["algorithm"])
+        key = get_key(info.data["algorithm"], info.data.get("version"))
         known = [h.name for h in key.hyperparameters]
         unknown = [name for name in v if name not in known]
         if unknown:
@@ -281,10 +291,7 @@ class PartnerSection(_Section):
 class Contract(_Section):
     """An EnFo owner contract, version 1."""
 
-    model_config = ConfigDict(
-        extra="forbid", strict=True, title="EnFo contract",
-        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
-    )
+    model_config = ConfigDict(extra="forbid", strict=True, title="EnFo contract")
 
     version: Literal[1] = Field(description="Contract format version.")
     data: DataSection

@@ -202,7 +202,7 @@ class NuMethod(Key):
     # -- encapsulation -----------------------------------------------------------------
     def default_search(self, n_rows: int) -> dict[str, list]:
         return {
-            "bandwidth": [round(float(v), 6) for v in np.geomspace(0.25, 4.0, 9)],  # ratio sqrt(2)
+            "bandwidth": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0],
             "iterations": {"max": 2000},
         }
 

@@ -1,0 +1,569 @@
+"""The workflows behind the command-line tools, one function per command.
+
+Each CLI command parses its options, calls exactly one function here and prints what it
+returns; everything else (reading tables, splitting, encapsulating, forging, evaluating,
+signing, verifying) happens in the library, so the Python API can do all the CLIs do.
+
+:func:`run_forge` (``enfo-owner forge``)
+    1. check the signing key and the partner's public key (fail before the slow part);
+    2. read the owner's table and select the columns (numeric, no NaN);
+    3. hold out a seeded test split (``data.test_fraction``);
+    4. *encapsulate*: choose the key's hyperparameters by CV on the training rows;
+    5. *forge*: ``forge.rows`` synthetic rows for that key;
+    6. *evaluate*: test RMSE of the key trained on all training rows, on the forged rows
+       and on the same number of real training rows sampled at random (seeded);
+    7. *write*: create the signing key at the default location if none was named and none
+       exists, then the signed bundle (atomic: an interruption leaves no partial file) and the
+       optional JSON report.
+
+Progress is reported through ``progress(phase, fraction)`` with phase one of
+:data:`PHASES`; the library prints nothing.
+
+:func:`verify_bundle`, :func:`train_bundle`, :func:`predict_file` (``enfo-partner``) and
+:func:`create_signing_key` (``enfo-owner keygen``) are the partner's and key-holder's steps.
+"""
+
+from __future__ import annotations
+
+import getpass
+import inspect
+import io
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._random import rng as make_rng
+from .contract import OWNER_KEY_ENV, Contract, default_key_path
+from .data.builtin import load_builtin
+from .data.tables import BUILTIN_PREFIX, read_table, select_columns
+from .encapsulate import encapsulate
+from .errors import ConfigError, DataError, EnfoError, SigningError
+from .forge import ForgeProgress, ForgeResult, forge
+from .spec import KeySpec
+
+__all__ = [
+    "PHASES", "ForgeRun", "SignerInfo", "TrainRun", "PredictRun", "run_forge",
+    "create_signing_key", "verify_bundle", "train_bundle", "predict_file",
+]
+
+#: Phases reported to ``progress(phase, fraction)`` by :func:`run_forge`, in order.
+PHASES = ("encapsulate", "forge", "evaluate", "write")
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class SignerInfo:
+    """The key a bundle was signed with."""
+
+    key_path: Path
+    public_key_path: Path | None
+    fingerprint: str
+    created: bool = False
+
+
+@dataclass
+class ForgeRun:
+    """Everything ``enfo-owner forge`` reports.
+
+    Attributes
+    ----------
+    bundle : Path
+        The signed bundle written.
+    manifest : enfo_sdk.bundle.Manifest
+        Its signed manifest.
+    result : ForgeResult
+        The forged rows, history and forging metrics.
+    test_rmse : dict
+        Test RMSE (original units) of the key trained on ``full`` (all owner training rows),
+        ``forged`` (the forged rows) and ``sampled`` (as many real training rows as forged
+        rows, sampled at random).
+    n_train, n_test : int
+        Owner rows used for encapsulation and forging, and held out for the test.
+    seconds : dict
+        Wall-clock seconds per phase and ``total``.
+    signer : SignerInfo
+    warnings : list of str
+        Warnings raised on the way (e.g. a hyperparameter on the edge of its grid).
+    report : Path or None
+        The JSON report written, when the contract asks for one.
+    """
+
+    contract: Contract
+    bundle: Path
+    manifest: Any
+    result: ForgeResult
+    spec: KeySpec
+    test_rmse: dict[str, float]
+    n_train: int
+    n_test: int
+    seconds: dict[str, float]
+    signer: SignerInfo
+    warnings: list[str] = field(default_factory=list)
+    report: Path | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.result.data)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary (what ``enfo-owner forge --json`` prints)."""
+        full, forged = self.test_rmse["full"], self.test_rmse["forged"]
+        return {
+            "bundle": str(self.bundle),
+            "bundle_id": _get(self.manifest, "bundle_id"),
+            "contract": str(self.contract.file) if self.contract.file else None,
+            "rows": self.rows,
+            "owner_rows": {"train": self.n_train, "test": self.n_test},
+            "test_rmse": dict(self.test_rmse),
+            "forged_vs_full": (forged / full - 1.0) if full > 0 else None,
+            "key": {
+                "algorithm": self.spec.algorithm,
+                "version": self.spec.version,
+                "hyperparameters": dict(self.spec.hyperparameters),
+            },
+            "forge": {
+                k: self.result.metrics.get(k)
+                for k in ("best_val_rmse", "best_step", "steps_run", "stopped_early")
+            },
+            "seconds": dict(self.seconds),
+            "signer": {
+                "fingerprint": self.signer.fingerprint,
+                "key": str(self.signer.key_path),
+                "public_key": str(self.signer.public_key_path) if self.signer.public_key_path else None,
+                "created": self.signer.created,
+            },
+            "report": str(self.report) if self.report else None,
+            "warnings": list(self.warnings),
+        }
+
+
+def _get(obj: Any, name: str) -> Any:
+    value = getattr(obj, name, None)
+    return str(value) if value is not None else None
+
+
+# -- helpers -------------------------------------------------------------------------------------
+@contextmanager
+def _context(where: str) -> Iterator[None]:
+    """Re-raise an EnfoError with ``where`` (file and key path) in front, same type."""
+    try:
+        yield
+    except EnfoError as e:
+        raise type(e)(f"{where}: {e}") from e
+
+
+def _notify(progress: Progress | None, phase: str, fraction: float) -> None:
+    if progress is not None:
+        progress(phase, min(1.0, max(0.0, float(fraction))))
+
+
+def _forge_default(name: str) -> Any:
+    return inspect.signature(forge).parameters[name].default
+
+
+def _rmse(model, X: np.ndarray, y: np.ndarray) -> float:
+    r = np.asarray(model.predict(X), dtype=np.float64) - y
+    return float(math.sqrt(float(np.mean(r * r))))
+
+
+def _check_finite(X: pd.DataFrame, y: pd.Series, source: str, contract: Contract) -> None:
+    """Name the first column holding NaN or infinity, with its count and first row."""
+    for name, col in [*X.items(), (y.name, y)]:
+        values = col.to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            role = "target" if name == y.name else "feature"
+            key = "data.target" if role == "target" else "data.features"
+            raise DataError(
+                f"{source}: {role} column {name!r} has {int(bad.sum())} missing or infinite "
+                f"value(s) (first in data row {first + 1}); clean the table"
+                + (" or leave the column out" if role == "feature" else "")
+                + f" ({contract.where(key)})"
+            )
+
+
+def _read_owner_table(contract: Contract) -> tuple[pd.DataFrame, pd.Series, str]:
+    d = contract.data
+    source = d.source
+    with _context(contract.where("data.source")):
+        if source.startswith(BUILTIN_PREFIX):
+            df, _ = load_builtin(source[len(BUILTIN_PREFIX):], **(d.options or {}))
+        else:
+            if d.options:
+                raise ConfigError("options apply to builtin: sources only")
+            df = read_table(source)
+    columns = [str(c) for c in df.columns]
+    if d.target not in columns:
+        raise DataError(
+            f"{contract.where('data.target')}: column {d.target!r} not found in {source}; "
+            f"available: {', '.join(columns)}"
+        )
+    with _context(contract.where("data.features")):
+        X, y = select_columns(df, d.target, d.features, source_name=source)
+    _check_finite(X, y, source, contract)
+    return X.reset_index(drop=True), y.reset_index(drop=True), source
+
+
+def _split(n: int, contract: Contract) -> tuple[np.ndarray, np.ndarray]:
+    fraction = contract.data.test_fraction
+    n_test = int(round(fraction * n))
+    if n_test < 1 or n - n_test < 3:
+        raise ConfigError(
+            f"{contract.where('data.test_fraction')}: {fraction} leaves {n_test} test and "
+            f"{n - n_test} training rows of {n}; both sides need rows"
+        )
+    perm = make_rng(contract.data.seed).permutation(n)
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def _check_rows(contract: Contract, n_train: int, n: int) -> None:
+    """Fail before encapsulation (the slow part) when ``forge.rows`` cannot work."""
+    rows = contract.forge.rows
+    validation = contract.forge.validation or _forge_default("validation")
+    n_val = max(1, int(round(validation * n_train)))
+    usable = n_train - n_val
+    if rows >= usable:
+        raise ConfigError(
+            f"{contract.where('forge.rows')}: {rows} is too large; it must be smaller than the "
+            f"{usable} owner rows forging learns from ({n} rows, less {n - n_train} held out "
+            f"for the test by data.test_fraction, less {n_val} for validation)"
+        )
+
+
+# -- signing key ----------------------------------------------------------------------------------
+@dataclass
+class _SigningPlan:
+    path: Path
+    key: Any  # loaded private key, or None when it must be created
+    named: bool
+
+
+def _plan_signing(contract: Contract) -> _SigningPlan:
+    from . import signing
+
+    named = contract.signing.key is not None
+    path = Path(contract.signing.key) if named else default_key_path()
+    where = contract.where("signing.key") if named else (
+        f"signing key {path} (the default; set signing.key in "
+        f"{contract.file or 'the contract'} or ${OWNER_KEY_ENV})"
+    )
+    if not path.exists():
+        if named:
+            raise SigningError(f"{where}: no such file: {path}")
+        return _SigningPlan(path=path, key=None, named=False)
+    with _context(where):
+        key = signing.load_private_key(path, passphrase_env=contract.signing.passphrase_env)
+    return _SigningPlan(path=path, key=key, named=named)
+
+
+def _public_key_path(path: Path) -> Path | None:
+    pub = path.with_name(path.name + ".pub")
+    return pub if pub.exists() else None
+
+
+def create_signing_key(
+    path: str | Path | None = None,
+    *,
+    comment: str | None = None,
+    passphrase_env: str = "ENFO_KEY_PASSPHRASE",
+) -> SignerInfo:
+    """Create an Ed25519 key pair: the private key at ``path``, the public key at ``path.pub``.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Default: ``$ENFO_OWNER_KEY`` or ``~/.config/enfo/owner.key``. Parent folders are
+        created. An existing file is never overwritten (SigningError).
+    comment : str, optional
+        Public key comment (the name a partner's trust store shows); default the file name.
+    passphrase_env : str
+        When this environment variable is set, the private key is encrypted with its value.
+
+    Returns
+    -------
+    SignerInfo
+        Paths and fingerprint, ``created=True``.
+    """
+    from . import signing
+
+    path = Path(path).expanduser() if path is not None else default_key_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SigningError(f"cannot create the folder of key {path}: {e.strerror or e}") from e
+    passphrase = os.environ.get(passphrase_env) or None
+    private_path, public_path = signing.keygen(
+        path, passphrase=passphrase.encode("utf-8") if passphrase else None, comment=comment
+    )
+    public = signing.load_public_key(public_path)
+    return SignerInfo(
+        key_path=Path(private_path), public_key_path=Path(public_path),
+        fingerprint=signing.fingerprint(public), created=True,
+    )
+
+
+def _owner_name(contract: Contract) -> str:
+    if contract.signing.owner:
+        return contract.signing.owner
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        return "owner"
+
+
+# -- the owner's run -------------------------------------------------------------------------------
+def run_forge(contract: Contract, *, progress: Progress | None = None) -> ForgeRun:
+    """Run a contract end to end: read, split, encapsulate, forge, evaluate, sign, write.
+
+    Parameters
+    ----------
+    contract : Contract
+        Usually from :func:`enfo_sdk.contract.load_contract` (paths already absolute).
+    progress : callable, optional
+        ``progress(phase, fraction)`` with phase in :data:`PHASES` and fraction in [0, 1].
+
+    Returns
+    -------
+    ForgeRun
+
+    Raises
+    ------
+    EnfoError
+        ConfigError, DataError, SigningError, HyperparameterError, ForgeError, ...; each
+        message names the contract file and key path, or the data file and column.
+    """
+    from . import signing
+
+    t_start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    caught: list[str] = []
+
+    plan = _plan_signing(contract)
+    partner = contract.partner
+    partner_key = None
+    if partner is not None and partner.public_key is not None:
+        with _context(contract.where("partner.public_key")):
+            partner_key = signing.load_public_key(partner.public_key)
+
+    X, y, _ = _read_owner_table(contract)
+    train_idx, test_idx = _split(len(y), contract)
+    X_train, y_train = X.iloc[train_idx], y.iloc[train_idx]
+    # the evaluation fits and predicts on plain arrays, as ForgeResult.model() does
+    Xa_train, ya_train = X_train.to_numpy(np.float64), y_train.to_numpy(np.float64)
+    Xa_test, ya_test = X.to_numpy(np.float64)[test_idx], y.to_numpy(np.float64)[test_idx]
+    _check_rows(contract, len(train_idx), len(y))
+
+    # 1. encapsulate
+    t = time.perf_counter()
+    _notify(progress, "encapsulate", 0.0)
+    k = contract.key
+    search = None if k.search is None else {n: v for n, v in k.search.items()}
+    extra = {} if k.cv is None else {"cv": k.cv}
+    with warnings.catch_warnings(record=True) as seen, _context(contract.where("key")):
+        warnings.simplefilter("always")
+        spec = encapsulate(
+            X_train, y_train, algorithm=k.algorithm, version=k.version, search=search,
+            seed=contract.data.seed, progress=lambda f: _notify(progress, "encapsulate", f),
+            **extra,
+        )
+    caught += [str(w.message) for w in seen if not issubclass(w.category, DeprecationWarning)]
+    _notify(progress, "encapsulate", 1.0)
+    seconds["encapsulate"] = time.perf_counter() - t
+
+    # 2. forge
+    t = time.perf_counter()
+    _notify(progress, "forge", 0.0)
+
+    def on_step(p: ForgeProgress) -> None:
+        _notify(progress, "forge", p.step / p.steps)
+
+    with warnings.catch_warnings(record=True) as seen, _context(contract.where("forge")):
+        warnings.simplefilter("always")
+        result = forge(X_train, y_train, spec, callback=on_step, **contract.forge.forge_kwargs())
+    caught += [str(w.message) for w in seen if not issubclass(w.category, DeprecationWarning)]
+    _notify(progress, "forge", 1.0)
+    seconds["forge"] = time.perf_counter() - t
+
+    # 3. evaluate
+    t = time.perf_counter()
+    _notify(progress, "evaluate", 0.0)
+    test_rmse = {"full": _rmse(spec.build().fit(Xa_train, ya_train), Xa_test, ya_test)}
+    _notify(progress, "evaluate", 1 / 3)
+    test_rmse["forged"] = _rmse(result.model(), Xa_test, ya_test)
+    _notify(progress, "evaluate", 2 / 3)
+    sample = make_rng(contract.data.seed).choice(len(train_idx), len(result.data), replace=False)
+    test_rmse["sampled"] = _rmse(
+        spec.build().fit(Xa_train[sample], ya_train[sample]), Xa_test, ya_test
+    )
+    _notify(progress, "evaluate", 1.0)
+    seconds["evaluate"] = time.perf_counter() - t
+
+    # 4. write
+    from .bundle import write_bundle
+
+    t = time.perf_counter()
+    _notify(progress, "write", 0.0)
+    if plan.key is None:
+        signer = create_signing_key(
+            plan.path, comment=_owner_name(contract), passphrase_env=contract.signing.passphrase_env
+        )
+        key = signing.load_private_key(signer.key_path, passphrase_env=contract.signing.passphrase_env)
+    else:
+        key = plan.key
+        signer = SignerInfo(
+            key_path=plan.path, public_key_path=_public_key_path(plan.path),
+            fingerprint=signing.fingerprint(key.public_key()),
+        )
+    bundle = Path(contract.output.bundle)
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    metrics = {
+        "test_rmse_full": test_rmse["full"],
+        "test_rmse_forged": test_rmse["forged"],
+        "test_rmse_sampled": test_rmse["sampled"],
+        "best_val_rmse": float(result.metrics["best_val_rmse"]),
+    }
+    with _context(contract.where("output.bundle")):
+        manifest = write_bundle(
+            bundle, result, signing_key=key, owner_name=_owner_name(contract),
+            partner_name=partner.name if partner else None,
+            partner_public_key=partner_key,
+            expires_in_days=partner.expires_in_days if partner else None,
+            metrics=metrics,
+        )
+    _notify(progress, "write", 1.0)
+    seconds["write"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - t_start
+
+    run = ForgeRun(
+        contract=contract, bundle=bundle, manifest=manifest, result=result, spec=spec,
+        test_rmse=test_rmse, n_train=len(train_idx), n_test=len(test_idx), seconds=seconds,
+        signer=signer, warnings=caught,
+    )
+    if contract.output.report is not None:
+        run.report = Path(contract.output.report)
+        _write_report(run)
+    return run
+
+
+def _write_report(run: ForgeRun) -> None:
+    from .bundle._atomic import write_bytes_atomic
+
+    body = run.summary()
+    body["history"] = run.result.history.replace({np.nan: None}).to_dict(orient="records")
+    body["settings"] = run.result.settings
+    run.report.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(run.report, (json.dumps(body, indent=2) + "\n").encode())
+
+
+# -- the partner's steps ---------------------------------------------------------------------------
+@dataclass
+class TrainRun:
+    """What ``enfo-partner train`` reports."""
+
+    verified: Any
+    model_path: Path
+
+
+@dataclass
+class PredictRun:
+    """What ``enfo-partner predict`` reports."""
+
+    output: Path
+    rows: int
+    column: str
+
+
+def _trust(trust: Sequence[str | Path]):
+    from .signing import load_trust
+
+    if not trust:
+        raise ConfigError(
+            "no trusted owner keys: pass --trust FILE (a public key or a trust-store file) "
+            "or set ENFO_TRUST_STORE"
+        )
+    return load_trust([Path(p).expanduser() for p in trust])
+
+
+def verify_bundle(bundle: str | Path, trust: Sequence[str | Path], partner: str | None = None):
+    """Verify a bundle against trusted owner keys; returns the VerifiedBundle or raises."""
+    from .bundle import verify
+
+    return verify(Path(bundle), _trust(trust), partner=partner)
+
+
+def train_bundle(
+    bundle: str | Path, trust: Sequence[str | Path], out: str | Path, partner: str | None = None
+) -> TrainRun:
+    """Verify a bundle, rebuild its key model, train it on the bundle and save it to ``out``."""
+    from . import partner as partner_api
+
+    verified = verify_bundle(bundle, trust, partner)
+    model = partner_api.train(verified)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partner_api.save_model(model, out, verified)
+    return TrainRun(verified=verified, model_path=out)
+
+
+def predict_file(model_path: str | Path, input: str | Path, out: str | Path) -> PredictRun:
+    """Predict with a saved partner model on a CSV or Parquet table; write CSV or Parquet.
+
+    The output holds the input's columns and the predictions in a column named after the
+    target with ``_pred`` appended (the input may hold other columns, e.g. ids or the true
+    target; they are passed through, not used).
+
+    Raises
+    ------
+    DataError
+        Naming the input file and its missing feature columns, or the column with missing
+        values. ModelFileError for a file that is not a saved model.
+    """
+    from . import partner as partner_api
+    from .bundle._atomic import write_bytes_atomic
+
+    out = Path(out)
+    kind = _table_kind(out)
+    model = partner_api.load_model(Path(model_path))
+    df = read_table(Path(input))
+    columns = [str(c) for c in df.columns]
+    missing = [c for c in model.feature_names if c not in columns]
+    if missing:
+        raise DataError(
+            f"{input}: missing feature column(s) {', '.join(map(repr, missing))} that model "
+            f"{model_path} needs; the input has: {', '.join(columns)}"
+        )
+    with _context(str(input)):
+        pred = partner_api.predict(model, df.rename(columns=str)[model.feature_names])
+    name = f"{model.target_name}_pred"
+    result = df.copy()
+    result[name] = pred.to_numpy()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "csv":
+        data = result.to_csv(index=False).encode("utf-8")
+    else:
+        buf = io.BytesIO()
+        result.to_parquet(buf, index=False)
+        data = buf.getvalue()
+    write_bytes_atomic(out, data)
+    return PredictRun(output=out, rows=len(result), column=name)
+
+
+def _table_kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    raise ConfigError(f"--out {path}: expected a .csv, .parquet or .pq file name")

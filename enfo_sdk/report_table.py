@@ -1,0 +1,107 @@
+"""Plain-text renderings of run summaries and manifests, for the command-line tools.
+
+Pure functions from JSON-ready dicts to strings: the CLIs print them, tests read them, and
+nothing here computes a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["format_forge_table", "format_mapping", "format_seconds"]
+
+
+def format_seconds(s: float) -> str:
+    """``0.4s``, ``12.3s``, ``1m 42s``, ``1h 03m``."""
+    if s < 60:
+        return f"{s:.1f}s"
+    m, sec = divmod(int(round(s)), 60)
+    if m < 60:
+        return f"{m}m {sec:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h {m:02d}m"
+
+
+def _pct(value: float, reference: float) -> str:
+    if not reference > 0:
+        return ""
+    return f"{100.0 * (value / reference - 1.0):+.1f}%"
+
+
+def format_forge_table(summary: Mapping[str, Any]) -> str:
+    """The table ``enfo-owner forge`` ends with, from :meth:`ForgeRun.summary`.
+
+    Test RMSE of the key trained on all owner rows, on the forged rows and on as many
+    sampled real rows (with the difference to the first), then rows, time, bundle, signer.
+    """
+    rmse = summary["test_rmse"]
+    rows = summary["rows"]
+    train, test = summary["owner_rows"]["train"], summary["owner_rows"]["test"]
+    lines = [
+        (f"key trained on all {train:,} owner rows", rmse["full"], ""),
+        (f"key trained on the {rows:,} forged rows", rmse["forged"], _pct(rmse["forged"], rmse["full"])),
+        (f"key trained on {rows:,} sampled real rows", rmse["sampled"], _pct(rmse["sampled"], rmse["full"])),
+    ]
+    width = max(len(label) for label, _, _ in lines)
+    out = [f"{'':<{width}}  {'test RMSE':>10}  {'vs all rows':>11}"]
+    for label, value, diff in lines:
+        out.append(f"{label:<{width}}  {value:>10.4g}  {diff:>11}")
+    sec = summary["seconds"]
+    phases = ", ".join(
+        f"{name} {format_seconds(sec[name])}" for name in ("encapsulate", "forge", "evaluate", "write")
+        if name in sec
+    )
+    key = summary["key"]
+    params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in key["hyperparameters"].items())
+    signer = summary["signer"]
+    facts = [
+        ("rows", f"{rows:,} forged; {train:,} owner rows for training, {test:,} held out for the test"),
+        ("key", f"{key['algorithm']} v{key['version']} ({params})"),
+        ("time", f"{format_seconds(sec['total'])} ({phases})"),
+        ("bundle", summary["bundle"]),
+        ("signer", f"{signer['fingerprint']} ({signer['key']})"),
+    ]
+    if summary.get("report"):
+        facts.append(("report", summary["report"]))
+    out.append("")
+    out += [f"{name:<7} {value}" for name, value in facts]
+    return "\n".join(out)
+
+
+def _short(value: Any, limit: int) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list) and len(value) > limit:
+        head = ", ".join(_short(v, limit) for v in value[:limit])
+        return f"[{head}, ... ({len(value)} values)]"
+    if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
+        return "[" + ", ".join(_short(v, limit) for v in value) + "]"
+    text = str(value)
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def format_mapping(data: Mapping[str, Any], *, indent: int = 0, list_limit: int = 6) -> str:
+    """A nested mapping as indented ``key: value`` lines; long lists are shortened.
+
+    Lists of mappings (e.g. features, probe points) show their first ``list_limit`` items.
+    """
+    pad = "  " * indent
+    out: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            if not value:
+                out.append(f"{pad}{key}: {{}}")
+                continue
+            out.append(f"{pad}{key}:")
+            out.append(format_mapping(value, indent=indent + 1, list_limit=list_limit))
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            out.append(f"{pad}{key}: ({len(value)} items)")
+            for item in value[:list_limit]:
+                flat = ", ".join(f"{k}={_short(v, list_limit)}" for k, v in item.items())
+                out.append(f"{pad}  - {flat}")
+            if len(value) > list_limit:
+                out.append(f"{pad}  - ... {len(value) - list_limit} more")
+        else:
+            out.append(f"{pad}{key}: {_short(value, list_limit)}")
+    return "\n".join(out)

@@ -1,0 +1,175 @@
+"""``enfo-owner``: create a signing key, forge a signed bundle from a contract, inspect one.
+
+A thin click app: each command parses its options, calls one function of ``enfo_sdk`` and
+prints the result. Library errors (:class:`enfo_sdk.errors.EnfoError`) become a one-line
+``Error: ...`` with exit code 1 in :meth:`_App.invoke`; usage mistakes exit with 2; a
+traceback is shown only with ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from enfo_sdk.errors import EnfoError
+
+_VERBOSE = "enfo.verbose"
+
+
+class _App(click.Group):
+    """The one place where errors become messages and exit codes."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EnfoError as e:
+            if ctx.meta.get(_VERBOSE):
+                traceback.print_exc()
+            raise click.ClickException(str(e)) from e
+        except OSError as e:  # file-system trouble outside the library's own checks
+            if ctx.meta.get(_VERBOSE):
+                traceback.print_exc()
+            where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+            raise click.ClickException(f"{where}{e.strerror or e}") from e
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: nothing was written", err=True)
+            ctx.exit(130)
+
+
+def _set_verbose(ctx: click.Context, _param, value: bool) -> None:
+    if value:
+        ctx.meta[_VERBOSE] = True
+
+
+verbose_option = click.option(
+    "--verbose", "-v", is_flag=True, expose_value=False, is_eager=True, callback=_set_verbose,
+    help="Show the full traceback on errors.",
+)
+
+
+@click.group(cls=_App, context_settings={"help_option_names": ["-h", "--help"]})
+@verbose_option
+@click.version_option(package_name="enfo-sdk")
+def cli() -> None:
+    """Forge rival synthetic data from a contract and sign it for a partner."""
+
+
+@cli.command()
+@click.option(
+    "--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Private key path (the public key goes to PATH.pub). "
+    "Default: $ENFO_OWNER_KEY or ~/.config/enfo/owner.key.",
+)
+@click.option("--name", default=None, help="Comment of the public key (a partner's name for you).")
+@verbose_option
+def keygen(out: Path | None, name: str | None) -> None:
+    """Create an Ed25519 signing key pair, like ssh-keygen.
+
+    The private key is encrypted when $ENFO_KEY_PASSPHRASE is set.
+    """
+    from enfo_sdk.pipeline import create_signing_key
+
+    signer = create_signing_key(out, comment=name)
+    click.echo(f"private key  {signer.key_path}  (keep it secret)")
+    click.echo(f"public key   {signer.public_key_path}  (give it to partners)")
+    click.echo(f"fingerprint  {signer.fingerprint}")
+
+
+class _ProgressBars:
+    """One click progress bar per phase of :func:`enfo_sdk.pipeline.run_forge`, on stderr."""
+
+    STEPS = 1000
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.phase: str | None = None
+        self.bar = None
+        self.done = 0
+
+    def __call__(self, phase: str, fraction: float) -> None:
+        if not self.enabled:
+            return
+        if phase != self.phase:
+            self.close()
+            self.phase, self.done = phase, 0
+            self.bar = click.progressbar(
+                length=self.STEPS, label=f"{phase:<11}", file=sys.stderr, show_eta=True,
+            )
+            self.bar.__enter__()
+        target = int(round(fraction * self.STEPS))
+        if target > self.done:
+            self.bar.update(target - self.done)
+            self.done = target
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+    def __enter__(self) -> "_ProgressBars":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@cli.command()
+@click.option(
+    "--contract", "contract_path", required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The contract (YAML).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress or table; print the bundle path.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON only.")
+@verbose_option
+def forge(contract_path: Path, quiet: bool, as_json: bool) -> None:
+    """Forge, evaluate and sign a bundle as the contract says."""
+    from enfo_sdk.contract import load_contract
+    from enfo_sdk.pipeline import run_forge
+    from enfo_sdk.report_table import format_forge_table
+
+    contract = load_contract(contract_path)
+    with _ProgressBars(enabled=not (quiet or as_json)) as bars:
+        run = run_forge(contract, progress=bars)
+    summary = run.summary()
+    if run.signer.created:
+        click.echo(
+            f"created signing key {run.signer.key_path}\n"
+            f"  public key   {run.signer.public_key_path}  (give it to partners)\n"
+            f"  fingerprint  {run.signer.fingerprint}",
+            err=True,
+        )
+    for message in run.warnings:
+        click.echo(f"warning: {message}", err=True)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    elif quiet:
+        click.echo(str(run.bundle))
+    else:
+        click.echo(format_forge_table(summary))
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@verbose_option
+def inspect(bundle: Path, as_json: bool) -> None:
+    """Show a bundle's manifest WITHOUT verifying it (use enfo-partner verify for that)."""
+    from enfo_sdk.bundle import read_envelope_unverified
+    from enfo_sdk.report_table import format_mapping
+
+    manifest, keyid = read_envelope_unverified(bundle)
+    body = manifest.model_dump(mode="json")
+    if as_json:
+        click.echo(json.dumps({"verified": False, "keyid": keyid, "manifest": body}, indent=2))
+        return
+    click.echo(f"bundle  {bundle}")
+    click.echo(f"signed by key {keyid} (NOT verified: run enfo-partner verify to check it)")
+    click.echo(format_mapping(body))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

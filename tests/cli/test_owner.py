@@ -1,0 +1,167 @@
+"""enfo-owner keygen / forge / inspect on tiny settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from owner_cli.main import cli
+
+from .conftest import assert_one_clean_error, tiny_contract, write_contract
+
+
+def test_forge_prints_the_table_and_creates_the_default_key(runner, project, tmp_path):
+    contract = write_contract(
+        project, tiny_contract(output={"bundle": "out/b.parquet", "report": "out/report.json"})
+    )
+    result = runner.invoke(cli, ["forge", "--contract", str(contract)])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for label in ("key trained on all 300 owner rows", "key trained on the 20 forged rows",
+                  "key trained on 20 sampled real rows", "test RMSE", "rows", "time", "bundle",
+                  "signer  SHA256:"):
+        assert label in out, out
+    assert str(project / "out" / "b.parquet") in out
+    # no key was named and none existed: one is created at the default location, and said so
+    default = tmp_path / "default-keys" / "owner.key"
+    assert default.exists() and Path(f"{default}.pub").exists()
+    assert f"created signing key {default}" in result.stderr
+    assert f"{default}.pub" in result.stderr
+    assert (project / "out" / "b.parquet").exists()
+    report = json.loads((project / "out" / "report.json").read_text())
+    assert report["rows"] == 20 and report["history"] and report["signer"]["created"] is True
+
+    # second run: the key exists now and is reused, not recreated
+    again = runner.invoke(cli, ["forge", "--contract", str(contract), "--json"])
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout)  # --json: machine-readable output only
+    assert summary["signer"]["created"] is False
+    assert summary["signer"]["fingerprint"] == report["signer"]["fingerprint"]
+    assert set(summary["test_rmse"]) == {"full", "forged", "sampled"}
+    assert summary["owner_rows"] == {"train": 300, "test": 300}
+
+
+def test_forge_quiet_prints_only_the_bundle_path(runner, forged):
+    result = runner.invoke(cli, ["forge", "--contract", str(forged["contract"]), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(forged["bundle"])
+    assert "Traceback" not in result.stderr and "encapsulate" not in result.stderr  # no bars
+
+
+def test_forge_from_a_builtin_with_options_and_a_parquet_dir(runner, project):
+    import pandas as pd
+
+    contract = write_contract(project, tiny_contract(
+        data={"source": "builtin:friedman3", "options": {"n": 400, "seed": 3}, "target": "y"},
+    ))
+    result = runner.invoke(cli, ["forge", "--contract", str(contract), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["owner_rows"] == {"train": 320, "test": 80}
+
+    parts = project / "parts"
+    parts.mkdir()
+    df = pd.read_csv(project / "owner.csv")
+    df.iloc[:300].to_parquet(parts / "a.parquet")
+    df.iloc[300:].to_parquet(parts / "b.parquet")
+    contract = write_contract(project, tiny_contract(data={"source": "parts", "target": "y"}))
+    result = runner.invoke(cli, ["forge", "--contract", str(contract), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["owner_rows"]["train"] == 480
+
+
+def test_keygen_writes_a_pair_and_refuses_to_overwrite(runner, tmp_path):
+    target = tmp_path / "k" / "owner.key"
+    result = runner.invoke(cli, ["keygen", "--out", str(target)])
+    assert result.exit_code == 0, result.output
+    assert target.exists() and Path(f"{target}.pub").read_text().startswith("ssh-ed25519 ")
+    assert "fingerprint  SHA256:" in result.output
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    again = runner.invoke(cli, ["keygen", "--out", str(target)])
+    assert_one_clean_error(again, str(target), "already exists")
+
+
+def test_keygen_default_location_from_env(runner, tmp_path):
+    result = runner.invoke(cli, ["keygen"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "default-keys" / "owner.key").exists()
+
+
+def test_keygen_encrypts_with_the_passphrase_env(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("ENFO_KEY_PASSPHRASE", "correct horse")
+    target = tmp_path / "enc.key"
+    assert runner.invoke(cli, ["keygen", "--out", str(target)]).exit_code == 0
+    assert "ENCRYPTED PRIVATE KEY" in target.read_text()
+
+
+def test_inspect_text_and_json(runner, forged):
+    result = runner.invoke(cli, ["inspect", str(forged["bundle"])])
+    assert result.exit_code == 0, result.output
+    assert "NOT verified" in result.output
+    assert "algorithm: nu-method" in result.output and "name: acme-data" in result.output
+    result = runner.invoke(cli, ["inspect", str(forged["bundle"]), "--json"])
+    body = json.loads(result.stdout)
+    assert body["verified"] is False and body["keyid"].startswith("SHA256:")
+    assert body["manifest"]["task"]["features"] == ["x1", "x2", "x3", "x4"]
+    assert body["manifest"]["rows"] == 20
+
+
+def test_inspect_a_file_that_is_not_a_bundle(runner, forged):
+    assert_one_clean_error(runner.invoke(cli, ["inspect", str(forged["contract"])]), "key.yaml")
+    assert_one_clean_error(runner.invoke(cli, ["inspect", str(forged["rows"]) + ".nope"]), codes=(2,))
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*")) if folder.exists() else []
+
+
+def test_ctrl_c_during_forging_leaves_no_bundle(project, tmp_path):
+    contract = write_contract(project, tiny_contract(forge={
+        "rows": 20, "steps": 1_000_000, "patience": 1_000_000, "eval_every": 5,
+    }))
+    exe = Path(sys.executable).parent / "enfo-owner"
+    assert exe.exists(), f"console script not installed next to {sys.executable}"
+    env = {**os.environ, "ENFO_OWNER_KEY": str(tmp_path / "default-keys" / "owner.key")}
+    proc = subprocess.Popen(
+        [str(exe), "forge", "--contract", str(contract)], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, env=env, text=True,
+    )
+    # wait until forging runs (the progress label goes to stderr), then interrupt
+    deadline = time.monotonic() + 120
+    seen = ""
+    while "forge" not in seen.split("encapsulate", 1)[-1] and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen += line
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, seen + err)
+    assert "interrupted" in err and "Traceback" not in err
+    assert _files(project / "out") == []  # no bundle, no temporary file
+    assert not (tmp_path / "default-keys" / "owner.key").exists()
+
+
+def test_interrupt_while_writing_leaves_no_partial_bundle(runner, project, monkeypatch):
+    from enfo_sdk.bundle import _atomic
+
+    keys = project / "keys"
+    keys.mkdir()
+    assert runner.invoke(cli, ["keygen", "--out", str(keys / "owner.key")]).exit_code == 0
+    contract = write_contract(project, tiny_contract(signing={"key": "keys/owner.key"}))
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_atomic.os, "fsync", interrupted)
+    result = runner.invoke(cli, ["forge", "--contract", str(contract), "--quiet"])
+    assert result.exit_code == 130, result.output
+    out_dir = project / "out"
+    assert _files(out_dir) == []

@@ -1,0 +1,161 @@
+"""enfo-partner verify / train / predict, and every refusal as one clean message."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from enfo_sdk.signing import generate_private_key, public_key_line, save_public_key
+from owner_cli.main import cli as owner
+from partner_cli.main import cli as partner
+
+from .conftest import assert_one_clean_error, tiny_contract, write_contract
+
+
+def test_verify_ok(runner, forged):
+    result = runner.invoke(partner, ["verify", str(forged["bundle"]), "--trust", str(forged["public"])])
+    assert result.exit_code == 0, result.output
+    assert "verified: signed by acme-data (SHA256:" in result.output
+    assert "nu-method v1" in result.output
+    result = runner.invoke(
+        partner, ["verify", str(forged["bundle"]), "--trust", str(forged["public"]), "--json"]
+    )
+    body = json.loads(result.stdout)
+    assert body["verified"] is True and body["rows"] == 20 and body["target"] == "y"
+
+
+def test_trust_store_file_and_env_default(runner, forged, tmp_path, monkeypatch):
+    other = generate_private_key().public_key()
+    store = tmp_path / "trusted"
+    store.write_text(
+        "# name key\n"
+        f"someone {public_key_line(other)}\n"
+        f"acme {forged['public'].read_text().split(' ')[0]} {forged['public'].read_text().split(' ')[1]}\n"
+    )
+    result = runner.invoke(partner, ["verify", str(forged["bundle"]), "--trust", str(store)])
+    assert result.exit_code == 0, result.output
+    assert "signed by acme (" in result.output  # the name is the partner's, from the store
+    monkeypatch.setenv("ENFO_TRUST_STORE", str(store))
+    assert runner.invoke(partner, ["verify", str(forged["bundle"])]).exit_code == 0
+
+
+def test_trust_is_required(runner, forged):
+    result = runner.invoke(partner, ["verify", str(forged["bundle"])])
+    assert_one_clean_error(result, "--trust", "ENFO_TRUST_STORE", codes=(2,))
+
+
+def test_untrusted_signer(runner, forged, tmp_path):
+    save_public_key(generate_private_key().public_key(), tmp_path / "other.pub")
+    result = runner.invoke(partner, ["verify", str(forged["bundle"]), "--trust", str(tmp_path / "other.pub")])
+    assert_one_clean_error(result, str(forged["bundle"]), "not in your trust store")
+
+
+def test_unreadable_trust_file(runner, forged, tmp_path):
+    result = runner.invoke(partner, ["verify", str(forged["bundle"]), "--trust", str(tmp_path / "none.pub")])
+    assert_one_clean_error(result, "none.pub")
+    result = runner.invoke(partner, ["verify", str(forged["bundle"]), "--trust", str(forged["key"])])
+    assert_one_clean_error(result, "owner.key", "private key")
+
+
+def _tamper_value(src: Path, dst: Path) -> None:
+    """Change one signed value (flip the lowest mantissa bit of the first x1 value)."""
+    raw = bytearray(src.read_bytes())
+    first = pq.read_table(src, columns=["x1"]).column("x1")[0].as_py()
+    at = raw.find(struct.pack("<d", first))
+    assert at > 0
+    raw[at] ^= 1
+    dst.write_bytes(bytes(raw))
+
+
+def test_tampered_bundle(runner, forged, tmp_path):
+    bad = tmp_path / "tampered.parquet"
+    _tamper_value(forged["bundle"], bad)
+    result = runner.invoke(partner, ["verify", str(bad), "--trust", str(forged["public"])])
+    assert_one_clean_error(result, str(bad), "x1")
+    result = runner.invoke(partner, ["train", str(bad), "--trust", str(forged["public"]), "--out", str(tmp_path / "m.parquet")])
+    assert_one_clean_error(result, str(bad))
+    assert not (tmp_path / "m.parquet").exists()
+
+
+def test_truncated_and_foreign_files(runner, forged, tmp_path):
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(forged["bundle"].read_bytes()[:-100])
+    assert_one_clean_error(
+        runner.invoke(partner, ["verify", str(cut), "--trust", str(forged["public"])]), str(cut)
+    )
+    plain = tmp_path / "plain.parquet"
+    pd.DataFrame({"a": [1.0, 2.0]}).to_parquet(plain)
+    assert_one_clean_error(
+        runner.invoke(partner, ["verify", str(plain), "--trust", str(forged["public"])]), str(plain)
+    )
+
+
+def test_partner_name_and_expiry(runner, forged, tmp_path):
+    folder = forged["folder"]
+    contract = write_contract(folder, tiny_contract(
+        signing={"key": "keys/owner.key", "owner": "acme-data"},
+        output={"bundle": "out/for-beta.parquet"},
+        partner={"name": "beta", "expires_in_days": 30},
+    ), name="beta.yaml")
+    assert runner.invoke(owner, ["forge", "--contract", str(contract), "--quiet"]).exit_code == 0
+    bundle = folder / "out" / "for-beta.parquet"
+    trust = ["--trust", str(forged["public"])]
+    assert_one_clean_error(runner.invoke(partner, ["verify", str(bundle), *trust]), str(bundle), "beta")
+    assert_one_clean_error(
+        runner.invoke(partner, ["verify", str(bundle), *trust, "--partner", "gamma"]), "beta"
+    )
+    result = runner.invoke(partner, ["verify", str(bundle), *trust, "--partner", "beta"])
+    assert result.exit_code == 0, result.output
+    assert "expires" in result.output
+
+
+def test_train_then_predict_csv_and_parquet(runner, forged, tmp_path):
+    model = tmp_path / "model.parquet"
+    result = runner.invoke(
+        partner, ["train", str(forged["bundle"]), "--trust", str(forged["public"]), "--out", str(model)]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"model saved to {model}" in result.output
+    rows = pd.read_csv(forged["rows"])
+    for name in ("pred.csv", "pred.parquet"):
+        out = tmp_path / name
+        result = runner.invoke(partner, ["predict", str(model), "--input", str(forged["rows"]), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        got = pd.read_csv(out) if name.endswith(".csv") else pd.read_parquet(out)
+        assert list(got.columns) == [*rows.columns, "y_pred"]
+        assert len(got) == len(rows) and got["y_pred"].notna().all()
+    # Parquet input, extra columns passed through
+    extra = rows.assign(customer=range(len(rows)))
+    extra.to_parquet(tmp_path / "in.parquet")
+    result = runner.invoke(partner, ["predict", str(model), "--input", str(tmp_path / "in.parquet"),
+                                     "--out", str(tmp_path / "p2.csv")])
+    assert result.exit_code == 0, result.output
+    assert "customer" in pd.read_csv(tmp_path / "p2.csv").columns
+
+
+def test_predict_input_missing_a_feature(runner, forged, tmp_path):
+    model = tmp_path / "model.parquet"
+    runner.invoke(partner, ["train", str(forged["bundle"]), "--trust", str(forged["public"]), "--out", str(model)])
+    bad = tmp_path / "partial.csv"
+    pd.read_csv(forged["rows"]).drop(columns="x3").to_csv(bad, index=False)
+    result = runner.invoke(partner, ["predict", str(model), "--input", str(bad), "--out", str(tmp_path / "p.csv")])
+    assert_one_clean_error(result, str(bad), "'x3'")
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_predict_refusals(runner, forged, tmp_path):
+    # a bundle is not a model
+    result = runner.invoke(partner, ["predict", str(forged["bundle"]), "--input", str(forged["rows"]),
+                                     "--out", str(tmp_path / "p.csv")])
+    assert_one_clean_error(result, str(forged["bundle"]))
+    model = tmp_path / "model.parquet"
+    runner.invoke(partner, ["train", str(forged["bundle"]), "--trust", str(forged["public"]), "--out", str(model)])
+    result = runner.invoke(partner, ["predict", str(model), "--input", str(forged["rows"]), "--out", str(tmp_path / "p.txt")])
+    assert_one_clean_error(result, "p.txt")
+    result = runner.invoke(partner, ["predict", str(model), "--input", str(tmp_path / "none.csv"), "--out", str(tmp_path / "p.csv")])
+    assert_one_clean_error(result, "none.csv", codes=(2,))
