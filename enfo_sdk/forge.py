@@ -85,7 +85,7 @@ class ForgeResult:
 
     def model(self):
         """The key model trained on the forged rows (what a partner rebuilds)."""
-        return self.spec.build().fit(self.X, self.y)
+        return self.spec.build().fit(self.data[self.feature_names], self.data[self.target_name])
 
 
 def _initial_rows(init: str, Z: np.ndarray, t: np.ndarray, rows: int, seed: int) -> np.ndarray:

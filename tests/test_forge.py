@@ -14,8 +14,28 @@ def small():
     df = friedman3(n=2400, noise=0.1, seed=3)
     train, test = df.iloc[:1200], df.iloc[1200:]
     X, y = train.drop(columns="y"), train["y"]
-    spec = encapsulate(X, y, search={"bandwidth": [1.0, 1.4142], "iterations": {"max": 600}})
+    spec = encapsulate(X, y, search={"iterations": {"max": 800}})
     return X, y, test.drop(columns="y"), test["y"], spec
+
+
+def tuned_attackers():
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVR
+
+    gammas = np.geomspace(0.01, 10, 7)
+    return {
+        "kernel ridge": GridSearchCV(
+            make_pipeline(StandardScaler(), KernelRidge(kernel="rbf")),
+            {"kernelridge__alpha": np.geomspace(1e-6, 1, 7), "kernelridge__gamma": gammas}, cv=5,
+            scoring="neg_mean_squared_error"),
+        "SVR": GridSearchCV(
+            make_pipeline(StandardScaler(), SVR(kernel="rbf")),
+            {"svr__C": np.geomspace(0.1, 1000, 5), "svr__gamma": gammas, "svr__epsilon": [0.01, 0.05, 0.1]},
+            cv=5, scoring="neg_mean_squared_error"),
+    }
 
 
 def rmse(model, X, y):
@@ -36,6 +56,10 @@ def test_forged_rows_beat_sampled_rows_and_approach_full_data(small):
         sampled.append(rmse(spec.build().fit(X.iloc[idx], y.iloc[idx]), Xte, yte))
     assert forged < 0.75 * np.mean(sampled), (forged, sampled)
     assert forged < 1.15 * full, (forged, full)
+    # rivalry w.r.t. models: kernel ridge and SVR tuned by CV on the forged rows only
+    for name, attacker in tuned_attackers().items():
+        r = rmse(attacker.fit(res.X, res.y), Xte.to_numpy(), yte)
+        assert r > 1.10 * forged, (name, r, forged)
     # result shape and bookkeeping
     assert list(res.data.columns) == ["x1", "x2", "x3", "x4", "y"]
     assert len(res.data) == 60 and res.data.dtypes.eq(np.float64).all()
