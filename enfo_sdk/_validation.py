@@ -44,20 +44,25 @@ def check_finite(arr: np.ndarray, names: list[str], *, what: str = "X") -> None:
         raise DataError(f"{what} has missing or infinite values in column(s): {'; '.join(parts)}")
 
 
+def _as_float64(obj, what: str) -> np.ndarray:
+    """np.asarray(obj, float64) with errors that say what was being read."""
+    if np.iscomplexobj(obj):
+        raise DataError(f"{what}: Complex data not supported")
+    try:
+        return np.asarray(obj, dtype=np.float64)
+    except TypeError as e:
+        raise DataTypeError(f"{what} must be numeric: {e}") from e
+    except ValueError as e:
+        raise DataError(f"{what} must be numeric: {e}") from e
+
+
 def check_X(X, *, what: str = "X") -> np.ndarray:
     """Return X as a float64 (n, d) array, or raise naming the bad column."""
     if isinstance(X, pd.DataFrame):
         check_numeric_columns(X, what=what)
         arr = X.to_numpy(dtype=np.float64)
     else:
-        if np.iscomplexobj(X):
-            raise DataError(f"{what}: Complex data not supported")
-        try:
-            arr = np.asarray(X, dtype=np.float64)
-        except TypeError as e:
-            raise DataTypeError(f"{what} must be numeric: {e}") from e
-        except ValueError as e:
-            raise DataError(f"{what} must be numeric: {e}") from e
+        arr = _as_float64(X, what)
     if arr.ndim != 2:
         raise ShapeError(f"{what} must be 2-dimensional (n_samples, n_features), got shape {arr.shape}")
     if arr.shape[1] == 0:
@@ -88,14 +93,7 @@ def check_y(y, Xa: np.ndarray, *, min_rows: int = 2) -> tuple[np.ndarray, str]:
         y = y.iloc[:, 0]
     if isinstance(y, pd.Series) and not pd.api.types.is_numeric_dtype(y):
         raise DataError(f"target {target!r} is not numeric (dtype {y.dtype})")
-    if np.iscomplexobj(y):
-        raise DataError(f"target {target!r}: Complex data not supported")
-    try:
-        ya = np.asarray(y, dtype=np.float64)
-    except TypeError as e:
-        raise DataTypeError(f"target {target!r} must be numeric: {e}") from e
-    except ValueError as e:
-        raise DataError(f"target {target!r} must be numeric: {e}") from e
+    ya = _as_float64(y, f"target {target!r}")
     if ya.ndim == 2 and ya.shape[1] == 1:
         ya = ya[:, 0]
     if ya.ndim != 1:
