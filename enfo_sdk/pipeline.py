@@ -360,7 +360,7 @@ def run_forge(contract: Contract, *, progress: Progress | None = None) -> ForgeR
     X, y, _ = _read_owner_table(contract)
     train_idx, test_idx = _split(len(y), contract)
     X_train, y_train = X.iloc[train_idx], y.iloc[train_idx]
-    # the evaluation fits and predicts on plain arrays, as ForgeResult.model() does
+    # the evaluation fits and predicts on plain arrays
     Xa_train, ya_train = X_train.to_numpy(np.float64), y_train.to_numpy(np.float64)
     Xa_test, ya_test = X.to_numpy(np.float64)[test_idx], y.to_numpy(np.float64)[test_idx]
     _check_rows(contract, len(train_idx), len(y))
@@ -401,7 +401,7 @@ def run_forge(contract: Contract, *, progress: Progress | None = None) -> ForgeR
     _notify(progress, "evaluate", 0.0)
     test_rmse = {"full": _rmse(spec.build().fit(Xa_train, ya_train), Xa_test, ya_test)}
     _notify(progress, "evaluate", 1 / 3)
-    test_rmse["forged"] = _rmse(result.model(), Xa_test, ya_test)
+    test_rmse["forged"] = _rmse(spec.build().fit(result.X, result.y), Xa_test, ya_test)
     _notify(progress, "evaluate", 2 / 3)
     sample = make_rng(contract.data.seed).choice(len(train_idx), len(result.data), replace=False)
     test_rmse["sampled"] = _rmse(

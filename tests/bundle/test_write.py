@@ -55,7 +55,9 @@ def test_probe_points_are_not_rows_and_predictions_are_the_owners(bundle, result
     points = np.array(m.probes.points)
     rows = result.X
     assert not any((np.abs(rows - p).max(axis=1) == 0).any() for p in points)
-    np.testing.assert_allclose(result.model().predict(points), m.probes.predictions, rtol=1e-12)
+    np.testing.assert_allclose(
+        result.spec.build().fit(result.X, result.y).predict(points), m.probes.predictions, rtol=1e-12
+    )
 
 
 def test_manifest_json_round_trips_floats_exactly(bundle):

@@ -55,7 +55,7 @@ def test_adjoint_gradient_equals_unrolled(m, T):
         c = solve(gaussian_torch(Zs, Zs, 1.5), ts, T, 1.0)
         loss = (w * (gaussian_torch(Zq, Zs, 1.5) @ c)).sum()
         loss.backward()
-        grads.append((Zs.grad.clone(), ts.grad.clone(), float(loss)))
+        grads.append((Zs.grad.clone(), ts.grad.clone(), loss.item()))
     (gz, gt, l1), (rz, rt, l2) = grads
     assert abs(l1 - l2) <= 1e-10 * abs(l2)
     assert torch.linalg.norm(gz - rz) <= 1e-8 * torch.linalg.norm(rz)
