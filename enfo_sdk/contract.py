@@ -92,6 +92,12 @@ class DataSection(_Section):
         description="Seeds the test split, the cross-validation folds and the sampled-rows "
         "baseline.",
     )
+    stream: bool = Field(
+        False,
+        description="Stream a Parquet file or directory in minibatches instead of loading it "
+        "(docs/keys.md): test and validation rows by a seeded per-row hash, encapsulation and "
+        "the full/sampled baselines on a 5,000-row training subsample.",
+    )
 
     @field_validator("source")
     @classmethod
@@ -238,6 +244,10 @@ class ForgeSection(_Section):
     adaptability_weight: float | None = Field(
         None, ge=0, description="Weight of the self-fit term (mode adaptable)."
     )
+    checkpoint_every: int | None = Field(
+        None, ge=1, description="Steps between checkpoints (when output.checkpoint is set or "
+        "forging runs with --resume). Default: the library's (100)."
+    )
 
     def forge_kwargs(self) -> dict[str, Any]:
         """The settings given, as keyword arguments of :func:`enfo_sdk.forge`."""
@@ -250,6 +260,11 @@ class OutputSection(_Section):
     bundle: str = Field(description="The signed bundle (a Parquet file) to write.")
     report: str | None = Field(
         None, description="Optional JSON file with the run's summary and forging history."
+    )
+    checkpoint: str | None = Field(
+        None, description="Forging checkpoint (.npz, no pickle), written during forging; "
+        "`enfo-owner forge --resume` continues from it. Default with --resume: the bundle "
+        "path followed by .checkpoint.npz."
     )
 
     @field_validator("bundle")
@@ -329,6 +344,8 @@ class Contract(_Section):
         d["output"]["bundle"] = fix(self.output.bundle)
         if self.output.report is not None:
             d["output"]["report"] = fix(self.output.report)
+        if self.output.checkpoint is not None:
+            d["output"]["checkpoint"] = fix(self.output.checkpoint)
         if self.signing.key is not None:
             d.setdefault("signing", {})["key"] = fix(self.signing.key)
         if self.partner is not None and self.partner.public_key is not None:

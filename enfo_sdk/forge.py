@@ -17,10 +17,13 @@ owner's data only through the minibatch, so its cost does not grow with the tabl
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -125,14 +128,21 @@ def forge(
     blur: float = 0.05,
     device: str | None = None,
     threads: int | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 100,
+    resume: bool = False,
+    init_rows=None,
+    distributed: bool = False,
 ) -> ForgeResult:
     """Forge ``rows`` synthetic rows that train ``spec``'s key as well as the owner's rows.
 
     Parameters
     ----------
-    X : DataFrame or array-like of shape (n_samples, n_features)
-        The owner's training rows (column names are kept).
-    y : Series or array-like of shape (n_samples,)
+    X : DataFrame, array-like of shape (n_samples, n_features), or a minibatch source
+        The owner's training rows (column names are kept), or a source such as
+        :class:`enfo_sdk.stream.ParquetSource` (then ``y`` is None, the source's own
+        validation split replaces ``validation``, and each step reads only its minibatch).
+    y : Series or array-like of shape (n_samples,), or None with a source
     spec : KeySpec
         The key, usually from :func:`enfo_sdk.encapsulate`.
     rows : int
@@ -141,14 +151,14 @@ def forge(
     steps : int
         Maximum Adam steps.
     batch_size : int
-        Owner rows per step.
+        Owner rows per step (the global batch under ``distributed``).
     lr : float
         Adam learning rate (standardized units).
     init : {"kmeans", "sample", "noise"}
         Starting rows: k-means centroids of the owner's rows, a random sample of them, or
         standard normal noise.
     validation : float in (0, 1)
-        Fraction of the owner's rows held out for early stopping.
+        Fraction of the owner's rows held out for early stopping (in-memory data).
     seed : int
     callback : callable, optional
         Called with a :class:`ForgeProgress` after every evaluation (for progress bars).
@@ -165,6 +175,20 @@ def forge(
         300 rows -- a step is then a chain of small products that extra threads only slow
         down (measured: 3.7 ms per step on one thread, 580 ms on two when the machine is
         busy) -- and torch's own setting above that.
+    checkpoint : str or Path, optional
+        Checkpoint file (:mod:`enfo_sdk.checkpoint`), written atomically every
+        ``checkpoint_every`` steps and when forging ends (rank 0 only).
+    checkpoint_every : int
+    resume : bool
+        Continue from ``checkpoint`` when it exists (a fresh start otherwise). The resumed run
+        yields exactly the rows and history (but ``elapsed``) of an uninterrupted run; a
+        checkpoint made with other settings, key, data or initial rows raises ForgeError.
+    init_rows : DataFrame or array-like of shape (rows, n_features + 1), optional
+        Starting rows in original units, features then target (e.g. a previous bundle's
+        rows, :func:`rows_from_bundle`); replaces ``init``.
+    distributed : bool
+        Data-parallel forging over the active ``torch.distributed`` process group
+        (:mod:`enfo_sdk.distributed`); needs a source holding this rank's shard.
 
     Returns
     -------
@@ -172,32 +196,216 @@ def forge(
     """
     small = isinstance(rows, (int, np.integer)) and rows <= 300
     n_threads = threads if threads is not None else (1 if small else None)
+    args = (X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed, callback,
+            eval_every, patience, alignment_weight, adaptability_weight, blur, device,
+            checkpoint, checkpoint_every, resume, init_rows, distributed)
     if n_threads is None:
-        return _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed, callback,
-                      eval_every, patience, alignment_weight, adaptability_weight, blur, device)
+        return _forge(*args)
     before = torch.get_num_threads()
     torch.set_num_threads(int(n_threads))
     try:
-        return _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed, callback,
-                      eval_every, patience, alignment_weight, adaptability_weight, blur, device)
+        return _forge(*args)
     finally:
         torch.set_num_threads(before)
 
 
+def rows_from_bundle(path: str | Path, trust, partner: str | None = None) -> tuple[pd.DataFrame, KeySpec, Any]:
+    """A verified bundle's rows, key and manifest: the start of an update (``forge --from``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The previous bundle.
+    trust : TrustStore, public key, or path(s) of public key / trust-store files
+        The bundle must verify against these keys (e.g. the owner's own ``owner.key.pub``).
+    partner : str, optional
+        Needed when the bundle names an intended partner.
+
+    Returns
+    -------
+    data : DataFrame of shape (rows, n_features + 1)
+    spec : KeySpec
+    manifest : Manifest
+    """
+    from .bundle import verify
+    from .signing import TrustStore, load_trust
+
+    if not isinstance(trust, TrustStore):
+        if hasattr(trust, "public_bytes"):
+            store = TrustStore()
+            store.add("owner", trust)
+            trust = store
+        else:
+            trust = load_trust(trust)
+    verified = verify(Path(path), trust, partner=partner)
+    return verified.data.copy(), verified.manifest.key, verified.manifest
+
+
+class _ArrayData:
+    """In-memory owner rows: a seeded validation split, minibatches by torch.randint."""
+
+    reduce = False
+
+    def __init__(self, X, y, spec: KeySpec, validation: float, seed: int, dev) -> None:
+        Xa, ya, names, target = check_Xy(X, y, min_rows=2)
+        if spec.n_features != Xa.shape[1]:
+            raise DataError(f"the key expects {spec.n_features} features, X has {Xa.shape[1]}")
+        if not 0.0 < validation < 1.0:
+            raise ForgeError(f"validation must be a fraction in (0, 1), got {validation}")
+        self.names, self.target = names, target
+        n = len(ya)
+        self.n_owner = n
+        self.n_val = max(1, int(round(validation * n)))
+        self.n_train = n - self.n_val
+        pre = spec.preprocessing
+        Z = pre.transform_X(Xa)
+        t = pre.transform_y(ya)
+        perm = make_rng(seed).permutation(n)
+        val_idx, tr_idx = perm[:self.n_val], perm[self.n_val:]
+        self.Ztr = torch.as_tensor(Z[tr_idx], device=dev)
+        self.ttr = torch.as_tensor(t[tr_idx], device=dev)
+        self.Zval = torch.as_tensor(Z[val_idx], device=dev)
+        self.tval = torch.as_tensor(t[val_idx], device=dev)
+        self.dev = dev
+        self._Z, self._t = Z, t
+        self._tr_idx = tr_idx
+
+    def init_rows(self, init: str, rows: int, seed: int) -> np.ndarray:
+        return _initial_rows(init, self._Z[self._tr_idx], self._t[self._tr_idx], rows, seed)
+
+    def batch(self, step: int, size: int, seed: int, gen):
+        idx = torch.randint(0, self.n_train, (min(size, self.n_train),), generator=gen).to(self.dev)
+        return self.Ztr[idx], self.ttr[idx]
+
+    def batch_loss(self, r, size: int):
+        return (r * r).mean()
+
+    def val_rmse(self, fit, scale: float) -> float:
+        r = fit(self.Zval) - self.tval
+        return float(torch.sqrt((r * r).mean())) * scale
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for a in (self.Ztr, self.ttr, self.Zval, self.tval):
+            h.update(np.ascontiguousarray(a.cpu().numpy()).tobytes())
+        return h.hexdigest()
+
+    def settings(self) -> dict:
+        return {}
+
+
+class _SourceData:
+    """A minibatch source (e.g. ParquetSource): batches by step, its own validation rows."""
+
+    def __init__(self, source, spec: KeySpec, dev, distributed: bool) -> None:
+        if spec.n_features != source.n_features:
+            raise DataError(f"the key expects {spec.n_features} features, the source has {source.n_features}")
+        self.source, self.pre, self.dev = source, spec.preprocessing, dev
+        self.names, self.target = list(source.feature_names), source.target_name
+        self.n_train = int(source.n_train)
+        self.n_owner = int(source.n_rows)
+        self.reduce = bool(distributed)
+        Xv, yv = source.validation_rows()
+        self.Zval = torch.as_tensor(self.pre.transform_X(Xv), device=dev)
+        self.tval = torch.as_tensor(self.pre.transform_y(yv), device=dev)
+        self.n_val = int(source.n_validation)
+        if self.reduce:
+            from .distributed import world
+
+            rank, size = world()
+            if getattr(source, "world", None) != size or list(getattr(source, "ranks", [])) != [rank]:
+                raise ForgeError(
+                    f"distributed forging on {size} ranks needs this rank's shard: a source with "
+                    f"world={size} and ranks=[{rank}] (enfo_sdk.distributed.shard_source)"
+                )
+
+    def init_rows(self, init: str, rows: int, seed: int) -> np.ndarray:
+        Xs, ys = self.source.sample(20000, seed)
+        Z = self.pre.transform_X(Xs.to_numpy(np.float64))
+        t = self.pre.transform_y(ys.to_numpy(np.float64))
+        return _initial_rows(init, Z, t, rows, seed)
+
+    def batch(self, step: int, size: int, seed: int, gen):
+        Xb, yb = self.source.batch(step, size, seed)
+        return (torch.as_tensor(self.pre.transform_X(Xb), device=self.dev),
+                torch.as_tensor(self.pre.transform_y(yb), device=self.dev))
+
+    def batch_loss(self, r, size: int):
+        return (r * r).sum() / size
+
+    def val_rmse(self, fit, scale: float) -> float:
+        r = fit(self.Zval) - self.tval
+        acc = torch.stack([(r * r).sum(), torch.tensor(float(len(r)), dtype=r.dtype, device=r.device)])
+        if self.reduce:
+            from .distributed import all_reduce_sum
+
+            all_reduce_sum(acc)
+        return math.sqrt(float(acc[0]) / float(acc[1])) * scale
+
+    def fingerprint(self) -> str:
+        fp = getattr(self.source, "fingerprint", None)
+        return str(fp()) if callable(fp) else type(self.source).__name__
+
+    def settings(self) -> dict:
+        d = getattr(self.source, "describe", None)
+        return dict(d()) if callable(d) else {}
+
+
+def _start_rows(init_rows, data, spec: KeySpec, rows: int) -> np.ndarray:
+    """``init_rows`` (original units, features then target) in standardized space."""
+    if isinstance(init_rows, pd.DataFrame):
+        cols = [*data.names, data.target]
+        missing = [c for c in cols if c not in init_rows.columns]
+        if missing:
+            raise ForgeError(f"init_rows lacks column(s) {missing}; it has {list(init_rows.columns)}")
+        A = init_rows[cols].to_numpy(dtype=np.float64)
+    else:
+        A = np.asarray(init_rows, dtype=np.float64)
+    d = spec.n_features
+    if A.ndim != 2 or A.shape[1] != d + 1:
+        raise ForgeError(f"init_rows must have shape (rows, {d + 1}), got {A.shape}")
+    if A.shape[0] != rows:
+        raise ForgeError(f"init_rows has {A.shape[0]} rows but rows={rows}")
+    if not np.isfinite(A).all():
+        raise ForgeError("init_rows holds missing or infinite values")
+    pre = spec.preprocessing
+    return np.column_stack([pre.transform_X(A[:, :d]), pre.transform_y(A[:, d])])
+
+
+def _fingerprint(settings: dict, spec: KeySpec, data, start: np.ndarray | None, world: int) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    h.update(spec.model_dump_json().encode())
+    h.update(data.fingerprint().encode())
+    h.update(str(world).encode())
+    if start is not None:
+        h.update(np.ascontiguousarray(start).tobytes())
+    return h.hexdigest()
+
+
 def _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed, callback,
-           eval_every, patience, alignment_weight, adaptability_weight, blur, device) -> ForgeResult:
-    Xa, ya, names, target = check_Xy(X, y, min_rows=2)
-    if spec.n_features != Xa.shape[1]:
-        raise DataError(f"the key expects {spec.n_features} features, X has {Xa.shape[1]}")
+           eval_every, patience, alignment_weight, adaptability_weight, blur, device,
+           checkpoint, checkpoint_every, resume, init_rows, distributed) -> ForgeResult:
+    from .stream import is_source
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if is_source(X):
+        if y is not None:
+            raise ForgeError("pass y=None with a minibatch source (it holds the target)")
+        data = _SourceData(X, spec, dev, distributed)
+    else:
+        if distributed:
+            raise ForgeError("distributed forging reads a sharded source (enfo_sdk.distributed.shard_source), not arrays")
+        data = _ArrayData(X, y, spec, validation, seed, dev)
     if mode not in ("rival", "augment", "adaptable"):
         raise ForgeError(f"unknown mode {mode!r}; choose rival, augment or adaptable")
-    if not 0.0 < validation < 1.0:
-        raise ForgeError(f"validation must be a fraction in (0, 1), got {validation}")
     if int(steps) < 1 or int(batch_size) < 1 or not lr > 0 or int(eval_every) < 1:
         raise ForgeError("steps, batch_size and eval_every must be >= 1 and lr > 0")
-    n = len(ya)
-    n_val = max(1, int(round(validation * n)))
-    n_train = n - n_val
+    if int(checkpoint_every) < 1:
+        raise ForgeError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+    if resume and checkpoint is None:
+        raise ForgeError("resume=True needs checkpoint=PATH")
+    n, n_val, n_train = data.n_owner, data.n_val, data.n_train
     if not isinstance(rows, (int, np.integer)) or rows < 1:
         raise ForgeError(f"rows must be a positive whole number, got {rows!r}")
     if rows >= n_train:
@@ -211,22 +419,55 @@ def _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed
         patience=int(patience), alignment_weight=float(alignment_weight) if mode == "augment" else 0.0,
         adaptability_weight=float(adaptability_weight) if mode == "adaptable" else 0.0, blur=float(blur),
     )
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if hasattr(data, "source"):
+        settings["validation"] = float(getattr(data.source, "validation", validation))
+    settings.update(data.settings())
+    n_world, rank = 1, 0
+    if data.reduce:
+        from .distributed import world as _world
+
+        rank, n_world = _world()
+        settings["world_size"] = n_world
     pre = spec.preprocessing
     key = spec.key
     params = spec.hyperparameters
-    Z = pre.transform_X(Xa)
-    t = pre.transform_y(ya)
-    perm = make_rng(seed).permutation(n)
-    val_idx, tr_idx = perm[:n_val], perm[n_val:]
-    Ztr = torch.as_tensor(Z[tr_idx], device=dev)
-    ttr = torch.as_tensor(t[tr_idx], device=dev)
-    Zval = torch.as_tensor(Z[val_idx], device=dev)
-    tval = torch.as_tensor(t[val_idx], device=dev)
-    d = Z.shape[1]
+    d = spec.n_features
 
-    start = _initial_rows(init, Z[tr_idx], t[tr_idx], int(rows), seed)
+    given = None if init_rows is None else _start_rows(init_rows, data, spec, int(rows))
+    if given is not None:
+        settings["init"] = "rows"
+    fingerprint = _fingerprint(settings, spec, data, given, n_world)
+    state = None
+    if resume and Path(checkpoint).exists():
+        from .checkpoint import load_checkpoint
+
+        arrays, state = load_checkpoint(checkpoint)
+        if state.get("fingerprint") != fingerprint:
+            raise ForgeError(
+                f"{checkpoint}: the checkpoint belongs to another run (different settings, key, "
+                f"data or initial rows); delete it or drop resume"
+            )
+        start = arrays["rows"]
+    elif given is not None:
+        start = given
+    else:
+        start = data.init_rows(init, int(rows), seed)
+    if data.reduce:  # every rank must resume from the same step (checkpoints on a shared disk)
+        from .distributed import all_reduce_sum
+
+        mine = [1.0 if state is not None else 0.0, float(state["step"]) if state is not None else 0.0]
+        total = all_reduce_sum(torch.tensor(mine, dtype=torch.float64)).tolist()
+        if total != [mine[0] * n_world, mine[1] * n_world]:
+            raise ForgeError(
+                f"ranks disagree on resuming from {checkpoint}: every rank must read the same "
+                f"checkpoint (put it on a shared file system)"
+            )
     S = torch.tensor(start, dtype=torch.float64, device=dev, requires_grad=True)
+    if data.reduce and state is None:
+        from .distributed import broadcast
+
+        with torch.no_grad():
+            broadcast(S.data, 0)
     opt = torch.optim.Adam([S], lr=lr)
     gen = torch_generator(seed)
     sinkhorn = None
@@ -238,37 +479,100 @@ def _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed
     def val_rmse() -> float:
         with torch.no_grad():
             f = key.torch_fit(S[:, :d], S[:, d], params)
-            r = f(Zval) - tval
-            return float(torch.sqrt((r * r).mean())) * pre.target_scale
+            return data.val_rmse(f, pre.target_scale)
 
-    history = []
-    best = val_rmse()
-    best_rows = S.detach().clone()
-    best_step = 0
-    history.append(dict(step=0, loss=math.nan, val_rmse=best, elapsed=0.0))
     stale = 0
-    t0 = time.perf_counter()
     loss_acc, loss_n = 0.0, 0
     step = 0
     stopped_early = False
-    for step in range(1, int(steps) + 1):
-        idx = torch.randint(0, n_train, (min(batch_size, n_train),), generator=gen).to(dev)
-        Zb, tb = Ztr[idx], ttr[idx]
+    first = 1
+    done_before = 0.0
+    if state is None:
+        history = []
+        best = val_rmse()
+        best_rows = S.detach().clone()
+        best_step = 0
+        history.append(dict(step=0, loss=math.nan, val_rmse=best, elapsed=0.0))
+    else:
+        history = [{k: (math.nan if v is None else v) for k, v in h.items()} for h in state["history"]]
+        best, best_step, stale = float(state["best"]), int(state["best_step"]), int(state["stale"])
+        best_rows = torch.tensor(arrays["best_rows"], dtype=torch.float64, device=dev)
+        loss_acc, loss_n = float(state["loss_acc"]), int(state["loss_n"])
+        step, first = int(state["step"]), int(state["step"]) + 1
+        stopped_early = bool(state["stopped_early"])
+        done_before = float(state["elapsed"])
+        gen.set_state(torch.from_numpy(arrays["generator"].copy()))
+        if "adam_exp_avg" in arrays:
+            sd = opt.state_dict()
+            sd["state"] = {0: {
+                "step": torch.tensor(float(state["adam_step"])),
+                "exp_avg": torch.tensor(arrays["adam_exp_avg"], device=dev),
+                "exp_avg_sq": torch.tensor(arrays["adam_exp_avg_sq"], device=dev),
+            }}
+            opt.load_state_dict(sd)
+        if state["finished"]:
+            first = int(steps) + 1  # nothing left to run
+    t0 = time.perf_counter() - done_before
+
+    def save(finished: bool) -> None:
+        if checkpoint is None:
+            return
+        if rank == 0:
+            write(finished)
+        if data.reduce:  # no rank runs ahead of the file it may resume from
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def write(finished: bool) -> None:
+        from .checkpoint import save_checkpoint
+
+        arrays_out = {"rows": S.detach().cpu().numpy(), "best_rows": best_rows.cpu().numpy(),
+                      "generator": gen.get_state().numpy()}
+        st = opt.state.get(S)
+        adam_step = 0.0
+        if st:
+            arrays_out["adam_exp_avg"] = st["exp_avg"].cpu().numpy()
+            arrays_out["adam_exp_avg_sq"] = st["exp_avg_sq"].cpu().numpy()
+            adam_step = float(st["step"])
+        save_checkpoint(checkpoint, arrays_out, dict(
+            fingerprint=fingerprint, step=step, adam_step=adam_step, best=best, best_step=best_step,
+            stale=stale, loss_acc=loss_acc, loss_n=loss_n, history=history,
+            elapsed=time.perf_counter() - t0, finished=finished, stopped_early=stopped_early,
+            settings=settings,
+        ))
+
+    scale_extra = 1.0 / n_world
+    for step in range(first, int(steps) + 1):
+        Zb, tb = data.batch(step, int(batch_size), int(seed), gen)
         opt.zero_grad(set_to_none=True)
         Zs, ts = S[:, :d], S[:, d]
         f = key.torch_fit(Zs, ts, params)
         r = f(Zb) - tb
-        loss = (r * r).mean()
+        loss = data.batch_loss(r, int(batch_size))
         if mode == "augment":
-            loss = loss + alignment_weight * sinkhorn(S, torch.column_stack([Zb, tb]))
+            w = alignment_weight if n_world == 1 else alignment_weight * scale_extra
+            loss = loss + w * sinkhorn(S, torch.column_stack([Zb, tb]))
         elif mode == "adaptable":
             rs = f(Zs) - ts
-            loss = loss + adaptability_weight * (rs * rs).mean()
-        if not torch.isfinite(loss):
+            w = adaptability_weight if n_world == 1 else adaptability_weight * scale_extra
+            loss = loss + w * (rs * rs).mean()
+        if not data.reduce and not torch.isfinite(loss):
             raise ForgeError(f"forging diverged at step {step} (loss {float(loss)}); lower lr (now {lr})")
         loss.backward()
+        if data.reduce:
+            from .distributed import all_reduce_sum
+
+            buf = torch.cat([S.grad.reshape(-1), loss.detach().reshape(1)])
+            all_reduce_sum(buf)
+            S.grad.copy_(buf[:-1].view_as(S.grad))
+            loss_value = float(buf[-1])
+            if not math.isfinite(loss_value):
+                raise ForgeError(f"forging diverged at step {step} (loss {loss_value}); lower lr (now {lr})")
+        else:
+            loss_value = float(loss.detach())
         opt.step()
-        loss_acc += float(loss.detach())
+        loss_acc += loss_value
         loss_n += 1
         if step % eval_every == 0 or step == steps:
             v = val_rmse()
@@ -279,22 +583,29 @@ def _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed
             elapsed = time.perf_counter() - t0
             history.append(dict(step=step, loss=loss_acc / loss_n, val_rmse=v, elapsed=elapsed))
             loss_acc, loss_n = 0.0, 0
-            if callback is not None:
-                callback(ForgeProgress(step, int(steps), history[-1]["loss"], v, best, elapsed))
             if stale >= patience:
                 stopped_early = True
+            if stopped_early or step == steps:
+                save(True)
+            elif step % checkpoint_every == 0:
+                save(False)
+            if callback is not None:
+                callback(ForgeProgress(step, int(steps), history[-1]["loss"], v, best, elapsed))
+            if stopped_early:
                 break
+        elif step % checkpoint_every == 0:
+            save(False)
     seconds = time.perf_counter() - t0
     rows_std = best_rows.cpu().numpy()
     Xf = pre.inverse_X(rows_std[:, :d])
     yf = pre.inverse_y(rows_std[:, d])
-    data = pd.DataFrame(Xf, columns=names)
-    data[target] = yf
+    data_out = pd.DataFrame(Xf, columns=data.names)
+    data_out[data.target] = yf
     metrics = dict(
         best_val_rmse=best, best_step=best_step, steps_run=step, stopped_early=stopped_early,
         seconds=seconds, rows=int(rows), n_owner_rows=n, n_validation_rows=n_val,
     )
     return ForgeResult(
-        data=data, spec=spec, history=pd.DataFrame(history), metrics=metrics,
-        settings=settings, feature_names=names, target_name=target,
+        data=data_out, spec=spec, history=pd.DataFrame(history), metrics=metrics,
+        settings=settings, feature_names=data.names, target_name=data.target,
     )

@@ -324,7 +324,14 @@ def _owner_name(contract: Contract) -> str:
 
 
 # -- the owner's run -------------------------------------------------------------------------------
-def run_forge(contract: Contract, *, progress: Progress | None = None) -> ForgeRun:
+def run_forge(
+    contract: Contract,
+    *,
+    progress: Progress | None = None,
+    resume: bool = False,
+    from_bundle: str | Path | None = None,
+    trust: Sequence[str | Path] = (),
+) -> ForgeRun:
     """Run a contract end to end: read, split, encapsulate, forge, evaluate, sign, write.
 
     Parameters
@@ -333,6 +340,16 @@ def run_forge(contract: Contract, *, progress: Progress | None = None) -> ForgeR
         Usually from :func:`enfo_sdk.contract.load_contract` (paths already absolute).
     progress : callable, optional
         ``progress(phase, fraction)`` with phase in :data:`PHASES` and fraction in [0, 1].
+    resume : bool
+        Continue forging from the checkpoint (``output.checkpoint``, default the bundle path
+        followed by ``.checkpoint.npz``) when it exists; checkpoints are written either way.
+    from_bundle : str or Path, optional
+        Update a previous bundle (``enfo-owner forge --from``): verify it, keep its key
+        (encapsulation is skipped; ``key.algorithm`` must match) and start forging from its
+        rows (``forge.rows`` must equal its row count).
+    trust : sequence of paths
+        Public keys or trust-store files ``from_bundle`` must verify against; default the
+        owner's own signing key.
 
     Returns
     -------
@@ -357,13 +374,25 @@ def run_forge(contract: Contract, *, progress: Progress | None = None) -> ForgeR
         with _context(contract.where("partner.public_key")):
             partner_key = signing.load_public_key(partner.public_key)
 
-    X, y, _ = _read_owner_table(contract)
-    train_idx, test_idx = _split(len(y), contract)
-    X_train, y_train = X.iloc[train_idx], y.iloc[train_idx]
+    previous = None
+    if from_bundle is not None:
+        previous = _previous_bundle(contract, plan, Path(from_bundle), trust)
+
+    source = None
+    if contract.data.stream:  # X, y: a subsample of the training rows (encapsulate, evaluate)
+        source, X, y, Xa_test, ya_test = _stream_owner_data(contract)
+        train_idx = np.arange(len(y))
+        X_train, y_train = X, y
+        n_train, n_test = source.n_train, len(ya_test)
+    else:
+        X, y, _ = _read_owner_table(contract)
+        train_idx, test_idx = _split(len(y), contract)
+        X_train, y_train = X.iloc[train_idx], y.iloc[train_idx]
+        Xa_test, ya_test = X.to_numpy(np.float64)[test_idx], y.to_numpy(np.float64)[test_idx]
+        n_train, n_test = len(train_idx), len(test_idx)
+        _check_rows(contract, len(train_idx), len(y))
     # the evaluation fits and predicts on plain arrays
     Xa_train, ya_train = X_train.to_numpy(np.float64), y_train.to_numpy(np.float64)
-    Xa_test, ya_test = X.to_numpy(np.float64)[test_idx], y.to_numpy(np.float64)[test_idx]
-    _check_rows(contract, len(train_idx), len(y))
 
     # 1. encapsulate
     t = time.perf_counter()
@@ -371,14 +400,23 @@ def run_forge(contract: Contract, *, progress: Progress | None = None) -> ForgeR
     k = contract.key
     search = None if k.search is None else {n: v for n, v in k.search.items()}
     extra = {} if k.cv is None else {"cv": k.cv}
-    with warnings.catch_warnings(record=True) as seen, _context(contract.where("key")):
-        warnings.simplefilter("always")
-        spec = encapsulate(
-            X_train, y_train, algorithm=k.algorithm, version=k.version, search=search,
-            seed=contract.data.seed, progress=lambda f: _notify(progress, "encapsulate", f),
-            **extra,
-        )
-    caught += [str(w.message) for w in seen if not issubclass(w.category, DeprecationWarning)]
+    forge_extra: dict[str, Any] = {}
+    if previous is not None:  # an update keeps the previous bundle's key
+        spec, forge_extra["init_rows"] = _check_previous(contract, previous, list(X.columns), y.name)
+    else:
+        with warnings.catch_warnings(record=True) as seen, _context(contract.where("key")):
+            warnings.simplefilter("always")
+            spec = encapsulate(
+                X_train, y_train, algorithm=k.algorithm, version=k.version, search=search,
+                seed=contract.data.seed, progress=lambda f: _notify(progress, "encapsulate", f),
+                **extra,
+            )
+        caught += [str(w.message) for w in seen if not issubclass(w.category, DeprecationWarning)]
+    checkpoint = contract.output.checkpoint
+    if checkpoint is None and resume:
+        checkpoint = str(contract.output.bundle) + ".checkpoint.npz"
+    if checkpoint is not None:
+        forge_extra.update(checkpoint=Path(checkpoint), resume=bool(resume))
     _notify(progress, "encapsulate", 1.0)
     seconds["encapsulate"] = time.perf_counter() - t
 
@@ -391,7 +429,11 @@ def run_forge(contract: Contract, *, progress: Progress | None = None) -> ForgeR
 
     with warnings.catch_warnings(record=True) as seen, _context(contract.where("forge")):
         warnings.simplefilter("always")
-        result = forge(X_train, y_train, spec, callback=on_step, **contract.forge.forge_kwargs())
+        owner_rows = (X_train, y_train) if source is None else (source, None)
+        kwargs = contract.forge.forge_kwargs()
+        if source is not None:
+            kwargs.pop("validation", None)  # the source holds the validation split
+        result = forge(*owner_rows, spec, callback=on_step, **kwargs, **forge_extra)
     caught += [str(w.message) for w in seen if not issubclass(w.category, DeprecationWarning)]
     _notify(progress, "forge", 1.0)
     seconds["forge"] = time.perf_counter() - t
@@ -448,13 +490,82 @@ def run_forge(contract: Contract, *, progress: Progress | None = None) -> ForgeR
 
     run = ForgeRun(
         contract=contract, bundle=bundle, manifest=manifest, result=result, spec=spec,
-        test_rmse=test_rmse, n_train=len(train_idx), n_test=len(test_idx), seconds=seconds,
+        test_rmse=test_rmse, n_train=n_train, n_test=n_test, seconds=seconds,
         signer=signer, warnings=caught,
     )
     if contract.output.report is not None:
         run.report = Path(contract.output.report)
         _write_report(run)
     return run
+
+
+#: Training rows read for encapsulation and the evaluation baselines when ``data.stream`` is set.
+STREAM_SAMPLE_ROWS = 5000  # the full-data baseline fits the key on them: O(n^2) memory
+
+
+def _stream_owner_data(contract: Contract):
+    """``data.stream``: a ParquetSource, a training subsample, and the (capped) test rows."""
+    from .stream import ParquetSource
+
+    d = contract.data
+    if d.source.startswith(BUILTIN_PREFIX):
+        raise ConfigError(f"{contract.where('data.stream')}: streaming reads a Parquet file or "
+                          f"directory, not {d.source}")
+    with _context(contract.where("data.source")):
+        source = ParquetSource(
+            d.source, d.target, d.features, test_fraction=d.test_fraction, split_seed=d.seed,
+            validation=contract.forge.validation,
+        )
+        X, y = source.sample(STREAM_SAMPLE_ROWS, d.seed)
+        Xt, yt = source.test_rows()
+    if len(yt) == 0:
+        raise ConfigError(f"{contract.where('data.test_fraction')}: no test rows in {d.source}")
+    if contract.forge.rows >= source.n_train:
+        raise ConfigError(
+            f"{contract.where('forge.rows')}: {contract.forge.rows} is too large; it must be "
+            f"smaller than the {source.n_train} training rows of {d.source}"
+        )
+    return source, X, y, Xt, yt
+
+
+def _previous_bundle(contract: Contract, plan: _SigningPlan, path: Path, trust: Sequence[str | Path]):
+    """Verify the bundle an update starts from: against ``trust`` or the owner's own key."""
+    from .bundle import verify
+    from .signing import TrustStore
+
+    if trust:
+        store = _trust(trust)
+    elif plan.key is not None:
+        store = TrustStore()
+        store.add(_owner_name(contract), plan.key.public_key())
+    else:
+        raise ConfigError(
+            f"--from {path}: no key to verify it with; name the owner's public key with --trust "
+            f"or set signing.key ({contract.where('signing.key')})"
+        )
+    return verify(path, store)
+
+
+def _check_previous(contract: Contract, previous, features: list[str], target: str):
+    """The previous bundle's KeySpec and rows, after checking they fit this contract."""
+    spec = previous.manifest.key
+    if spec.algorithm != contract.key.algorithm:
+        raise ConfigError(
+            f"{contract.where('key.algorithm')}: {contract.key.algorithm!r} but the bundle "
+            f"{previous.path} was forged for {spec.algorithm!r}"
+        )
+    if previous.feature_names != features or previous.target_name != target:
+        raise ConfigError(
+            f"{contract.where('data')}: the bundle {previous.path} has columns "
+            f"{previous.feature_names} -> {previous.target_name}, the owner's table "
+            f"{features} -> {target}"
+        )
+    if len(previous.data) != contract.forge.rows:
+        raise ConfigError(
+            f"{contract.where('forge.rows')}: {contract.forge.rows} but the bundle "
+            f"{previous.path} holds {len(previous.data)} rows; an update keeps the row count"
+        )
+    return spec, previous.data
 
 
 def _write_report(run: ForgeRun) -> None:
@@ -567,3 +678,187 @@ def _table_kind(path: Path) -> str:
     if name.endswith((".parquet", ".pq")):
         return "parquet"
     raise ConfigError(f"--out {path}: expected a .csv, .parquet or .pq file name")
+
+
+# -- the owner's evaluation (enfo-owner evaluate) ---------------------------------------------------
+#: Phases reported to ``progress(phase, fraction)`` by :func:`run_evaluate`, in order
+#: ("encapsulate" and "forge" only when no bundle is given).
+EVALUATE_PHASES = ("encapsulate", "forge", "full", "bundle", "attackers", "baselines", "curve", "report")
+
+
+@dataclass
+class EvaluateRun:
+    """What ``enfo-owner evaluate`` reports: the files written and the headline figures."""
+
+    out: Path
+    metrics_path: Path
+    report_path: Path
+    figures: list[Path]
+    summary: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _read_bundle_rows(path: Path, features: list[str], target: str):
+    """The bundle's KeySpec and rows, checked against its (unverified) manifest's digest."""
+    from .bundle import content_digest, read_envelope_unverified
+
+    manifest, _keyid = read_envelope_unverified(path)
+    names = [*manifest.task.features, manifest.task.target]
+    if list(manifest.task.features) != list(features) or manifest.task.target != target:
+        raise DataError(
+            f"{path}: bundle columns {names} do not match the contract's "
+            f"{[*features, target]}"
+        )
+    try:
+        df = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises several types for bad files
+        raise DataError(f"{path}: cannot read the bundle's rows: {e}") from e
+    missing = [c for c in names if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: bundle lacks column(s) {missing}")
+    df = df[names].astype(np.float64)
+    if content_digest(df, names) != str(manifest.content_digest):
+        from .errors import DigestMismatchError
+
+        raise DigestMismatchError(f"{path}: the rows do not match the manifest's content digest")
+    return manifest.key, df
+
+
+def run_evaluate(
+    contract: Contract,
+    *,
+    out: str | Path,
+    bundle: str | Path | None = None,
+    sizes: Sequence[int] = (100, 500, 1000),
+    seeds: int = 3,
+    external_rows: int = 1000,
+    baselines: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> EvaluateRun:
+    """Evaluate a bundle (or a fresh forge) on the contract's data; write a report to ``out``.
+
+    The owner's table is read and split exactly as :func:`run_forge` splits it (same
+    ``data.test_fraction`` and ``data.seed``), so the held-out rows were never used to forge.
+
+    Parameters
+    ----------
+    contract : Contract
+    out : str or Path
+        Folder for ``metrics.json``, ``report.html`` and the PNG figures.
+    bundle : str or Path, optional
+        A bundle forged from this contract's data. Its manifest is read **without signature
+        verification** (it is the owner's own file); the rows must match its content digest.
+        Without it, the contract's key is encapsulated and forged in memory (nothing signed),
+        which also gives the training curve.
+    sizes, seeds : sequence of int, int
+        Row counts and number of seeds of the RMSE-versus-rows curve; ``sizes=()`` skips it.
+    external_rows : int
+        Outside rows mixed into the bundle for the external-rivalry test (paper: 1,000).
+    baselines : sequence of str, optional
+        Baselines to run (default all of :data:`enfo_sdk.evaluate.BASELINES`).
+    progress : callable, optional
+        ``progress(phase, fraction)`` with phase in :data:`EVALUATE_PHASES`.
+
+    Returns
+    -------
+    EvaluateRun
+    """
+    from datetime import datetime, timezone
+
+    from .evaluate import BASELINES, evaluate, rows_curve, split_holdout
+    from .evaluate.report import write_report
+
+    t_start = time.perf_counter()
+    caught: list[str] = []
+    X, y, _ = _read_owner_table(contract)
+    train_idx, test_idx = _split(len(y), contract)
+    X_train, y_train = X.iloc[train_idx], y.iloc[train_idx]
+    Xa_train, ya_train = X_train.to_numpy(np.float64), y_train.to_numpy(np.float64)
+    Xa_hold, ya_hold = X.to_numpy(np.float64)[test_idx], y.to_numpy(np.float64)[test_idx]
+    features, target = [str(c) for c in X.columns], str(y.name)
+    notes = [
+        "Owner rows split as by enfo-owner forge (data.test_fraction, data.seed); members = "
+        "the training rows, non-members and test rows = the held-out rows.",
+    ]
+    history = None
+    if bundle is not None:
+        bundle = Path(bundle)
+        with _context(f"--bundle {bundle}"):
+            spec, rows = _read_bundle_rows(bundle, features, target)
+        notes.append("Bundle manifest read without signature verification (the owner's own file); "
+                     "rows checked against its content digest. No training curve (not stored in bundles).")
+    else:
+        _check_rows(contract, len(train_idx), len(y))
+        k = contract.key
+        search = None if k.search is None else {n: v for n, v in k.search.items()}
+        extra = {} if k.cv is None else {"cv": k.cv}
+        _notify(progress, "encapsulate", 0.0)
+        with warnings.catch_warnings(record=True) as seen, _context(contract.where("key")):
+            warnings.simplefilter("always")
+            spec = encapsulate(
+                X_train, y_train, algorithm=k.algorithm, version=k.version, search=search,
+                seed=contract.data.seed, progress=lambda f: _notify(progress, "encapsulate", f),
+                **extra,
+            )
+        caught += [str(w.message) for w in seen if not issubclass(w.category, DeprecationWarning)]
+        _notify(progress, "forge", 0.0)
+        with _context(contract.where("forge")):
+            result = forge(X_train, y_train, spec,
+                           callback=lambda p: _notify(progress, "forge", p.step / p.steps),
+                           **contract.forge.forge_kwargs())
+        _notify(progress, "forge", 1.0)
+        rows, history = result.data[[*features, target]], result.history
+        notes.append("Bundle forged in this run from the contract (not signed, not written).")
+
+    seed = contract.data.seed
+    evaluation = evaluate(
+        spec, Xa_train, ya_train, Xa_hold, ya_hold, rows.to_numpy(np.float64),
+        feature_names=features, target_name=target, external_rows=external_rows,
+        baselines=BASELINES if baselines is None else tuple(baselines), seed=seed,
+        progress=progress,
+    )
+    curve = None
+    if sizes:
+        _, test_sub = split_holdout(len(ya_hold), external_rows, seed)
+        kw = {k: v for k, v in contract.forge.forge_kwargs().items() if k not in ("rows", "seed")}
+        _notify(progress, "curve", 0.0)
+        with _context(contract.where("forge")):
+            curve = rows_curve(spec, Xa_train, ya_train, Xa_hold[test_sub], ya_hold[test_sub],
+                               sizes=tuple(sizes), seeds=tuple(range(seeds)), forge_kwargs=kw,
+                               progress=lambda f: _notify(progress, "curve", f))
+        if curve["skipped"]:
+            notes.append(f"Row counts {curve['skipped']} skipped: not fewer than the owner rows forging learns from.")
+    notes.append("GAN/CTGAN and diffusion baselines not run: SDV/CTGAN are not installed "
+                 "(optional 'bench' extra); the Gaussian copula is our own implementation.")
+    _notify(progress, "report", 0.0)
+    body = {
+        "meta": {
+            "contract": str(contract.file) if contract.file else None,
+            "bundle": str(bundle) if bundle is not None else None,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "key": {"algorithm": spec.algorithm, "version": spec.version,
+                    "hyperparameters": dict(spec.hyperparameters)},
+            "notes": notes, "warnings": caught,
+        },
+        "evaluation": evaluation,
+        "curve": curve,
+        "history": history,
+    }
+    metrics_path, report_path, pngs = write_report(body, out)
+    _notify(progress, "report", 1.0)
+    b = evaluation["bundle"]
+    summary = {
+        "out": str(out), "metrics": str(metrics_path), "report": str(report_path),
+        "rows": b["rows"],
+        "key_rmse": {"full": evaluation["full"]["key_rmse"], "bundle": b["key_rmse"],
+                     **{n: m["key_rmse"] for n, m in evaluation["baselines"].items()}},
+        "bundle_vs_full": b["vs_full"],
+        "best_attacker": b["attackers"]["best"],
+        "best_attacker_ratio": b["attackers"]["best_ratio"],
+        "external_change": b["external"]["change"],
+        "mc_attack_accuracy": b["privacy"]["mc_attack"]["accuracy"],
+        "divergence": {k: b["divergence"][k] for k in ("kl", "js", "wasserstein")},
+        "seconds": time.perf_counter() - t_start,
+    }
+    return EvaluateRun(out=Path(out), metrics_path=metrics_path, report_path=report_path,
+                       figures=pngs, summary=summary, warnings=caught)

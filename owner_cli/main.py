@@ -124,16 +124,34 @@ class _ProgressBars:
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress or table; print the bundle path.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON only.")
+@click.option(
+    "--resume", is_flag=True,
+    help="Continue from the forging checkpoint (output.checkpoint, default BUNDLE.checkpoint.npz) "
+    "if it exists; write checkpoints while forging.",
+)
+@click.option(
+    "--from", "from_bundle", default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Update a previous bundle: verify it, keep its key and start forging from its rows.",
+)
+@click.option(
+    "--trust", "trust", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Public key or trust-store file the --from bundle must verify against (repeatable). "
+    "Default: the owner's own signing key.",
+)
 @verbose_option
-def forge(contract_path: Path, quiet: bool, as_json: bool) -> None:
+def forge(contract_path: Path, quiet: bool, as_json: bool, resume: bool, from_bundle: Path | None,
+          trust: tuple[Path, ...]) -> None:
     """Forge, evaluate and sign a bundle as the contract says."""
     from enfo_sdk.contract import load_contract
     from enfo_sdk.pipeline import run_forge
     from enfo_sdk.report_table import format_forge_table
 
+    if trust and from_bundle is None:
+        raise click.UsageError("--trust verifies the --from bundle; pass --from too")
     contract = load_contract(contract_path)
     with _ProgressBars(enabled=not (quiet or as_json)) as bars:
-        run = run_forge(contract, progress=bars)
+        run = run_forge(contract, progress=bars, resume=resume, from_bundle=from_bundle, trust=trust)
     summary = run.summary()
     if run.signer.created:
         click.echo(
@@ -169,6 +187,55 @@ def inspect(bundle: Path, as_json: bool) -> None:
     click.echo(f"bundle  {bundle}")
     click.echo(f"signed by key {keyid} (NOT verified: run enfo-partner verify to check it)")
     click.echo(format_mapping(body))
+
+
+def _int_list(_ctx, _param, value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated row counts, got {value!r}") from None
+
+
+@cli.command()
+@click.option(
+    "--contract", "contract_path", required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The contract (YAML).",
+)
+@click.option(
+    "--bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="A bundle forged from this contract's data (default: forge one in memory).",
+)
+@click.option(
+    "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for metrics.json, report.html and the figures.",
+)
+@click.option("--sizes", default="100,500,1000", callback=_int_list, show_default=True,
+              help="Row counts of the RMSE-versus-rows curve; empty to skip it.")
+@click.option("--seeds", default=3, show_default=True, type=click.IntRange(1), help="Seeds per row count.")
+@click.option("--external-rows", default=1000, show_default=True, type=click.IntRange(1),
+              help="Real rows mixed into the bundle for the external-rivalry test.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress; print the report path.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
+@verbose_option
+def evaluate(contract_path: Path, bundle: Path | None, out: Path, sizes: tuple[int, ...], seeds: int,
+             external_rows: int, quiet: bool, as_json: bool) -> None:
+    """Measure utility, rivalry, divergence and privacy; write metrics.json and report.html."""
+    from enfo_sdk.contract import load_contract
+    from enfo_sdk.pipeline import run_evaluate
+    from enfo_sdk.report_table import format_mapping
+
+    contract = load_contract(contract_path)
+    with _ProgressBars(enabled=not (quiet or as_json)) as bars:
+        run = run_evaluate(contract, out=out, bundle=bundle, sizes=sizes, seeds=seeds,
+                           external_rows=external_rows, progress=bars)
+    for message in run.warnings:
+        click.echo(f"warning: {message}", err=True)
+    if as_json:
+        click.echo(json.dumps(run.summary, indent=2))
+    elif quiet:
+        click.echo(str(run.report_path))
+    else:
+        click.echo(format_mapping(run.summary))
 
 
 if __name__ == "__main__":  # pragma: no cover

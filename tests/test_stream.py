@@ -1,0 +1,182 @@
+"""Streaming owner data from a Parquet dataset: split rule, shards, minibatches, forging."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from enfo_sdk import encapsulate
+from enfo_sdk.data.builtin import friedman3
+from enfo_sdk.errors import DataError, ForgeError
+from enfo_sdk.forge import forge
+from enfo_sdk.stream import ParquetSource, split_u
+
+N = 6000
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """6,000 Friedman #3 rows in three files of row groups of 500 rows (plus ignored files)."""
+    folder = tmp_path_factory.mktemp("owner")
+    df = friedman3(n=N, noise=0.1, seed=11)
+    for i, part in enumerate(np.array_split(np.arange(N), 3)):
+        sub = folder / f"part={i}"
+        sub.mkdir()
+        pq.write_table(pa.Table.from_pandas(df.iloc[part], preserve_index=False), sub / f"f{i}.parquet",
+                       row_group_size=500)
+    pq.write_table(pa.Table.from_pandas(df.iloc[:10], preserve_index=False), folder / "_ignored.parquet")
+    return folder, df
+
+
+@pytest.fixture(scope="module")
+def spec(dataset):
+    _, df = dataset
+    src_sample = df.iloc[:1500]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a tiny grid on purpose
+        return encapsulate(src_sample.drop(columns="y"), src_sample["y"],
+                           search={"bandwidth": [1.0], "iterations": {"max": 100}})
+
+
+def test_split_rule_is_per_row_and_documented(dataset):
+    folder, df = dataset
+    src = ParquetSource(folder, "y", validation=0.15, test_fraction=0.1, split_seed=3)
+    assert src.n_rows == N and src.feature_names == ["x1", "x2", "x3", "x4"]
+    # an independent computation of the rule on the whole table (row i = i-th row of the files)
+    u = split_u(np.arange(N, dtype=np.uint64), 3)
+    assert 0.08 < (u < 0.1).mean() < 0.12 and u.min() >= 0 and u.max() < 1
+    val = (u >= 0.1) & (u < 0.25)
+    assert src.n_validation == val.sum() and src.n_train == (u >= 0.25).sum()
+    Xv, yv = src.validation_rows()
+    np.testing.assert_array_equal(Xv, df.loc[val, ["x1", "x2", "x3", "x4"]].to_numpy())
+    np.testing.assert_array_equal(yv, df.loc[val, "y"].to_numpy())
+    Xt, yt = src.test_rows()
+    np.testing.assert_array_equal(yt, df.loc[u < 0.1, "y"].to_numpy())
+    # another seed, another split
+    assert not np.array_equal(split_u(np.arange(100, dtype=np.uint64), 4), u[:100])
+    # default validation: min(0.2, max_validation_rows / n)
+    assert ParquetSource(folder, "y", max_validation_rows=600).validation == pytest.approx(0.1)
+
+
+def test_minibatches_hold_training_rows_only_and_shards_partition_them(dataset):
+    folder, df = dataset
+    src = ParquetSource(folder, "y", validation=0.2, test_fraction=0.1, world=2, buffer_rows=1000,
+                        refresh_every=3)
+    u = split_u(np.arange(N, dtype=np.uint64), 0)
+    train = {tuple(r) for r in df.to_numpy()[u >= 0.3]}
+    halves = [ParquetSource(folder, "y", validation=0.2, test_fraction=0.1, world=2, ranks=[r],
+                            buffer_rows=1000, refresh_every=3) for r in (0, 1)]
+    seen = set()
+    for step in range(1, 10):
+        X, y = src.batch(step, 65, seed=5)
+        assert X.shape == (65, 4) and y.shape == (65,)
+        rows = {tuple(r) for r in np.column_stack([X, y])}
+        assert rows <= train
+        seen |= rows
+        parts = [h.batch(step, 65, seed=5) for h in halves]
+        assert [len(p[1]) for p in parts] == [33, 32]
+        np.testing.assert_array_equal(X, np.concatenate([p[0] for p in parts]))
+        # rank r only ever sees row groups g with g mod 2 == r (groups of 500 rows in file order)
+        for r, (Xr, yr) in enumerate(parts):
+            idx = df.index[np.isin(df["y"].to_numpy(), yr)]
+            assert set((idx // 500) % 2) == {r}
+    assert len(seen) > 300  # the buffer is refreshed: rows from many groups
+    # stateless: the same step gives the same batch, whatever came before
+    np.testing.assert_array_equal(src.batch(4, 65, seed=5)[0],
+                                  ParquetSource(folder, "y", validation=0.2, test_fraction=0.1, world=2,
+                                                buffer_rows=1000, refresh_every=3).batch(4, 65, seed=5)[0])
+    assert not np.array_equal(src.batch(4, 65, seed=6)[0], src.batch(4, 65, seed=5)[0])
+
+
+def test_sample_is_seeded_training_rows(dataset):
+    folder, df = dataset
+    src = ParquetSource(folder, "y")
+    a, ya = src.sample(1200, seed=1)
+    b, yb = src.sample(1200, seed=1)
+    c, _ = src.sample(1200, seed=2)
+    assert len(a) == 1200 and list(a.columns) == ["x1", "x2", "x3", "x4"] and ya.name == "y"
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+    u = split_u(np.arange(N, dtype=np.uint64), 0)
+    assert set(ya) <= set(df["y"].to_numpy()[u >= src.validation])
+
+
+def test_forge_streams_without_reading_the_table(dataset, spec, monkeypatch, tmp_path):
+    folder, df = dataset
+
+    def refuse(*a, **k):
+        raise AssertionError("the whole table was read")
+
+    monkeypatch.setattr(pq, "read_table", refuse)
+    monkeypatch.setattr(pd, "read_parquet", refuse)
+    kw = dict(rows=15, steps=60, eval_every=10, patience=100, lr=0.05, seed=3)
+    make = lambda: ParquetSource(folder, "y", buffer_rows=1000, refresh_every=20)  # noqa: E731
+    res = forge(make(), None, spec, **kw)
+    assert res.history["val_rmse"].iloc[-1] < 0.8 * res.history["val_rmse"].iloc[0]
+    assert list(res.data.columns) == ["x1", "x2", "x3", "x4", "y"] and len(res.data) == 15
+    assert res.settings["source_rows"] == N and res.metrics["n_owner_rows"] == N
+    # resume is exact for streams too (batches depend on the step number only)
+    ckpt = tmp_path / "s.npz"
+
+    def stop(p):
+        if p.step == 40:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        forge(make(), None, spec, **kw, checkpoint=ckpt, checkpoint_every=30, callback=stop)
+    again = forge(make(), None, spec, **kw, checkpoint=ckpt, checkpoint_every=30, resume=True)
+    pd.testing.assert_frame_equal(again.data, res.data, check_exact=True)
+    with pytest.raises(ForgeError, match="y=None"):
+        forge(make(), df["y"], spec, rows=5)
+    with pytest.raises(ForgeError, match="distributed"):
+        forge(df.drop(columns="y"), df["y"], spec, rows=5, distributed=True)
+
+
+def test_source_errors_name_the_problem(dataset, tmp_path):
+    folder, _ = dataset
+    with pytest.raises(DataError, match="no such file"):
+        ParquetSource(tmp_path / "nope", "y")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no Parquet files"):
+        ParquetSource(tmp_path / "empty", "y")
+    with pytest.raises(DataError, match="target column 'z'"):
+        ParquetSource(folder, "z")
+    with pytest.raises(DataError, match="ranks"):
+        ParquetSource(folder, "y", world=2, ranks=[2])
+
+
+def test_owner_cli_forges_from_a_streamed_dataset(dataset, tmp_path, monkeypatch):
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+
+    from owner_cli.main import cli
+
+    folder, _ = dataset
+    monkeypatch.setenv("ENFO_OWNER_KEY", str(tmp_path / "keys" / "owner.key"))
+    monkeypatch.delenv("ENFO_KEY_PASSPHRASE", raising=False)
+    monkeypatch.setattr(pq, "read_table", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read_table")))
+    contract = {
+        "version": 1,
+        "data": {"source": str(folder), "target": "y", "test_fraction": 0.2, "stream": True},
+        "key": {"algorithm": "nu-method", "search": {"bandwidth": [1.0], "iterations": {"max": 50}}},
+        "forge": {"rows": 20, "steps": 30},
+        "output": {"bundle": "out/b.parquet"},
+    }
+    path = tmp_path / "key.yaml"
+    path.write_text(yaml.safe_dump(contract))
+    r = CliRunner().invoke(cli, ["forge", "--contract", str(path), "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output[r.output.index("{"):])
+    u = split_u(np.arange(N, dtype=np.uint64), 0)
+    assert summary["owner_rows"] == {"train": int((u >= 0.2 + 0.2).sum()), "test": int((u < 0.2).sum())}
+    assert summary["test_rmse"]["forged"] < summary["test_rmse"]["sampled"]
+    assert (tmp_path / "out" / "b.parquet").exists()
+    contract["data"]["source"] = "builtin:friedman3"
+    path.write_text(yaml.safe_dump(contract))
+    r = CliRunner().invoke(cli, ["forge", "--contract", str(path)])
+    assert r.exit_code == 1 and "data.stream" in r.output
