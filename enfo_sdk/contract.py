@@ -226,7 +226,7 @@ class ForgeSection(_Section):
     )
     steps: int | None = Field(None, ge=1, description="Maximum optimisation steps.")
     batch_size: int | None = Field(None, ge=1, description="Owner rows per step.")
-    lr: float | None = Field(None, gt=0, description="Adam learning rate (standardized units).")
+    lr: float | None = Field(None, gt=0, description="Adam learning rate (standardized units); default 0.01 x the key's bandwidth.")
     init: Literal["kmeans", "sample", "noise"] | None = Field(
         None, description="Starting rows: kmeans (default), sample or noise."
     )
