@@ -99,6 +99,7 @@ def _verified_summary(verified) -> dict:
         "key": {k: key.get(k) for k in ("algorithm", "version", "hyperparameters")},
         "expires": body.get("expires"),
         "partner": body.get("partner"),
+        "forging": {k: body.get("forging", {}).get(k) for k in ("mode", "weights")},
     }
 
 
@@ -110,6 +111,9 @@ def _echo_verified(summary: dict) -> None:
     click.echo(f"  rows      {summary['rows']}")
     click.echo(f"  target    {summary['target']}  features {', '.join(map(str, summary['features']))}")
     click.echo(f"  key       {key.get('algorithm')} v{key.get('version')} ({params})")
+    forging = summary.get("forging") or {}
+    weights = ", ".join(f"{k} {v:g}" for k, v in (forging.get("weights") or {}).items() if v)
+    click.echo(f"  mode      {forging.get('mode')}" + (f" (weights: {weights})" if weights else ""))
     if summary.get("expires"):
         click.echo(f"  expires   {summary['expires']}")
 

@@ -22,11 +22,13 @@ def test_verify_ok(runner, forged):
     assert result.exit_code == 0, result.output
     assert "verified: signed by acme-data (SHA256:" in result.output
     assert "nu-method v1" in result.output
+    assert "  mode      rival\n" in result.output  # the forging mode the owner chose
     result = runner.invoke(
         partner, ["verify", str(forged["bundle"]), "--trust", str(forged["public"]), "--json"]
     )
     body = json.loads(result.stdout)
     assert body["verified"] is True and body["rows"] == 20 and body["target"] == "y"
+    assert body["forging"] == {"mode": "rival", "weights": {"alignment": 0.0, "adaptability": 0.0}}
 
 
 def test_trust_store_file_and_env_default(runner, forged, tmp_path, monkeypatch):
