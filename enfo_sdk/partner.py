@@ -41,7 +41,10 @@ from .errors import BundleError, DataError, KeySpecError, ModelFileError, NotFit
 from .keys import get_key
 from .spec import KeyRegressor, KeySpec
 
-__all__ = ["MODEL_FOOTER_KEY", "ModelMetadata", "TrainedModel", "load_model", "predict", "save_model", "train"]
+__all__ = [
+    "MODEL_FOOTER_KEY", "AugmentReport", "ModelMetadata", "TrainedModel", "augment", "check", "load_model",
+    "predict", "save_model", "train",
+]
 
 MODEL_FOOTER_KEY = "enfo.model"
 
@@ -309,3 +312,111 @@ def load_model(path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> T
         estimator=estimator, spec=meta.key, feature_names=list(meta.features), target_name=meta.target,
         bundle_id=meta.bundle_id, signer_fingerprint=meta.signer_fingerprint,
     )
+
+
+# -- using a bundle with the partner's own labelled rows -----------------------------------------
+def _own_rows(verified: VerifiedBundle, own: pd.DataFrame, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The partner's rows as (X, y) in the manifest's feature order; names what is missing."""
+    if not isinstance(own, pd.DataFrame):
+        raise DataError(f"{what}: the partner's own rows must be a DataFrame, got {type(own).__name__}")
+    m = verified.manifest
+    features = list(m.task.features)
+    cols = [str(c) for c in own.columns]
+    missing = [c for c in features + [m.task.target] if c not in cols]
+    if missing:
+        raise DataError(
+            f"{what}: missing column(s) {', '.join(map(repr, missing))} that the bundle's task needs "
+            f"(features {features}, target {m.task.target!r}); the table has: {', '.join(cols)}"
+        )
+    frame = own.rename(columns=str)
+    X = check_X(frame[features], what=what)
+    y = check_X(frame[[m.task.target]], what=what)[:, 0]
+    if len(y) < 10:
+        raise DataError(f"{what}: need at least 10 labelled rows, got {len(y)}")
+    return X, y
+
+
+@dataclass
+class AugmentReport:
+    """Cross-validated test RMSE of the key on the partner's own rows, with and without the bundle."""
+
+    own_rmse: float
+    augmented_rmse: float
+    bundle_only_rmse: float
+    folds: int
+    own_rows: int
+    bundle_rows: int
+
+    @property
+    def gain(self) -> float:
+        """Relative RMSE change from adding the bundle (negative: the bundle helped)."""
+        return self.augmented_rmse / self.own_rmse - 1.0
+
+    @property
+    def helped(self) -> bool:
+        return self.augmented_rmse < self.own_rmse
+
+
+def augment(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: int = 0,
+            what: str = "own rows") -> AugmentReport:
+    """Does the bundle improve the key trained on the partner's own rows?
+
+    K-fold cross-validation on the partner's own labelled rows (seeded permutation): in each
+    fold the manifest's key is trained on (a) the fold's training rows alone, (b) those rows
+    plus the bundle, (c) the bundle alone, and scored on the fold's held-out rows. The RMSE is
+    pooled over all held-out rows. A bundle forged in mode ``augment`` is meant to make (b)
+    beat (a); a ``rival`` bundle is not.
+
+    Parameters
+    ----------
+    verified : VerifiedBundle
+    own : DataFrame
+        The partner's rows with the manifest's feature columns and target (other columns are
+        ignored).
+    cv : int
+        Folds (>= 2).
+    """
+    X, y = _own_rows(verified, own, what)
+    if cv < 2:
+        raise DataError(f"cv must be >= 2, got {cv}")
+    spec = verified.manifest.key
+    Xb, yb = verified.X, verified.y
+    perm = np.random.default_rng(seed).permutation(len(y))
+    sse = np.zeros(3)
+    for val in np.array_split(perm, cv):
+        tr = np.setdiff1d(perm, val)
+        fits = (
+            spec.build().fit(X[tr], y[tr]),
+            spec.build().fit(np.vstack([X[tr], Xb]), np.concatenate([y[tr], yb])),
+            spec.build().fit(Xb, yb),
+        )
+        for i, est in enumerate(fits):
+            r = est.predict(X[val]) - y[val]
+            sse[i] += float(r @ r)
+    own_rmse, aug_rmse, bundle_rmse = np.sqrt(sse / len(y))
+    return AugmentReport(float(own_rmse), float(aug_rmse), float(bundle_rmse), cv, len(y), len(yb))
+
+
+def check(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: int = 0,
+          families=None, progress=None, what: str = "own rows") -> dict:
+    """How other model families fare on the bundle, scored on the partner's own rows.
+
+    Every family of the attacker zoo (:mod:`enfo_sdk.evaluate.attackers`) is tuned by CV on
+    the bundle alone and scored on the partner's labelled rows, beside the key trained on the
+    bundle. Returns the zoo's dict (``models``, ``best``, ``best_rmse``, ``key_rmse``,
+    ``best_ratio``: above 1 means every other family does worse than the key).
+    ``families`` limits the zoo to some of its names (default: all).
+    """
+    from .evaluate.attackers import ZOO, attacker_zoo
+
+    names = tuple(families) if families is not None else ZOO
+    unknown = [f for f in names if f not in ZOO]
+    if unknown:
+        raise DataError(f"unknown model famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; choose from {list(ZOO)}")
+
+    X, y = _own_rows(verified, own, what)
+    key = train(verified)
+    r = key.predict(X) - y
+    key_rmse = float(np.sqrt(np.mean(r * r)))
+    return attacker_zoo(verified.X, verified.y, X, y, key_rmse=key_rmse, names=names, cv=cv, seed=seed,
+                        progress=progress)

@@ -14,6 +14,7 @@ environment variable ``ENFO_TRUST_STORE`` names the default file(s) (separated b
 from __future__ import annotations
 
 import json
+import sys
 import traceback
 from pathlib import Path
 
@@ -179,6 +180,85 @@ def predict(model: Path, input_path: Path, out: Path, as_json: bool) -> None:
         click.echo(json.dumps({"output": str(run.output), "rows": run.rows, "column": run.column}))
     else:
         click.echo(f"{run.rows} predictions ({run.column}) written to {run.output}")
+
+
+own_option = click.option(
+    "--own", "own", required=True, type=click.Path(exists=True, path_type=Path),
+    help="Your own labelled rows (CSV, Parquet or Parquet directory) with the bundle's features and target.",
+)
+cv_option = click.option("--cv", default=5, show_default=True, type=click.IntRange(2), help="Cross-validation folds.")
+
+
+def _read_own(path: Path):
+    from enfo_sdk.data.tables import read_table
+
+    return read_table(path)
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@trust_option
+@own_option
+@partner_option
+@cv_option
+@json_option
+@verbose_option
+def augment(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None, cv: int, as_json: bool) -> None:
+    """Does adding the bundle to your own rows improve the key? (cross-validated on your rows)"""
+    from enfo_sdk import partner as partner_api
+    from enfo_sdk.pipeline import verify_bundle
+
+    verified = verify_bundle(bundle, trust, partner=partner)
+    rep = partner_api.augment(verified, _read_own(own), cv=cv, what=str(own))
+    body = {"own_rmse": rep.own_rmse, "augmented_rmse": rep.augmented_rmse, "bundle_only_rmse": rep.bundle_only_rmse,
+            "gain": rep.gain, "helped": rep.helped, "folds": rep.folds, "own_rows": rep.own_rows,
+            "bundle_rows": rep.bundle_rows, "mode": verified.manifest.forging.mode}
+    if as_json:
+        click.echo(json.dumps(body, indent=2))
+        return
+    click.echo(f"key RMSE on your rows ({rep.folds}-fold CV over {rep.own_rows} rows; bundle: {rep.bundle_rows} rows, "
+               f"mode {body['mode']})")
+    click.echo(f"  your rows alone        {rep.own_rmse:.6g}")
+    click.echo(f"  your rows + bundle     {rep.augmented_rmse:.6g}  ({rep.gain:+.1%})")
+    click.echo(f"  bundle alone           {rep.bundle_only_rmse:.6g}")
+    click.echo("the bundle " + ("improved" if rep.helped else "did not improve") + " the key trained on your rows")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@trust_option
+@own_option
+@partner_option
+@cv_option
+@json_option
+@verbose_option
+def check(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None, cv: int, as_json: bool) -> None:
+    """How other model families trained on the bundle fare on your labelled rows."""
+    from enfo_sdk import partner as partner_api
+    from enfo_sdk.pipeline import verify_bundle
+
+    verified = verify_bundle(bundle, trust, partner=partner)
+    data = _read_own(own)
+    if as_json:
+        res = partner_api.check(verified, data, cv=cv, what=str(own))
+        click.echo(json.dumps(res, indent=2, default=str))
+        return
+    with click.progressbar(length=100, label="tuning model families", file=sys.stderr) as bar:
+        state = {"done": 0}
+
+        def progress(fraction: float) -> None:
+            step = int(fraction * 100) - state["done"]
+            if step > 0:
+                bar.update(step)
+                state["done"] += step
+
+        res = partner_api.check(verified, data, cv=cv, progress=progress, what=str(own))
+    key = verified.manifest.key
+    click.echo(f"test RMSE on your {len(data)} rows, each model trained on the bundle alone")
+    click.echo(f"  {'key (' + key.algorithm + ')':<22}{res['key_rmse']:>12.6g}")
+    for name, m in sorted(res["models"].items(), key=lambda kv: kv[1]["rmse"]):
+        click.echo(f"  {name:<22}{m['rmse']:>12.6g}  ({m['rmse'] / res['key_rmse'] - 1:+.1%} vs key)")
+    click.echo(f"best other family: {res['best']} at {res['best_ratio']:.3f} x the key's RMSE")
 
 
 if __name__ == "__main__":  # pragma: no cover

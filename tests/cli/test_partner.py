@@ -161,3 +161,32 @@ def test_predict_refusals(runner, forged, tmp_path):
     assert_one_clean_error(result, "p.txt")
     result = runner.invoke(partner, ["predict", str(model), "--input", str(tmp_path / "none.csv"), "--out", str(tmp_path / "p.csv")])
     assert_one_clean_error(result, "none.csv", codes=(2,))
+
+
+def test_augment_and_check_commands(runner, forged, tmp_path):
+    from enfo_sdk.data.builtin import friedman3
+
+    own = tmp_path / "own.parquet"
+    friedman3(n=200, seed=5).to_parquet(own)
+    args = [str(forged["bundle"]), "--trust", str(forged["public"]), "--own", str(own), "--cv", "3"]
+    result = runner.invoke(partner, ["augment", *args])
+    assert result.exit_code == 0, result.output
+    assert "your rows alone" in result.output and "your rows + bundle" in result.output
+    body = json.loads(runner.invoke(partner, ["augment", *args, "--json"]).stdout)
+    assert body["folds"] == 3 and body["own_rows"] == 200 and body["mode"] == "rival"
+    assert body["helped"] == (body["augmented_rmse"] < body["own_rmse"])
+    result = runner.invoke(partner, ["check", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    res = json.loads(result.stdout)
+    assert res["best_rmse"] == min(m["rmse"] for m in res["models"].values())
+
+
+def test_augment_names_the_missing_target(runner, forged, tmp_path):
+    from enfo_sdk.data.builtin import friedman3
+
+    own = tmp_path / "own.csv"
+    friedman3(n=50, seed=5).drop(columns="y").to_csv(own, index=False)
+    result = runner.invoke(partner, ["augment", str(forged["bundle"]), "--trust", str(forged["public"]), "--own", str(own)])
+    assert result.exit_code == 1
+    assert "own.csv" in result.output and "missing column(s) 'y'" in result.output
+    assert "Traceback" not in result.output
