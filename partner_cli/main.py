@@ -3,7 +3,7 @@
 A thin click app: each command parses its options, calls one function of
 :mod:`enfo_sdk.pipeline` and prints the result. Library errors
 (:class:`enfo_sdk.errors.EnfoError`) become a one-line ``Error: ...`` with exit code 1 in
-:meth:`_App.invoke`; usage mistakes exit with 2; a traceback is shown only with
+:mod:`enfo_sdk.cli_support`; usage mistakes exit with 2; a traceback is shown only with
 ``--verbose``.
 
 Trusted owners: ``--trust FILE`` (repeatable), each a public key (``ssh-ed25519 AAAA...``)
@@ -15,46 +15,14 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 from pathlib import Path
 
 import click
 
-from enfo_sdk.errors import EnfoError
+from enfo_sdk.cli_support import app_group, verbose_option
 
-_VERBOSE = "enfo.verbose"
 TRUST_ENV = "ENFO_TRUST_STORE"
-
-
-class _App(click.Group):
-    """The one place where errors become messages and exit codes."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except EnfoError as e:
-            if ctx.meta.get(_VERBOSE):
-                traceback.print_exc()
-            raise click.ClickException(str(e)) from e
-        except OSError as e:  # file-system trouble outside the library's own checks
-            if ctx.meta.get(_VERBOSE):
-                traceback.print_exc()
-            where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-            raise click.ClickException(f"{where}{e.strerror or e}") from e
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted", err=True)
-            ctx.exit(130)
-
-
-def _set_verbose(ctx: click.Context, _param, value: bool) -> None:
-    if value:
-        ctx.meta[_VERBOSE] = True
-
-
-verbose_option = click.option(
-    "--verbose", "-v", is_flag=True, expose_value=False, is_eager=True, callback=_set_verbose,
-    help="Show the full traceback on errors.",
-)
+_App = app_group("interrupted")
 
 
 def _require_trust(ctx: click.Context, _param, value: tuple[Path, ...]) -> tuple[Path, ...]:
