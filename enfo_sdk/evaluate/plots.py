@@ -73,6 +73,9 @@ def rows_curve_plot(curve: dict, full_rmse: float) -> bytes | None:
     ax.axhline(full_rmse, color="k", ls="--", lw=1, label="all training rows")
     seeds = len(curve["forged"][str(sizes[0])]["rmse"])
     ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xticks(sizes)
     ax.set_xticklabels([str(s) for s in sizes])
     ax.set_xlabel("rows in the training table")
@@ -117,6 +120,7 @@ def divergence_radar(result: dict) -> bytes:
     ax.set_xticks(angles)
     ax.set_xticklabels([f"{t}\n(max {maxima[k]:.3g})" for k, t in keys])
     ax.set_ylim(0, 1.05)
+    ax.set_rlabel_position(60)
     ax.set_title("Divergence from the real rows (each axis / its max; higher = more rival)", fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.05, 1.0))
     return _png(plt, fig)
@@ -136,7 +140,9 @@ def attacker_bars(result: dict) -> bytes:
     ax.set_ylabel("test RMSE (target units)")
     ax.set_xlabel("model trained on the bundle (tuned by CV on the bundle alone)")
     ax.set_title(f"Attacker zoo: best / key = {zoo.get('best_ratio', float('nan')):.2f}")
-    ax.tick_params(axis="x", rotation=30)
+    for t in ax.get_xticklabels():
+        t.set_rotation(30)
+        t.set_horizontalalignment("right")
     ax.grid(alpha=0.3, axis="y")
     ax.legend()
     return _png(plt, fig)
