@@ -2,7 +2,7 @@
 
 A thin click app: each command parses its options, calls one function of ``enfo_sdk`` and
 prints the result. Library errors (:class:`enfo_sdk.errors.EnfoError`) become a one-line
-``Error: ...`` with exit code 1 in :meth:`_App.invoke`; usage mistakes exit with 2; a
+``Error: ...`` with exit code 1 in :mod:`enfo_sdk.cli_support`; usage mistakes exit with 2; a
 traceback is shown only with ``--verbose``.
 """
 
@@ -10,45 +10,13 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 from pathlib import Path
 
 import click
 
-from enfo_sdk.errors import EnfoError
+from enfo_sdk.cli_support import app_group, verbose_option
 
-_VERBOSE = "enfo.verbose"
-
-
-class _App(click.Group):
-    """The one place where errors become messages and exit codes."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except EnfoError as e:
-            if ctx.meta.get(_VERBOSE):
-                traceback.print_exc()
-            raise click.ClickException(str(e)) from e
-        except OSError as e:  # file-system trouble outside the library's own checks
-            if ctx.meta.get(_VERBOSE):
-                traceback.print_exc()
-            where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-            raise click.ClickException(f"{where}{e.strerror or e}") from e
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted: nothing was written", err=True)
-            ctx.exit(130)
-
-
-def _set_verbose(ctx: click.Context, _param, value: bool) -> None:
-    if value:
-        ctx.meta[_VERBOSE] = True
-
-
-verbose_option = click.option(
-    "--verbose", "-v", is_flag=True, expose_value=False, is_eager=True, callback=_set_verbose,
-    help="Show the full traceback on errors.",
-)
+_App = app_group("interrupted: nothing was written")
 
 
 @click.group(cls=_App, context_settings={"help_option_names": ["-h", "--help"]})

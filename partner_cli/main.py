@@ -157,27 +157,30 @@ own_option = click.option(
 cv_option = click.option("--cv", default=5, show_default=True, type=click.IntRange(2), help="Cross-validation folds.")
 
 
-def _read_own(path: Path):
+def _own_rows_command(fn):
+    """A command over BUNDLE, --trust, --own, --partner, --cv, --json, --verbose."""
+    for deco in reversed([
+        cli.command(), click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+        trust_option, own_option, partner_option, cv_option, json_option, verbose_option,
+    ]):
+        fn = deco(fn)
+    return fn
+
+
+def _verified_and_own(bundle: Path, trust, partner: str | None, own: Path):
     from enfo_sdk.data.tables import read_table
+    from enfo_sdk.pipeline import verify_bundle
 
-    return read_table(path)
+    return verify_bundle(bundle, trust, partner=partner), read_table(own)
 
 
-@cli.command()
-@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@trust_option
-@own_option
-@partner_option
-@cv_option
-@json_option
-@verbose_option
+@_own_rows_command
 def augment(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None, cv: int, as_json: bool) -> None:
     """Does adding the bundle to your own rows improve the key? (cross-validated on your rows)"""
     from enfo_sdk import partner as partner_api
-    from enfo_sdk.pipeline import verify_bundle
 
-    verified = verify_bundle(bundle, trust, partner=partner)
-    rep = partner_api.augment(verified, _read_own(own), cv=cv, what=str(own))
+    verified, data = _verified_and_own(bundle, trust, partner, own)
+    rep = partner_api.augment(verified, data, cv=cv, what=str(own))
     body = {"own_rmse": rep.own_rmse, "augmented_rmse": rep.augmented_rmse, "bundle_only_rmse": rep.bundle_only_rmse,
             "gain": rep.gain, "helped": rep.helped, "folds": rep.folds, "own_rows": rep.own_rows,
             "bundle_rows": rep.bundle_rows, "mode": verified.manifest.forging.mode}
@@ -192,21 +195,12 @@ def augment(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | Non
     click.echo("the bundle " + ("improved" if rep.helped else "did not improve") + " the key trained on your rows")
 
 
-@cli.command()
-@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@trust_option
-@own_option
-@partner_option
-@cv_option
-@json_option
-@verbose_option
+@_own_rows_command
 def check(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None, cv: int, as_json: bool) -> None:
     """How other model families trained on the bundle fare on your labelled rows."""
     from enfo_sdk import partner as partner_api
-    from enfo_sdk.pipeline import verify_bundle
 
-    verified = verify_bundle(bundle, trust, partner=partner)
-    data = _read_own(own)
+    verified, data = _verified_and_own(bundle, trust, partner, own)
     if as_json:
         res = partner_api.check(verified, data, cv=cv, what=str(own))
         click.echo(json.dumps(res, indent=2, default=str))
