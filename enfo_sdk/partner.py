@@ -408,6 +408,7 @@ def check(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: int
     ``families`` limits the zoo to some of its names (default: all).
     """
     from .evaluate.attackers import ZOO, attacker_zoo
+    from .evaluate.utility import rmse
 
     names = tuple(families) if families is not None else ZOO
     unknown = [f for f in names if f not in ZOO]
@@ -415,8 +416,5 @@ def check(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: int
         raise DataError(f"unknown model famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; choose from {list(ZOO)}")
 
     X, y = _own_rows(verified, own, what)
-    key = train(verified)
-    r = key.predict(X) - y
-    key_rmse = float(np.sqrt(np.mean(r * r)))
-    return attacker_zoo(verified.X, verified.y, X, y, key_rmse=key_rmse, names=names, cv=cv, seed=seed,
+    return attacker_zoo(verified.X, verified.y, X, y, key_rmse=rmse(train(verified), X, y), names=names, cv=cv, seed=seed,
                         progress=progress)

@@ -29,7 +29,6 @@ import getpass
 import inspect
 import io
 import json
-import math
 import os
 import time
 import warnings
@@ -170,11 +169,6 @@ def _notify(progress: Progress | None, phase: str, fraction: float) -> None:
 
 def _forge_default(name: str) -> Any:
     return inspect.signature(forge).parameters[name].default
-
-
-def _rmse(model, X: np.ndarray, y: np.ndarray) -> float:
-    r = np.asarray(model.predict(X), dtype=np.float64) - y
-    return float(math.sqrt(float(np.mean(r * r))))
 
 
 def _check_finite(X: pd.DataFrame, y: pd.Series, source: str, contract: Contract) -> None:
@@ -441,14 +435,14 @@ def run_forge(
     # 3. evaluate
     t = time.perf_counter()
     _notify(progress, "evaluate", 0.0)
-    test_rmse = {"full": _rmse(spec.build().fit(Xa_train, ya_train), Xa_test, ya_test)}
+    from .evaluate.utility import key_rmse
+
+    test_rmse = {"full": key_rmse(spec, Xa_train, ya_train, Xa_test, ya_test)}
     _notify(progress, "evaluate", 1 / 3)
-    test_rmse["forged"] = _rmse(spec.build().fit(result.X, result.y), Xa_test, ya_test)
+    test_rmse["forged"] = key_rmse(spec, result.X, result.y, Xa_test, ya_test)
     _notify(progress, "evaluate", 2 / 3)
     sample = make_rng(contract.data.seed).choice(len(train_idx), len(result.data), replace=False)
-    test_rmse["sampled"] = _rmse(
-        spec.build().fit(Xa_train[sample], ya_train[sample]), Xa_test, ya_test
-    )
+    test_rmse["sampled"] = key_rmse(spec, Xa_train[sample], ya_train[sample], Xa_test, ya_test)
     _notify(progress, "evaluate", 1.0)
     seconds["evaluate"] = time.perf_counter() - t
 
