@@ -171,6 +171,22 @@ def _forge_default(name: str) -> Any:
     return inspect.signature(forge).parameters[name].default
 
 
+def _encapsulate(contract: Contract, X_train, y_train, progress, caught: list[str]):
+    """The contract's key chosen on the training rows; warnings are appended to ``caught``."""
+    k = contract.key
+    search = None if k.search is None else dict(k.search)
+    extra = {} if k.cv is None else {"cv": k.cv}
+    with warnings.catch_warnings(record=True) as seen, _context(contract.where("key")):
+        warnings.simplefilter("always")
+        spec = encapsulate(
+            X_train, y_train, algorithm=k.algorithm, version=k.version, search=search,
+            seed=contract.data.seed, progress=lambda f: _notify(progress, "encapsulate", f),
+            **extra,
+        )
+    caught.extend(str(w.message) for w in seen if not issubclass(w.category, DeprecationWarning))
+    return spec
+
+
 def _check_finite(X: pd.DataFrame, y: pd.Series, source: str, contract: Contract) -> None:
     """Name the first column holding NaN or infinity, with its count and first row."""
     for name, col in [*X.items(), (y.name, y)]:
@@ -391,21 +407,11 @@ def run_forge(
     # 1. encapsulate
     t = time.perf_counter()
     _notify(progress, "encapsulate", 0.0)
-    k = contract.key
-    search = None if k.search is None else {n: v for n, v in k.search.items()}
-    extra = {} if k.cv is None else {"cv": k.cv}
     forge_extra: dict[str, Any] = {}
     if previous is not None:  # an update keeps the previous bundle's key
         spec, forge_extra["init_rows"] = _check_previous(contract, previous, list(X.columns), y.name)
     else:
-        with warnings.catch_warnings(record=True) as seen, _context(contract.where("key")):
-            warnings.simplefilter("always")
-            spec = encapsulate(
-                X_train, y_train, algorithm=k.algorithm, version=k.version, search=search,
-                seed=contract.data.seed, progress=lambda f: _notify(progress, "encapsulate", f),
-                **extra,
-            )
-        caught += [str(w.message) for w in seen if not issubclass(w.category, DeprecationWarning)]
+        spec = _encapsulate(contract, X_train, y_train, progress, caught)
     checkpoint = contract.output.checkpoint
     if checkpoint is None and resume:
         checkpoint = str(contract.output.bundle) + ".checkpoint.npz"
@@ -783,18 +789,8 @@ def run_evaluate(
                      "rows checked against its content digest. No training curve (not stored in bundles).")
     else:
         _check_rows(contract, len(train_idx), len(y))
-        k = contract.key
-        search = None if k.search is None else {n: v for n, v in k.search.items()}
-        extra = {} if k.cv is None else {"cv": k.cv}
         _notify(progress, "encapsulate", 0.0)
-        with warnings.catch_warnings(record=True) as seen, _context(contract.where("key")):
-            warnings.simplefilter("always")
-            spec = encapsulate(
-                X_train, y_train, algorithm=k.algorithm, version=k.version, search=search,
-                seed=contract.data.seed, progress=lambda f: _notify(progress, "encapsulate", f),
-                **extra,
-            )
-        caught += [str(w.message) for w in seen if not issubclass(w.category, DeprecationWarning)]
+        spec = _encapsulate(contract, X_train, y_train, progress, caught)
         _notify(progress, "forge", 0.0)
         with _context(contract.where("forge")):
             result = forge(X_train, y_train, spec,
