@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._rows import LabelledRows
 from ._random import rng as make_rng, torch_generator
 from ._validation import check_Xy
 from .errors import DataError, ForgeError
@@ -52,7 +53,7 @@ class ForgeProgress:
 
 
 @dataclass
-class ForgeResult:
+class ForgeResult(LabelledRows):
     """The forged rows and how they were obtained.
 
     Attributes
@@ -77,14 +78,6 @@ class ForgeResult:
     settings: dict[str, Any]
     feature_names: list[str] = field(default_factory=list)
     target_name: str = "y"
-
-    @property
-    def X(self) -> np.ndarray:
-        return self.data[self.feature_names].to_numpy(dtype=np.float64)
-
-    @property
-    def y(self) -> np.ndarray:
-        return self.data[self.target_name].to_numpy(dtype=np.float64)
 
     def model(self):
         """The key model trained on the forged rows (what a partner rebuilds)."""

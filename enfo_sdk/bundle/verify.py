@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from cryptography.exceptions import InvalidSignature
 
+from .._rows import LabelledRows
 from ..errors import (
     BundleFormatError, BundleTooLargeError, DigestMismatchError, ExpiredBundleError, ManifestError,
     MissingEnvelopeError, PayloadTypeError, SchemaMismatchError, SignatureError,
@@ -55,7 +56,7 @@ __all__ = ["VerifiedBundle", "read_envelope_unverified", "verify"]
 
 
 @dataclass
-class VerifiedBundle:
+class VerifiedBundle(LabelledRows):
     """A bundle that passed every check of :func:`verify`.
 
     Attributes
@@ -84,14 +85,6 @@ class VerifiedBundle:
     @property
     def target_name(self) -> str:
         return self.manifest.task.target
-
-    @property
-    def X(self) -> np.ndarray:
-        return self.data[self.feature_names].to_numpy(dtype=np.float64)
-
-    @property
-    def y(self) -> np.ndarray:
-        return self.data[self.target_name].to_numpy(dtype=np.float64)
 
 
 def verify(
