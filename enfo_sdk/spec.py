@@ -93,13 +93,11 @@ class KeyRegressor(RegressorMixin, BaseEstimator):
     def _key_and_params(self) -> tuple[Key, dict]:
         key = get_key(self.algorithm, self.version)
         params = dict(self.hyperparameters or {})
-        if key.name == "nu-method" and "bandwidth" not in params and "iterations" not in params:
-            # scikit-learn's estimator checks build the estimator with no arguments
-            params = {"bandwidth": 1.0, "iterations": 50, **params}
-        elif key.name == "krr" and not params:
-            params = {"bandwidth": 1.0, "alpha": 1e-3}
-        elif key.name == "ridge" and not params:
-            params = {"alpha": 1e-3}
+        required = [h.name for h in key.hyperparameters if h.default is None]
+        if required and not any(name in params for name in required):
+            # built with none of its required hyperparameters (as scikit-learn's estimator
+            # checks do): the key's documented estimator defaults
+            params = {**key.estimator_defaults, **params}
         return key, key.check_params(params)
 
     def fit(self, X, y):

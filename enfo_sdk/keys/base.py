@@ -73,6 +73,8 @@ class Key(ABC):
     hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = ()
     #: state entries that are arrays over training rows (saved as table columns)
     row_state: ClassVar[tuple[str, ...]] = ()
+    #: required hyperparameters for a ``KeyRegressor`` built without any of them
+    estimator_defaults: ClassVar[dict[str, float | int]] = {}
 
     # -- hyperparameters ---------------------------------------------------------------
     def check_params(self, params: Mapping[str, Any] | None) -> dict[str, float | int]:

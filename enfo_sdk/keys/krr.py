@@ -22,6 +22,7 @@ class KRR(Key):
         Hyperparameter("alpha", float, None, 0.0, doc="penalty alpha > 0"),
     )
     row_state = ("train_rows", "coef")
+    estimator_defaults = {"bandwidth": 1.0, "alpha": 1e-3}
 
     def fit(self, Z, t, params):
         m = Z.shape[0]

@@ -59,6 +59,7 @@ class Ridge(Key):
     hyperparameters = (
         Hyperparameter("alpha", float, None, 0.0, low_inclusive=True, doc="penalty alpha >= 0"),
     )
+    estimator_defaults = {"alpha": 1e-3}
 
     def fit(self, Z, t, params):
         b, b0 = _ridge_numpy(Z, t, params["alpha"])

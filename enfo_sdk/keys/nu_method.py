@@ -184,6 +184,7 @@ class NuMethod(Key):
         Hyperparameter("nu", float, 1.0, 0.0, doc="acceleration nu > 0"),
     )
     row_state = ("train_rows", "coef")
+    estimator_defaults = {"bandwidth": 1.0, "iterations": 50}
 
     def fit(self, Z, t, params):
         K = gaussian(Z, Z, params["bandwidth"])
