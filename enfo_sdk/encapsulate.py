@@ -25,6 +25,7 @@ from ._random import rng as make_rng
 from ._validation import check_Xy
 from .errors import HyperparameterError
 from .keys import SearchResult, get_key
+from .keys.base import check_search_names
 from .preprocessing import Preprocessing
 from .spec import KeySpec
 
@@ -101,13 +102,7 @@ def encapsulate(
     grid = dict(key.default_search(len(t)))
     user_fixed = set()
     if search:
-        known = {h.name for h in key.hyperparameters}
-        unknown = sorted(set(search) - known)
-        if unknown:
-            raise HyperparameterError(
-                f"unknown search key(s) {', '.join(map(repr, unknown))} for key {key.name!r} "
-                f"(allowed: {', '.join(sorted(known)) or 'none'})"
-            )
+        check_search_names(key, search)
         for name, values in search.items():
             grid[name] = values if isinstance(values, (list, tuple, dict)) else [values]
             user_fixed.add(name)

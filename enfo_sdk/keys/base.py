@@ -146,6 +146,17 @@ class Key(ABC):
         return _summarise(table, names, grids)
 
 
+def check_search_names(key: Key, names) -> None:
+    """Raise naming every search key that is not one of ``key``'s hyperparameters."""
+    known = {h.name for h in key.hyperparameters}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise HyperparameterError(
+            f"unknown search key(s) {', '.join(map(repr, unknown))} for key {key.name!r} "
+            f"(allowed: {', '.join(sorted(known)) or 'none'})"
+        )
+
+
 def _cv_mse(key: Key, Z, t, folds, params) -> float:
     n = len(t)
     errs, counts = 0.0, 0

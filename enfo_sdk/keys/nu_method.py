@@ -31,8 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import Hyperparameter, Key, SearchResult, _summarise
+from .base import Hyperparameter, Key, SearchResult, _summarise, check_search_names
 from .kernels import gaussian, gaussian_torch
+
+
+#: Longest iteration path scored by the default search (and when a search names no maximum).
+DEFAULT_MAX_ITERATIONS = 2000
 
 
 def nu_coefficients(T: int, nu: float) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +209,7 @@ class NuMethod(Key):
     def default_search(self, n_rows: int) -> dict[str, list]:
         return {
             "bandwidth": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0],
-            "iterations": {"max": 2000},
+            "iterations": {"max": DEFAULT_MAX_ITERATIONS},
         }
 
     def widen(self, name, values, side):
@@ -236,12 +240,11 @@ class NuMethod(Key):
           scored neighbour on each side (or is a grid end); unimodal CV curves then cost a
           few bandwidths instead of all.
         """
+        check_search_names(self, search)
         search = dict(search)
         bws = sorted(float(b) for b in _as_list(search.pop("bandwidth")))
         nus = [float(v) for v in _as_list(search.pop("nu", [1.0]))]
-        iters = search.pop("iterations", {"max": 1000})
-        if search:
-            raise_unknown(self, search)
+        iters = search.pop("iterations", {"max": DEFAULT_MAX_ITERATIONS})
         T_max, T_list, adaptive = _iteration_grid(iters)
         n = len(t)
         F = len(folds)
@@ -320,7 +323,7 @@ def _iteration_grid(spec) -> tuple[int, list[int], bool]:
         extra = set(spec) - {"max"}
         if extra:
             raise HyperparameterError(f"iterations search takes only 'max', got {sorted(extra)}")
-        T_max = int(spec.get("max", 1000))
+        T_max = int(spec.get("max", DEFAULT_MAX_ITERATIONS))
         if T_max < 1:
             raise HyperparameterError(f"iterations max must be >= 1, got {T_max}")
         return T_max, list(range(1, T_max + 1)), True
@@ -334,13 +337,3 @@ def _as_list(v) -> list:
     if isinstance(v, (list, tuple, np.ndarray)):
         return list(v)
     return [v]
-
-
-def raise_unknown(key: Key, rest: Mapping) -> None:
-    from ..errors import HyperparameterError
-
-    allowed = ", ".join(h.name for h in key.hyperparameters)
-    raise HyperparameterError(
-        f"unknown search key(s) {', '.join(map(repr, sorted(rest)))} for key {key.name!r} "
-        f"(allowed: {allowed})"
-    )
