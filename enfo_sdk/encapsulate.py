@@ -121,7 +121,7 @@ def encapsulate(
                 widened = True
         if not widened:
             break
-    edges = [n for n in result.at_edge]
+    edges = result.at_edge
     if edges:
         warnings.warn(
             f"encapsulation of {key.name!r}: best {', '.join(f'{n}={result.best_params[n]}' for n in edges)} "

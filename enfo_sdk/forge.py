@@ -17,6 +17,7 @@ owner's data only through the minibatch, so its cost does not grow with the tabl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -193,15 +194,22 @@ def forge(
     """
     small = isinstance(rows, (int, np.integer)) and rows <= 300
     n_threads = threads if threads is not None else (1 if small else None)
-    args = (X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed, callback,
-            eval_every, patience, alignment_weight, adaptability_weight, blur, device,
-            checkpoint, checkpoint_every, resume, init_rows, distributed)
-    if n_threads is None:
-        return _forge(*args)
+    with _torch_threads(n_threads):
+        return _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed, callback,
+                      eval_every, patience, alignment_weight, adaptability_weight, blur, device,
+                      checkpoint, checkpoint_every, resume, init_rows, distributed)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    """torch's intra-op thread count set to ``n`` for the block (None: left as it is)."""
+    if n is None:
+        yield
+        return
     before = torch.get_num_threads()
-    torch.set_num_threads(int(n_threads))
+    torch.set_num_threads(int(n))
     try:
-        return _forge(*args)
+        yield
     finally:
         torch.set_num_threads(before)
 
