@@ -15,13 +15,16 @@
 2. ``--from`` vs restart (the paper's streamed training). Old data A and new data B are two
    independent 5,000-row Friedman #3 draws. Rows forged on A (``--steps-update`` steps) start
    forging on B (``init_rows``, as ``enfo-owner forge --from`` does) versus a restart from
-   k-means centroids of B; same key, seed and settings. Printed: the restart's best validation
-   RMSE and the step it reached it, and the first step at which the update reached it.
+   k-means centroids of B; same key, seed and settings, each at forge's default learning rate
+   (the update's is a quarter of the restart's: ``enfo_sdk.forge.UPDATE_LR_FACTOR``). Printed,
+   for ``--pairs`` independent (A, B) pairs: the restart's best validation RMSE and the step it
+   reached it, and the first step at which the update reached it (the steps ratio).
 3. ``--distributed``: two gloo ranks under torchrun on this machine (loopback) forging from the
    same dataset, per-step time (on a 2-core machine this shows the overhead, not a speed-up).
 
     python benchmarks/scale.py [--rows 20000000] [--data /tmp/enfo-scale] [--steps 300]
                                [--repeats 2] [--skip-stream] [--skip-update] [--distributed]
+                               [--steps-update 1500] [--pairs 3]
 """
 
 from __future__ import annotations
@@ -169,16 +172,18 @@ def _run_child(args: list[str], torchrun: bool = False) -> dict:
 
 
 # -- the update path -----------------------------------------------------------------------------
-def update_vs_restart(steps: int) -> dict:
+def update_vs_restart(steps: int, pair: int = 0) -> dict:
+    """One old/new data pair (seeds 2 pair + 1, 2 pair + 2): restart vs update, default lrs
+    (the restart 0.01 x bandwidth, the update a quarter of it: forge's UPDATE_LR_FACTOR)."""
     from enfo_sdk.data.builtin import friedman3
     from enfo_sdk.forge import forge
 
-    a = friedman3(n=5000, seed=1)
-    b = friedman3(n=5000, seed=2)
+    a = friedman3(n=5000, seed=2 * pair + 1)
+    b = friedman3(n=5000, seed=2 * pair + 2)
     Xa, ya = a.drop(columns="y"), a["y"]
     Xb, yb = b.drop(columns="y"), b["y"]
     spec = _spec(Xa, ya)
-    kw = dict(rows=100, batch_size=256, lr=0.02, seed=0, eval_every=10, patience=1000, threads=1)
+    kw = dict(rows=100, batch_size=256, seed=0, eval_every=10, patience=1000, threads=1)
     old = forge(Xa, ya, spec, steps=steps, **kw)
     restart = forge(Xb, yb, spec, steps=steps, **kw)
     update = forge(Xb, yb, spec, steps=steps, init_rows=old.data, **kw)
@@ -188,7 +193,8 @@ def update_vs_restart(steps: int) -> dict:
     hr = restart.history
     caught_up = hr.loc[hr["val_rmse"] <= float(h["val_rmse"].iloc[0]), "step"]
     return {
-        "steps": steps, "restart_best": target, "restart_best_step": restart.metrics["best_step"],
+        "pair": pair, "steps": steps, "lr_restart": restart.settings["lr"], "lr_update": update.settings["lr"],
+        "restart_best": target, "restart_best_step": restart.metrics["best_step"],
         "update_start": float(h["val_rmse"].iloc[0]), "restart_start": float(restart.history["val_rmse"].iloc[0]),
         "update_best": update.metrics["best_val_rmse"],
         "update_steps_to_restart_best": int(reached.iloc[0]) if len(reached) else None,
@@ -205,6 +211,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--skip-stream", action="store_true")
     p.add_argument("--skip-update", action="store_true")
+    p.add_argument("--pairs", type=int, default=3, help="old/new data pairs for the --from comparison")
     p.add_argument("--distributed", action="store_true")
     p.add_argument("--child", choices=["stream", "memory", "dist"], help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -239,17 +246,17 @@ def main() -> None:
         print(f"\ntorchrun, {d['world']} gloo ranks (loopback): {d['ms_per_step']:.2f} ms/step, "
               f"rank-0 peak RSS {d['peak_mb']:.0f} MB")
     if not a.skip_update:
-        u = update_vs_restart(a.steps_update)
-        print(f"\n--from vs restart on new data (5,000 rows, 100 forged, {u['steps']} steps max):")
-        print(f"  restart: val RMSE {u['restart_start']:.4f} at step 0 -> best {u['restart_best']:.4f} "
-              f"at step {u['restart_best_step']}")
-        print(f"  --from : val RMSE {u['update_start']:.4f} at step 0 -> best {u['update_best']:.4f}; "
-              f"reaches the restart's best at step {u['update_steps_to_restart_best']}")
-        print(f"  the restart needs {u['restart_steps_to_update_start']} steps to reach the update's "
-              f"starting RMSE")
-        if u["update_steps_to_restart_best"] is not None and u["restart_best_step"]:
-            print(f"  steps ratio: {u['update_steps_to_restart_best'] / u['restart_best_step']:.2f}")
-
+        print(f"\n--from vs restart on new data (5,000 rows, 100 forged, {a.steps_update} steps max, "
+              f"{a.pairs} old/new data pairs):")
+        for pair in range(a.pairs):
+            u = update_vs_restart(a.steps_update, pair)
+            ratio = (u["update_steps_to_restart_best"] / u["restart_best_step"]
+                     if u["update_steps_to_restart_best"] is not None and u["restart_best_step"] else None)
+            print(f"  pair {pair}: restart (lr {u['lr_restart']:g}) {u['restart_start']:.4f} -> best "
+                  f"{u['restart_best']:.4f} at step {u['restart_best_step']}; --from (lr {u['lr_update']:g}) "
+                  f"{u['update_start']:.4f} -> best {u['update_best']:.4f}, reaches the restart's best at "
+                  f"step {u['update_steps_to_restart_best']}; steps ratio "
+                  f"{'never' if ratio is None else f'{ratio:.2f}'}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -151,7 +151,8 @@ def forge(
         (its ``bandwidth`` for kernel keys, 1 otherwise) -- rows must move on the scale on which
         the key's kernel varies. Measured on CDNOW (bandwidth 32): a fixed 0.02 left forged rows
         18% above the full-data RMSE, 0.32 within 1%; on Friedman #3 (bandwidth 2) the rule gives
-        the 0.02 that works there.
+        the 0.02 that works there. Updates from ``init_rows`` default to a quarter of that
+        (:data:`UPDATE_LR_FACTOR`).
     init : {"kmeans", "sample", "noise"}
         Starting rows: k-means centroids of the owner's rows, a random sample of them, or
         standard normal noise.
@@ -217,6 +218,16 @@ def _torch_threads(n: int | None):
 def default_lr(spec: KeySpec) -> float:
     """0.01 x the key's length scale (``bandwidth``, or 1 for keys without one)."""
     return 0.01 * float(spec.hyperparameters.get("bandwidth", 1.0))
+
+
+#: Default learning rate of an update (``init_rows``, ``forge --from``) as a fraction of
+#: :func:`default_lr`. Rows that were already forged for this key sit near an optimum, and a
+#: fresh run's step size throws them off it. Measured with ``python benchmarks/scale.py
+#: --skip-stream`` (Friedman #3, old and new data two 5,000-row draws, 100 rows, bandwidth 2):
+#: at the fresh rate 0.02 an update first reached the restart's best validation RMSE at step
+#: 750, against the restart's 460; at 0.005 (this factor) at steps 40, 10 and 10 on three data
+#: pairs, against the restart's 460, 740 and 1040, and it ended lower on all three.
+UPDATE_LR_FACTOR = 0.25
 
 
 def rows_from_bundle(path: str | Path, trust, partner: str | None = None) -> tuple[pd.DataFrame, KeySpec, Any]:
@@ -410,7 +421,7 @@ def _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed
     if mode not in ("rival", "augment", "adaptable"):
         raise ForgeError(f"unknown mode {mode!r}; choose rival, augment or adaptable")
     if lr is None:
-        lr = default_lr(spec)
+        lr = default_lr(spec) * (UPDATE_LR_FACTOR if init_rows is not None else 1.0)
     if int(steps) < 1 or int(batch_size) < 1 or not lr > 0 or int(eval_every) < 1:
         raise ForgeError("steps, batch_size and eval_every must be >= 1 and lr > 0")
     if int(checkpoint_every) < 1:

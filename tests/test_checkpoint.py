@@ -223,3 +223,17 @@ def test_cli_from_updates_the_previous_bundle(owner_project):
     r = runner.invoke(cli, ["forge", "--contract", str(upd), "--from", str(old),
                             "--trust", str(folder / "other" / "k.key.pub")])
     assert r.exit_code == 1 and "Traceback" not in r.output and "trust" in r.output.lower(), r.output
+
+
+def test_updates_default_to_a_quarter_of_the_fresh_learning_rate(owner, reference):
+    from enfo_sdk.forge import UPDATE_LR_FACTOR, default_lr
+
+    X, y, spec = owner
+    kw = {k: v for k, v in SETTINGS.items() if k != "lr"}
+    fresh = forge(X, y, spec, **{**kw, "steps": 2})
+    update = forge(X, y, spec, **{**kw, "steps": 2}, init_rows=reference.data)
+    assert fresh.settings["lr"] == pytest.approx(default_lr(spec))
+    assert update.settings["lr"] == pytest.approx(UPDATE_LR_FACTOR * default_lr(spec))
+    assert UPDATE_LR_FACTOR < 1
+    # an explicit lr is the caller's, update or not
+    assert forge(X, y, spec, **{**SETTINGS, "steps": 2}, init_rows=reference.data).settings["lr"] == 0.05
