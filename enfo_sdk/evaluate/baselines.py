@@ -1,7 +1,8 @@
 """Baselines at the bundle's row count (the paper's Table 1).
 
-Every baseline starts from ``rows`` real training rows sampled without replacement (seeded),
-then perturbs them; columns are the features then the target, as in a bundle:
+The first six start from ``rows`` real training rows sampled without replacement (seeded), then
+perturb them; the generative ones (``gaussian_copula``, ``ctgan``) are fitted on all training
+rows and sampled. Columns are the features then the target, as in a bundle:
 
 ``sampled``      the sampled rows unchanged ("original data (Sampled)");
 ``noise``        plus Gaussian noise with std ``noise_scale`` (default 0.1) x the column's std
@@ -18,20 +19,102 @@ then perturbs them; columns are the features then the target, as in a bundle:
                  (normal scores of the ranks, their correlation matrix) sampled ``rows``
                  times, each column mapped back through the training column's empirical
                  quantiles. Our own implementation (numpy/scipy), not SDV's.
+``ctgan``        a GAN baseline: CTGAN (Xu, Skoularidou, Cuesta-Infante and Veeramachaneni,
+                 "Modeling Tabular Data using Conditional GAN", NeurIPS 2019), the ``ctgan``
+                 package's ``CTGAN`` with its default architecture, every column continuous,
+                 fitted on all training rows for ``epochs`` epochs (default
+                 :data:`CTGAN_EPOCHS`) and sampled ``rows`` times. Optional: needs the
+                 ``bench`` extra (``pip install 'enfo-sdk[bench]'``); :data:`BASELINES` lists it
+                 only when the package is installed.
 
-GAN (CTGAN) and diffusion baselines need packages not installed here; see ``docs/metrics.md``.
+No diffusion baseline: no diffusion package is a dependency; see ``docs/metrics.md``.
 """
 
 from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable
 
 import numpy as np
 from scipy.stats import norm
 
 from .._random import rng as make_rng
+from ..errors import EnfoError
 
-__all__ = ["BASELINES", "make_baseline", "round_significant"]
+__all__ = ["BASELINES", "CORE_BASELINES", "CTGAN_EPOCHS", "OPTIONAL_BASELINES",
+           "BaselineUnavailableError", "available_baselines", "baselines_note", "make_baseline",
+           "round_significant"]
 
-BASELINES = ("sampled", "noise", "rounding", "top_coding", "swap_20", "swap_50", "gaussian_copula")
+#: Baselines that need nothing beyond the SDK's own dependencies.
+CORE_BASELINES = ("sampled", "noise", "rounding", "top_coding", "swap_20", "swap_50", "gaussian_copula")
+
+#: Optional baselines: name -> (module to import, extra that installs it).
+OPTIONAL_BASELINES = {"ctgan": ("ctgan", "bench")}
+
+#: CTGAN's default training length here (the package's own default is 300): 100 epochs of
+#: 500-row batches took 39-49 s for a 5,000-row, 5-column table on one core of a busy 2-core
+#: machine (docs/metrics.md).
+CTGAN_EPOCHS = 100
+
+
+class BaselineUnavailableError(EnfoError, ImportError):
+    """An optional baseline was asked for but its package (an extra) is not installed."""
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be found, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def available_baselines() -> tuple[str, ...]:
+    """:data:`CORE_BASELINES` plus each optional baseline whose package is installed."""
+    optional = (n for n, (module, _) in OPTIONAL_BASELINES.items() if _installed(module))
+    return CORE_BASELINES + tuple(optional)
+
+
+#: The default baselines, fixed when this module is imported: :func:`available_baselines`.
+BASELINES = available_baselines()
+
+
+def _require(name: str):
+    """Import an optional baseline's package or raise :class:`BaselineUnavailableError`."""
+    module, extra = OPTIONAL_BASELINES[name]
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise BaselineUnavailableError(
+            f"the {name!r} baseline needs the {module!r} package, which cannot be imported "
+            f"({e}); run: pip install 'enfo-sdk[{extra}]'"
+        ) from e
+
+
+def baselines_note(ran: Iterable[str]) -> str:
+    """One sentence for an evaluation's notes: which generative baselines ran, which did not and why.
+
+    Parameters
+    ----------
+    ran : iterable of str
+        The baselines that were run (e.g. the keys of ``evaluate(...)["baselines"]``).
+    """
+    ran = set(ran)
+    parts = []
+    if "ctgan" in ran:
+        from importlib.metadata import version
+
+        parts.append(f"CTGAN baseline: ctgan {version('ctgan')}, {CTGAN_EPOCHS} epochs, fitted on "
+                     "all members.")
+    elif not _installed("ctgan"):
+        parts.append("CTGAN baseline skipped: the 'ctgan' package is not installed "
+                     "(pip install 'enfo-sdk[bench]').")
+    else:
+        parts.append("CTGAN baseline not run: not among the requested baselines.")
+    if "gaussian_copula" in ran:
+        parts.append("The Gaussian copula is our own implementation, not SDV's.")
+    parts.append("No diffusion baseline: no diffusion package is a dependency.")
+    return " ".join(parts)
 
 
 def round_significant(x, digits: int = 2) -> np.ndarray:
@@ -65,24 +148,69 @@ def _copula(train: np.ndarray, rows: int, g: np.random.Generator) -> np.ndarray:
     return np.column_stack([np.quantile(train[:, j], u[:, j]) for j in range(d)])
 
 
+def _ctgan(train: np.ndarray, rows: int, g: np.random.Generator, epochs: int) -> np.ndarray:
+    """CTGAN fitted on ``train`` (every column continuous), ``rows`` samples.
+
+    Single-threaded (torch's thread count is set to 1 for the fit and restored afterwards, so
+    do not run torch in other threads meanwhile): results then do not depend on the machine's
+    core count, and on a busy 2-core machine one thread was several times faster than two.
+    ctgan's own ``set_random_state`` seeds numpy's and torch's global generators for ``fit`` and
+    ``sample`` and restores their previous states afterwards. Its column transformer runs
+    in-process (joblib's sequential backend) instead of in worker processes.
+    """
+    if int(epochs) < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    ctgan = _require("ctgan")
+    import joblib
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with joblib.parallel_config(backend="sequential"):
+            model = ctgan.CTGAN(epochs=int(epochs), enable_gpu=False, verbose=False)
+            model.set_random_state(int(g.integers(2**31 - 1)))
+            model.fit(train)
+            out = model.sample(rows)
+    finally:
+        torch.set_num_threads(threads)
+    return np.asarray(out, dtype=np.float64)
+
+
 def make_baseline(name: str, train, rows: int, *, n_features: int | None = None, seed: int = 0,
-                  noise_scale: float = 0.1) -> np.ndarray:
+                  noise_scale: float = 0.1, epochs: int = CTGAN_EPOCHS) -> np.ndarray:
     """``rows`` baseline rows from the training table ``train`` (features then target).
 
     Parameters
     ----------
     name : str
-        One of :data:`BASELINES`.
+        One of :data:`CORE_BASELINES` or ``"ctgan"`` (needs the ``bench`` extra).
     train : array-like of shape (n, n_features + 1)
     rows : int
     n_features : int, optional
         Feature columns (default all but the last).
+    seed : int
+    noise_scale : float
+        ``noise`` only: the noise std in units of each column's std.
+    epochs : int
+        ``ctgan`` only: training epochs (default :data:`CTGAN_EPOCHS`).
+
+    Returns
+    -------
+    ndarray of shape (rows, n_features + 1), float64
+
+    Raises
+    ------
+    BaselineUnavailableError
+        ``name`` is an optional baseline whose package is not installed.
     """
     train = np.asarray(train, dtype=np.float64)
     n_features = train.shape[1] - 1 if n_features is None else n_features
     g = make_rng(seed)
     if name == "gaussian_copula":
         return _copula(train, rows, g)
+    if name == "ctgan":
+        return _ctgan(train, rows, g, epochs)
     if rows > len(train):
         raise ValueError(f"{rows} rows asked from a table of {len(train)}")
     sample = train[g.choice(len(train), rows, replace=False)]
@@ -98,4 +226,5 @@ def make_baseline(name: str, train, rows: int, *, n_features: int | None = None,
         return _swap(sample, 0.2, n_features, g)
     if name == "swap_50":
         return _swap(sample, 0.5, n_features, g)
-    raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
+    known = ", ".join((*CORE_BASELINES, *OPTIONAL_BASELINES))
+    raise ValueError(f"unknown baseline {name!r}; known: {known}")
