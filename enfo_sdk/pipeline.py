@@ -818,8 +818,8 @@ def run_evaluate(
                                progress=lambda f: _notify(progress, "curve", f))
         if curve["skipped"]:
             notes.append(f"Row counts {curve['skipped']} skipped: not fewer than the owner rows forging learns from.")
-    notes.append("GAN/CTGAN and diffusion baselines not run: SDV/CTGAN are not installed "
-                 "(optional 'bench' extra); the Gaussian copula is our own implementation.")
+    from .evaluate.baselines import baselines_note
+    notes.append(baselines_note(evaluation["baselines"]))
     _notify(progress, "report", 0.0)
     body = {
         "meta": {
@@ -852,3 +852,126 @@ def run_evaluate(
     }
     return EvaluateRun(out=Path(out), metrics_path=metrics_path, report_path=report_path,
                        figures=pngs, summary=summary, warnings=caught)
+
+
+# -- a forging-weight sweep (enfo-owner evaluate --sweep) ------------------------------------------
+#: Phases reported to ``progress(phase, fraction)`` by :func:`run_sweep`, in order.
+SWEEP_PHASES = ("encapsulate", "sweep", "report")
+
+
+@dataclass
+class SweepRun:
+    """What ``enfo-owner evaluate --sweep`` reports: the files written and the figures per value."""
+
+    out: Path
+    json_path: Path
+    png_path: Path
+    html_path: Path
+    summary: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_sweep(
+    contract: Contract,
+    *,
+    out: str | Path,
+    param: str,
+    values: Sequence[float],
+    own_rows: int = 1000,
+    attackers: bool = False,
+    progress: Progress | None = None,
+) -> SweepRun:
+    """Forge one bundle per value of a forging weight; write ``sweep.json``, ``.png``, ``.html``.
+
+    The owner's table is read and split as :func:`run_evaluate` does, the key is encapsulated
+    once, then :func:`enfo_sdk.evaluate.sweep.sweep` forges with the contract's ``forge``
+    settings, ``param`` set to each value in turn and ``forge.mode`` replaced by the mode
+    ``param`` weights (a note in ``sweep.json`` says so when the contract named another).
+
+    Parameters
+    ----------
+    contract : Contract
+    out : str or Path
+        Folder for ``sweep.json``, ``sweep.png`` and ``sweep.html`` (written atomically).
+    param : str
+        One of :func:`enfo_sdk.evaluate.sweepable_params`.
+    values : sequence of float
+        At least two weights (>= 0).
+    own_rows : int
+        Held-out rows playing the partner's own data (the rest are the test rows); with the
+        same number, they are the outside rows of :func:`run_evaluate`'s external-rivalry test.
+    attackers : bool
+        Also run the attacker zoo on every bundle (slow).
+    progress : callable, optional
+        ``progress(phase, fraction)`` with phase in :data:`SWEEP_PHASES`.
+
+    Returns
+    -------
+    SweepRun
+    """
+    from datetime import datetime, timezone
+
+    from .evaluate.sweep import MODE_OF, check_sweep, sweep, write_sweep
+
+    t_start = time.perf_counter()
+    vals = check_sweep(param, values, min_values=2)
+    caught: list[str] = []
+    X, y, _ = _read_owner_table(contract)
+    train_idx, test_idx = _split(len(y), contract)
+    _check_rows(contract, len(train_idx), len(y))
+    X_train, y_train = X.iloc[train_idx], y.iloc[train_idx]
+    features, target = [str(c) for c in X.columns], str(y.name)
+    mode = MODE_OF[param]
+    kw = contract.forge.forge_kwargs()
+    kw.setdefault("seed", _forge_default("seed"))
+    notes = [
+        "Owner rows split as by enfo-owner forge (data.test_fraction, data.seed); divergences "
+        "against the training rows; own rows and test rows from the held-out rows.",
+    ]
+    given = kw.pop("mode", None)
+    if given is not None and given != mode:
+        notes.append(f"{contract.where('forge.mode')}: {given!r} replaced by {mode!r}, the mode "
+                     f"whose term {param} weights.")
+    if param in kw:
+        notes.append(f"{contract.where('forge.' + param)}: {kw.pop(param)} replaced by the swept values.")
+    _notify(progress, "encapsulate", 0.0)
+    spec = _encapsulate(contract, X_train, y_train, progress, caught)
+    _notify(progress, "sweep", 0.0)
+    with _context(contract.where("forge")):
+        result = sweep(
+            spec, X_train.to_numpy(np.float64), y_train.to_numpy(np.float64),
+            X.to_numpy(np.float64)[test_idx], y.to_numpy(np.float64)[test_idx],
+            param=param, values=vals, forge_kwargs=kw, own_rows=own_rows,
+            seed=contract.data.seed, attackers=attackers,
+            progress=lambda f: _notify(progress, "sweep", f),
+        )
+    _notify(progress, "report", 0.0)
+    body = {
+        "meta": {
+            "contract": str(contract.file) if contract.file else None,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "columns": [*features, target],
+            "key": {"algorithm": spec.algorithm, "version": spec.version,
+                    "hyperparameters": dict(spec.hyperparameters)},
+            "notes": notes, "warnings": caught,
+        },
+        "sweep": result,
+    }
+    json_path, png_path, html_path = write_sweep(body, out)
+    _notify(progress, "report", 1.0)
+    summary = {
+        "out": str(out), "json": str(json_path), "figure": str(png_path), "report": str(html_path),
+        "param": param, "mode": mode, "rows": result["forge"]["rows"], "split": result["split"],
+        "key_rmse": {"full": result["reference"]["full_key_rmse"],
+                     "own": result["reference"]["own_key_rmse"]},
+        "results": [
+            {"value": r["value"], "key_rmse": r["key_rmse"], "gain": r["augmentation"]["gain"],
+             **{k: r["divergence"][k] for k in ("kl", "js", "wasserstein")},
+             **({"best_attacker_ratio": r["attackers"]["best_ratio"]} if "attackers" in r else {})}
+            for r in result["results"]
+        ],
+        "notes": notes[1:],
+        "seconds": time.perf_counter() - t_start,
+    }
+    return SweepRun(out=Path(out), json_path=json_path, png_path=png_path, html_path=html_path,
+                    summary=summary, warnings=caught)

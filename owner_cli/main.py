@@ -164,6 +164,27 @@ def _int_list(_ctx, _param, value: str) -> tuple[int, ...]:
         raise click.BadParameter(f"expected comma-separated row counts, got {value!r}") from None
 
 
+def _sweep_spec(_ctx, _param, value: str | None) -> tuple[str, list[float]] | None:
+    """``PARAM=V1,V2,...`` as (param, values), checked by the library's own rules."""
+    if value is None:
+        return None
+    from enfo_sdk.errors import ConfigError
+    from enfo_sdk.evaluate.sweep import check_sweep, sweepable_params
+
+    name, eq, listed = value.partition("=")
+    if not eq or not name.strip():
+        raise click.BadParameter(
+            f"expected PARAM=V1,V2,... (e.g. alignment_weight=0,1,10,100), got {value!r}; "
+            f"PARAM is one of {', '.join(sweepable_params())}"
+        )
+    try:
+        values = check_sweep(name.strip(), [v.strip() for v in listed.split(",") if v.strip()],
+                             min_values=2)
+    except ConfigError as e:
+        raise click.BadParameter(str(e)) from None
+    return name.strip(), values
+
+
 @cli.command()
 @click.option(
     "--contract", "contract_path", required=True,
@@ -175,33 +196,63 @@ def _int_list(_ctx, _param, value: str) -> tuple[int, ...]:
 )
 @click.option(
     "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for metrics.json, report.html and the figures.",
+    help="Folder for metrics.json, report.html and the figures (with --sweep: sweep.json, "
+    "sweep.png and sweep.html).",
 )
 @click.option("--sizes", default="100,500,1000", callback=_int_list, show_default=True,
               help="Row counts of the RMSE-versus-rows curve; empty to skip it.")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(1), help="Seeds per row count.")
 @click.option("--external-rows", default=1000, show_default=True, type=click.IntRange(1),
-              help="Real rows mixed into the bundle for the external-rivalry test.")
+              help="Real rows mixed into the bundle for the external-rivalry test (with --sweep: "
+              "the partner's own rows of the augmentation gain).")
+@click.option(
+    "--sweep", "sweep", default=None, metavar="PARAM=V1,V2,...", callback=_sweep_spec,
+    help="Instead of the full evaluation, forge one bundle per value of a forging weight and "
+    "plot divergences, augmentation gain and key RMSE against it, e.g. "
+    "alignment_weight=0,1,10,100 (at least two values >= 0). PARAM: alignment_weight (mode "
+    "augment), adaptability_weight (adaptable) or rival_weight (rival); the mode is set to "
+    "match. Not with --bundle, --sizes or --seeds.",
+)
+@click.option("--attackers", is_flag=True,
+              help="With --sweep: also run the attacker zoo on every bundle (slow).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress; print the report path.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
 @verbose_option
-def evaluate(contract_path: Path, bundle: Path | None, out: Path, sizes: tuple[int, ...], seeds: int,
-             external_rows: int, quiet: bool, as_json: bool) -> None:
-    """Measure utility, rivalry, divergence and privacy; write metrics.json and report.html."""
+@click.pass_context
+def evaluate(ctx: click.Context, contract_path: Path, bundle: Path | None, out: Path,
+             sizes: tuple[int, ...], seeds: int, external_rows: int,
+             sweep: tuple[str, list[float]] | None, attackers: bool, quiet: bool, as_json: bool) -> None:
+    """Measure utility, rivalry, divergence and privacy; write metrics.json and report.html.
+
+    With --sweep PARAM=V1,V2,... run a sweep of one forging weight instead (the paper's
+    appendix F): write sweep.json, sweep.png and sweep.html.
+    """
     from enfo_sdk.contract import load_contract
-    from enfo_sdk.pipeline import run_evaluate
+    from enfo_sdk.pipeline import run_evaluate, run_sweep
     from enfo_sdk.report_table import format_mapping
 
+    if sweep is None and attackers:
+        raise click.UsageError("--attackers applies to --sweep only (the full evaluation always runs them)")
+    if sweep is not None:
+        if bundle is not None:
+            raise click.UsageError("--sweep forges its own bundles; it cannot be combined with --bundle")
+        for name in ("sizes", "seeds"):
+            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
+                raise click.UsageError(f"--{name} applies to the full evaluation, not to --sweep")
     contract = load_contract(contract_path)
     with _ProgressBars(enabled=not (quiet or as_json)) as bars:
-        run = run_evaluate(contract, out=out, bundle=bundle, sizes=sizes, seeds=seeds,
-                           external_rows=external_rows, progress=bars)
+        if sweep is not None:
+            run = run_sweep(contract, out=out, param=sweep[0], values=sweep[1],
+                            own_rows=external_rows, attackers=attackers, progress=bars)
+        else:
+            run = run_evaluate(contract, out=out, bundle=bundle, sizes=sizes, seeds=seeds,
+                               external_rows=external_rows, progress=bars)
     for message in run.warnings:
         click.echo(f"warning: {message}", err=True)
     if as_json:
         click.echo(json.dumps(run.summary, indent=2))
     elif quiet:
-        click.echo(str(run.report_path))
+        click.echo(str(run.html_path if sweep is not None else run.report_path))
     else:
         click.echo(format_mapping(run.summary))
 

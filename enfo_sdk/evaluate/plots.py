@@ -1,7 +1,8 @@
 """The report's figures as PNG bytes (matplotlib, Agg backend; nothing is shown on screen).
 
 Each function takes parts of the :func:`enfo_sdk.evaluate.core.evaluate` result and returns
-PNG bytes, or None when there is nothing to draw.
+PNG bytes, or None when there is nothing to draw; :func:`sweep_plot` draws a
+:func:`enfo_sdk.evaluate.sweep.sweep` result.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import io
 
 import numpy as np
 
-__all__ = ["training_curve", "rows_curve_plot", "rmse_vs_attack", "divergence_radar", "attacker_bars"]
+__all__ = ["training_curve", "rows_curve_plot", "rmse_vs_attack", "divergence_radar", "attacker_bars",
+           "sweep_plot"]
 
 _LABELS = {
     "bundle": "EnFo bundle", "sampled": "sampled real rows", "noise": "random noise",
@@ -146,3 +148,66 @@ def attacker_bars(result: dict) -> bytes:
     ax.grid(alpha=0.3, axis="y")
     ax.legend()
     return _png(plt, fig)
+
+
+def _weight_axis(ax, values) -> None:
+    """Linear x-axis, or log / symlog (linear below the smallest positive value, so 0 shows)
+    when the values span two decades or more; ticks at the values themselves."""
+    v = np.asarray(values, dtype=np.float64)
+    pos = v[v > 0]
+    if len(pos) and pos.max() / pos.min() >= 100:
+        if (v == 0).any():
+            ax.set_xscale("symlog", linthresh=float(pos.min()), linscale=0.5)
+        else:
+            ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter, NullLocator
+
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ticks = sorted(set(v.tolist()))
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:g}" for t in ticks])
+    scale = ax.xaxis.get_transform()  # 6% margins measured in the scaled axis
+    lo, hi = scale.transform([[ticks[0]], [ticks[-1]]])[:, 0]
+    pad = 0.06 * (hi - lo) if hi > lo else 0.5
+    ax.set_xlim(*scale.inverted().transform([[lo - pad], [hi + pad]])[:, 0])
+
+
+def sweep_plot(result: dict, path=None) -> bytes:
+    """Divergences (left) and augmentation gain and key RMSE change (right) against the weight.
+
+    ``result`` is :func:`enfo_sdk.evaluate.sweep.sweep`'s; the PNG is also written to ``path``
+    (atomically) when given.
+    """
+    param, rows = result["param"], result["results"]
+    x = [r["value"] for r in rows]
+    plt, fig = _figure(11.0, 5.2)
+    left, right = fig.add_subplot(121), fig.add_subplot(122)
+    for key, name, marker in (("kl", "KL(real || bundle)", "o"), ("js", "Jensen-Shannon", "s"),
+                              ("wasserstein", "Wasserstein-1", "^")):
+        left.plot(x, [r["divergence"][key] for r in rows], marker=marker, label=name)
+    left.set_ylabel("divergence from the owner's rows\n(mean over columns; lower = closer)")
+    left.set_title("Divergence of the bundle")
+    gain = [np.nan if r["augmentation"]["gain"] is None else 100 * r["augmentation"]["gain"] for r in rows]
+    change = [np.nan if r["key_rmse_change"] is None else 100 * r["key_rmse_change"] for r in rows]
+    own = result.get("split", {}).get("own")
+    right.plot(x, gain, marker="o", color="C2",
+               label=f"augmentation gain: 1 - RMSE(own + bundle) / RMSE(own)"
+                     + (f", {own} own rows" if own else ""))
+    right.plot(x, change, marker="s", color="C3", label=f"key test RMSE on the bundle vs {param} = {x[0]:g}")
+    right.axhline(0.0, color="k", lw=0.8)
+    right.set_ylabel("percent")
+    right.set_title("Augmentation gain and key RMSE change")
+    for ax in (left, right):
+        _weight_axis(ax, x)
+        ax.set_xlabel(param)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    fig.suptitle(f"Sweep of {param} (mode {result.get('mode', '?')}, "
+                 f"{(result.get('forge') or {}).get('rows', '?')} forged rows per bundle)")
+    png = _png(plt, fig)
+    if path is not None:
+        from ..bundle._atomic import write_bytes_atomic
+
+        write_bytes_atomic(path, png)
+    return png

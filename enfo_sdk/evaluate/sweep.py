@@ -1,0 +1,307 @@
+"""Sweeps: forge one bundle per value of a forging weight and measure what the weight buys.
+
+The paper's appendix F varies the alignment weight lambda_align of the ``augment`` objective
+(DESIGN.md, "Forging objective") and plots how far the synthetic rows are from the real ones
+and how much they help a partner who mixes them with data of its own. :func:`sweep` does the
+same for any weight :func:`enfo_sdk.forge.forge` accepts among :data:`SWEEPABLE`, each weight
+with the mode whose term it weights (:data:`MODE_OF`). For each value v it forges a bundle with
+``forge(..., mode=MODE_OF[param], **{param: v})`` and measures, on the held-out rows split once
+(seeded, :func:`.core.split_holdout`) into the partner's *own* rows (``own_rows`` of them) and
+the *test* rows every RMSE is scored on:
+
+* ``key_rmse``: test RMSE of the key trained on the bundle (:func:`.utility.key_rmse`), and
+  ``key_rmse_change`` = key_rmse / key_rmse at the first value - 1;
+* ``divergence``: mean per-column KL, JS and Wasserstein-1 between the owner's training rows
+  and the bundle (:func:`.divergence.divergences`);
+* ``augmentation``: test RMSE of the key trained on the own rows alone (``own``) and on the
+  own rows plus the bundle (``own_plus_bundle``), and
+
+      gain = 1 - own_plus_bundle / own
+
+  (positive: the bundle helps a partner who already holds ``own_rows`` real rows);
+* ``attackers`` (only with ``attackers=True``, slow): the best attacker of the zoo
+  (:mod:`.attackers`) trained on the bundle and its test RMSE over the key's.
+
+:func:`sweepable_params` keeps only the weights of :data:`SWEEPABLE` that ``forge``'s signature
+has, so the list follows the installed ``forge``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import inspect
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from .core import split_holdout
+from .divergence import divergences
+from .utility import key_rmse
+
+__all__ = ["SWEEPABLE", "MODE_OF", "sweepable_params", "check_sweep", "sweep", "render_sweep_html",
+           "write_sweep"]
+
+#: Forging weights a sweep may vary, in the order they are listed to users.
+SWEEPABLE = ("alignment_weight", "adaptability_weight", "rival_weight")
+
+#: The forging mode whose objective term each weight multiplies.
+MODE_OF = {"alignment_weight": "augment", "adaptability_weight": "adaptable", "rival_weight": "rival"}
+
+
+def sweepable_params() -> tuple[str, ...]:
+    """The weights of :data:`SWEEPABLE` that :func:`enfo_sdk.forge.forge` accepts."""
+    from ..forge import forge
+
+    accepted = inspect.signature(forge).parameters
+    return tuple(p for p in SWEEPABLE if p in accepted)
+
+
+def check_sweep(param: str, values: Sequence[float], *, min_values: int = 1) -> list[float]:
+    """``values`` as floats after checking ``param`` is sweepable and the values are weights.
+
+    Raises
+    ------
+    ConfigError (a ValueError)
+        ``param`` unknown (the message lists the known ones), a value not finite or negative,
+        or fewer than ``min_values`` values.
+    """
+    known = sweepable_params()
+    if param not in known:
+        why = ("enfo_sdk.forge.forge does not take it in this version"
+               if param in SWEEPABLE else "unknown forging weight")
+        raise ConfigError(f"cannot sweep {param!r} ({why}); choose one of {', '.join(known)}")
+    out = []
+    for v in values:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{param}: {v!r} is not a number") from None
+        if not math.isfinite(f) or f < 0:
+            raise ConfigError(f"{param}: weights must be finite and >= 0, got {v!r}")
+        out.append(f)
+    if len(out) < min_values:
+        raise ConfigError(f"{param}: a sweep needs at least {min_values} value(s), got {len(out)}")
+    return out
+
+
+def _forge_settings(param: str, forge_kwargs: dict | None, seed: int) -> dict:
+    kw = dict(forge_kwargs or {})
+    mode = MODE_OF[param]
+    given = kw.pop("mode", None)
+    if given is not None and given != mode:
+        raise ConfigError(
+            f"{param} weights the {mode!r} term, but forge_kwargs names mode {given!r}; "
+            f"drop the mode or set it to {mode!r}"
+        )
+    for k in (param, "callback"):
+        kw.pop(k, None)
+    kw.setdefault("seed", seed)
+    kw["mode"] = mode
+    return kw
+
+
+def sweep(spec, X_train, y_train, X_holdout, y_holdout, *, param: str, values: Sequence[float],
+          forge_kwargs: dict | None = None, own_rows: int = 1000, seed: int = 0,
+          attackers: bool = False, progress: Callable[[float], None] | None = None) -> dict:
+    """Forge one bundle per value of ``param`` and measure divergence, utility and gain.
+
+    Parameters
+    ----------
+    spec : KeySpec
+        The key (hyperparameters and preprocessing used as they are).
+    X_train : array-like of shape (n, n_features)
+        The owner's training rows: forging learns from them, divergences compare with them.
+    y_train : array-like of shape (n,)
+    X_holdout : array-like of shape (n_holdout, n_features)
+        Owner rows never used to forge: ``own_rows`` of them (seeded,
+        :func:`.core.split_holdout`; half when there are fewer than ``2 * own_rows``) are the
+        partner's own data, the rest the test rows.
+    y_holdout : array-like of shape (n_holdout,)
+    param : str
+        The weight to vary, one of :func:`sweepable_params`.
+    values : sequence of float
+        Its values (>= 0), in the order to forge and plot them; the first is the reference of
+        ``key_rmse_change``.
+    forge_kwargs : dict, optional
+        Other :func:`enfo_sdk.forge.forge` settings (``rows``, ``steps``, ...). ``mode`` is
+        set to the one ``param`` weights (:data:`MODE_OF`); naming another raises. An entry
+        for ``param`` itself is replaced by each swept value. ``seed`` defaults to ``seed``.
+    own_rows : int
+        Real rows the partner is assumed to hold (``augmentation``).
+    seed : int
+        Seeds the held-out split and the attackers (and forging unless ``forge_kwargs`` has
+        a seed).
+    attackers : bool
+        Also run the attacker zoo on every bundle (slow).
+    progress : callable, optional
+        ``progress(fraction)`` with fraction in [0, 1].
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``param``, ``mode``, ``values``, ``split`` (train / own / test row counts),
+        ``reference`` (key test RMSE on all training rows and on the own rows alone),
+        ``forge`` (the settings shared by every bundle), ``results`` (one dict per value:
+        ``value``, ``key_rmse``, ``key_rmse_change``, ``divergence``, ``augmentation``,
+        ``forge`` metrics, optionally ``attackers``) and ``seconds``.
+
+    Raises
+    ------
+    ConfigError (a ValueError)
+        Unknown ``param``, bad values, a contradicting ``mode``, or ``own_rows`` < 1.
+    """
+    from ..forge import forge
+
+    vals = check_sweep(param, values)
+    kw = _forge_settings(param, forge_kwargs, seed)
+    if int(own_rows) < 1:
+        raise ConfigError(f"own_rows must be >= 1, got {own_rows}")
+    t0 = time.perf_counter()
+    Xtr = np.asarray(X_train, dtype=np.float64)
+    ytr = np.asarray(y_train, dtype=np.float64)
+    Xh = np.asarray(X_holdout, dtype=np.float64)
+    yh = np.asarray(y_holdout, dtype=np.float64)
+    train = np.column_stack([Xtr, ytr])
+    own_idx, test_idx = split_holdout(len(yh), own_rows, seed)
+    Xo, yo, Xt, yt = Xh[own_idx], yh[own_idx], Xh[test_idx], yh[test_idx]
+    own_rmse = key_rmse(spec, Xo, yo, Xt, yt)
+    full_rmse = key_rmse(spec, Xtr, ytr, Xt, yt)
+
+    def note(f: float) -> None:
+        if progress is not None:
+            progress(min(1.0, max(0.0, f)))
+
+    n = len(vals)
+    results = []
+    settings = None
+    note(0.0)
+    for i, v in enumerate(vals):
+        part = 0.8 if attackers else 1.0  # share of a value's slot spent forging
+
+        def on_step(p, i=i, part=part):
+            note((i + part * 0.95 * p.step / p.steps) / n)
+
+        r = forge(Xtr, ytr, spec, callback=on_step, **kw, **{param: v})
+        settings = {k: x for k, x in r.settings.items() if k != param}
+        table = r.data.to_numpy(np.float64)
+        Xs, ys = table[:, :-1], table[:, -1]
+        rm = key_rmse(spec, Xs, ys, Xt, yt)
+        div = divergences(train, table)
+        del div["per_column"]
+        mixed = key_rmse(spec, np.vstack([Xo, Xs]), np.concatenate([yo, ys]), Xt, yt)
+        row = {
+            "value": v,
+            "key_rmse": rm,
+            "key_rmse_change": None,
+            "divergence": div,
+            "augmentation": {"own": own_rmse, "own_plus_bundle": mixed,
+                             "gain": 1.0 - mixed / own_rmse if own_rmse > 0 else None},
+            "forge": {k: r.metrics[k] for k in ("best_val_rmse", "best_step", "steps_run",
+                                                "stopped_early", "seconds")},
+        }
+        if attackers:
+            from .attackers import attacker_zoo
+
+            zoo = attacker_zoo(Xs, ys, Xt, yt, key_rmse=rm, seed=seed,
+                               progress=lambda f, i=i: note((i + part + (1 - part) * f) / n))
+            row["attackers"] = {"best": zoo["best"], "best_rmse": zoo["best_rmse"],
+                                "best_ratio": zoo["best_ratio"]}
+        results.append(row)
+        note((i + 1) / n)
+    first = results[0]["key_rmse"]
+    for row in results:
+        row["key_rmse_change"] = row["key_rmse"] / first - 1.0 if first > 0 else None
+    return {
+        "param": param,
+        "mode": kw["mode"],
+        "values": vals,
+        "split": {"train": int(len(ytr)), "own": int(len(own_idx)), "test": int(len(test_idx))},
+        "reference": {"full_key_rmse": full_rmse, "own_key_rmse": own_rmse},
+        "forge": settings,
+        "results": results,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+# -- files --------------------------------------------------------------------------------------
+def _fmt(v, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:.{digits}g}" if isinstance(v, float) else html.escape(str(v))
+
+
+def _pct(v) -> str:
+    return "–" if v is None else f"{100 * v:+.1f}%"
+
+
+def render_sweep_html(body: dict, png: bytes | None) -> str:
+    """A self-contained page (the figure embedded as base64) for ``{"meta", "sweep"}``."""
+    s, meta = body["sweep"], body.get("meta", {})
+    head = ["value", "key test RMSE", "vs first", "KL", "JS", "Wasserstein", "own + bundle RMSE",
+            "gain", "best step"]
+    if any("attackers" in r for r in s["results"]):
+        head.append("best attacker / key")
+    rows = []
+    for r in s["results"]:
+        d, a = r["divergence"], r["augmentation"]
+        cells = [_fmt(r["value"]), _fmt(r["key_rmse"]), _pct(r["key_rmse_change"]), _fmt(d["kl"]),
+                 _fmt(d["js"]), _fmt(d["wasserstein"]), _fmt(a["own_plus_bundle"]), _pct(a["gain"]),
+                 _fmt(r["forge"]["best_step"])]
+        if "best attacker / key" in head:
+            z = r.get("attackers") or {}
+            cells.append(f"{_fmt(z.get('best_ratio'), 3)} ({html.escape(str(z.get('best', '–')))})")
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    table = ("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+             + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    img = ("" if png is None else
+           f'<figure><img alt="sweep" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+           "</figure>")
+    key = meta.get("key", {})
+    sp, ref = s["split"], s["reference"]
+    summary = (
+        f"<p>Key <b>{html.escape(str(key.get('algorithm')))}</b>; mode <b>{html.escape(s['mode'])}</b>; "
+        f"{html.escape(str(s['forge'].get('rows')))} forged rows per bundle. Owner training rows: "
+        f"{sp['train']}; the partner's own rows: {sp['own']}; test rows: {sp['test']}.</p>"
+        f"<p>Key test RMSE on all training rows {_fmt(ref['full_key_rmse'])}, on the own rows "
+        f"alone {_fmt(ref['own_key_rmse'])}. gain = 1 - RMSE(own + bundle) / RMSE(own); "
+        f"positive means the bundle helps.</p>"
+    )
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in meta.get("notes", []))
+    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:90%}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}")
+    title = f"EnFo sweep of {s['param']}"
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>{summary}{table}{img}"
+        f"<h2>Notes</h2><ul>{notes}</ul>"
+        f"<p>Definitions: docs/metrics.md (Sweeps) of the EnFo SDK. Created "
+        f"{html.escape(str(meta.get('created')))}.</p></body></html>"
+    )
+
+
+def write_sweep(body: dict, out: str | Path) -> tuple[Path, Path, Path]:
+    """Write ``sweep.json``, ``sweep.png`` and ``sweep.html`` into folder ``out``, atomically.
+
+    ``body`` is ``{"meta": {...}, "sweep": <sweep() result>}``.
+
+    Returns
+    -------
+    (json_path, png_path, html_path)
+    """
+    from ..bundle._atomic import write_bytes_atomic
+    from .plots import sweep_plot
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    jpath, ppath, hpath = out / "sweep.json", out / "sweep.png", out / "sweep.html"
+    png = sweep_plot(body["sweep"], ppath)
+    write_bytes_atomic(jpath, (json.dumps(body, indent=2, default=float) + "\n").encode())
+    write_bytes_atomic(hpath, render_sweep_html(body, png).encode("utf-8"))
+    return jpath, ppath, hpath
