@@ -244,6 +244,10 @@ class ForgeSection(_Section):
     adaptability_weight: float | None = Field(
         None, ge=0, description="Weight of the self-fit term (mode adaptable)."
     )
+    rival_weight: float | None = Field(
+        None, ge=0, description="Mode rival only: weight of the term that raises a surrogate "
+        "attacker's error (docs/keys.md, 'Rival strength'). Default 0, the paper's objective."
+    )
     checkpoint_every: int | None = Field(
         None, ge=1, description="Steps between checkpoints (when output.checkpoint is set or "
         "forging runs with --resume). Default: the library's (100)."

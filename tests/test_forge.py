@@ -128,3 +128,64 @@ def test_input_errors_name_the_problem(small):
     same = pd.DataFrame(np.ones((50, 4)), columns=X.columns)
     with pytest.raises(DataError, match="distinct rows"):
         forge(same, np.ones(50), spec, rows=10, steps=2)
+
+
+def test_rival_surrogate_is_the_nadaraya_watson_smoother():
+    from enfo_sdk.forge import rival_surrogate_mse
+
+    g = np.random.default_rng(0)
+    Zs, ts, Zq, tq = g.normal(size=(7, 3)), g.normal(size=7), g.normal(size=(11, 3)), g.normal(size=11)
+    h = 0.8
+    d2 = ((Zq[:, None, :] - Zs[None, :, :]) ** 2).sum(-1)
+    w = np.exp(-d2 / (2 * h * h))
+    pred = (w @ ts) / w.sum(1)
+    expected = np.mean((pred - tq) ** 2)
+    import torch
+
+    got = rival_surrogate_mse(*(torch.tensor(a) for a in (Zs, ts, Zq, tq)), h)
+    assert float(got) == pytest.approx(expected, rel=1e-12)
+
+
+def test_rival_weight_raises_the_surrogates_held_out_error(small):
+    from enfo_sdk.forge import RIVAL_SMOOTHER_SCALE
+
+    X, y, Xte, yte, spec = small
+    pre, s = spec.preprocessing, spec.hyperparameters["bandwidth"] * RIVAL_SMOOTHER_SCALE
+    Zte, tte = pre.transform_X(Xte.to_numpy()), pre.transform_y(yte.to_numpy())
+
+    def smoother_mse(res):
+        Zs, ts = pre.transform_X(res.X), pre.transform_y(res.y)
+        d2 = ((Zte[:, None, :] - Zs[None, :, :]) ** 2).sum(-1)
+        w = np.exp(-(d2 - d2.min(1, keepdims=True)) / (2 * s * s))
+        return float(np.mean(((w @ ts) / w.sum(1) - tte) ** 2))
+
+    kw = dict(rows=20, steps=150, eval_every=10, patience=100, seed=2)
+    base = forge(X, y, spec, **kw)
+    rival = forge(X, y, spec, **kw, rival_weight=0.2)
+    assert base.settings["rival_weight"] == 0.0 and rival.settings["rival_weight"] == 0.2
+    assert smoother_mse(rival) > 1.2 * smoother_mse(base)  # measured: 0.51 -> 1.04
+
+
+def test_rival_weight_errors(small):
+    X, y, _, _, spec = small
+    with pytest.raises(ForgeError, match="rival_weight applies to mode 'rival' only"):
+        forge(X, y, spec, rows=10, steps=2, mode="augment", rival_weight=0.1)
+    with pytest.raises(ForgeError, match="rival_weight must be a finite number >= 0"):
+        forge(X, y, spec, rows=10, steps=2, rival_weight=-1.0)
+
+
+def test_kept_rows_minimise_the_validation_objective_of_the_mode(small):
+    X, y, _, _, spec = small
+    kw = dict(rows=15, steps=80, eval_every=10, patience=100, seed=3)
+    rival = forge(X, y, spec, **kw)
+    h = rival.history
+    assert np.allclose(h["val_objective"], h["val_rmse"])  # rival: the key's RMSE decides
+    for mode, weight in (("augment", {"alignment_weight": 5.0}), ("adaptable", {"adaptability_weight": 5.0})):
+        res = forge(X, y, spec, mode=mode, **kw, **weight)
+        h = res.history
+        scale = spec.preprocessing.target_scale
+        # objective = squared standardized RMSE + the mode's (non-negative) term
+        assert (h["val_objective"] >= (h["val_rmse"] / scale) ** 2 - 1e-12).all()
+        best = int(h.loc[h["val_objective"].idxmin(), "step"])
+        assert res.metrics["best_step"] == best
+        assert res.metrics["best_val_rmse"] == pytest.approx(float(h.loc[h["step"] == best, "val_rmse"].iloc[0]))

@@ -221,6 +221,7 @@ def _forging(result) -> Forging:
         weights={
             "alignment": float(settings.get("alignment_weight", 0.0) or 0.0),
             "adaptability": float(settings.get("adaptability_weight", 0.0) or 0.0),
+            "rival": float(settings.get("rival_weight", 0.0) or 0.0),
         },
         steps=int(steps),
         seed=int(settings.get("seed", 0) or 0),

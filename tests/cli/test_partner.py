@@ -28,7 +28,7 @@ def test_verify_ok(runner, forged):
     )
     body = json.loads(result.stdout)
     assert body["verified"] is True and body["rows"] == 20 and body["target"] == "y"
-    assert body["forging"] == {"mode": "rival", "weights": {"alignment": 0.0, "adaptability": 0.0}}
+    assert body["forging"] == {"mode": "rival", "weights": {"alignment": 0.0, "adaptability": 0.0, "rival": 0.0}}
 
 
 def test_trust_store_file_and_env_default(runner, forged, tmp_path, monkeypatch):
