@@ -1,8 +1,8 @@
 """Baselines at the bundle's row count (the paper's Table 1).
 
 The first six start from ``rows`` real training rows sampled without replacement (seeded), then
-perturb them; the generative ones (``gaussian_copula``, ``ctgan``) are fitted on all training
-rows and sampled. Columns are the features then the target, as in a bundle:
+perturb them; the generative ones (``gaussian_copula``, ``ctgan``, ``forest_diffusion``) are
+fitted on all training rows and sampled. Columns are the features then the target, as in a bundle:
 
 ``sampled``      the sampled rows unchanged ("original data (Sampled)");
 ``noise``        plus Gaussian noise with std ``noise_scale`` (default 0.1) x the column's std
@@ -26,8 +26,20 @@ rows and sampled. Columns are the features then the target, as in a bundle:
                  :data:`CTGAN_EPOCHS`) and sampled ``rows`` times. Optional: needs the
                  ``bench`` extra (``pip install 'enfo-sdk[bench]'``); :data:`BASELINES` lists it
                  only when the package is installed.
+``forest_diffusion``  a diffusion baseline: Forest-Flow (Jolicoeur-Martineau, Fatras and Kachman,
+                 "Generating and Imputing Tabular Data via Diffusion and Flow-based
+                 Gradient-Boosted Trees", AISTATS 2024), the ``ForestDiffusion`` package's
+                 ``ForestDiffusionModel`` with ``diffusion_type="flow"``: for each of ``n_t``
+                 noise levels t, XGBoost regressors learn the flow x1 - x0 from
+                 x_t = t x1 + (1 - t) x0, where x1 is a training row (min-max scaled to
+                 [-1, 1]) and x0 ~ N(0, I), each row paired with ``duplicate_k`` noise draws;
+                 sampling integrates that flow from Gaussian noise with Euler steps and maps
+                 back (clipped to the training range). Fitted on all training rows with
+                 ``n_t`` (default :data:`FOREST_DIFFUSION_N_T`) and ``duplicate_k`` (default
+                 :data:`FOREST_DIFFUSION_DUPLICATE_K`), the package's defaults otherwise, and
+                 sampled ``rows`` times. Optional, like ``ctgan`` (the same ``bench`` extra).
 
-No diffusion baseline: no diffusion package is a dependency; see ``docs/metrics.md``.
+See ``docs/metrics.md`` for costs and measured key RMSEs.
 """
 
 from __future__ import annotations
@@ -41,20 +53,27 @@ from scipy.stats import norm
 from .._random import rng as make_rng
 from ..errors import EnfoError
 
-__all__ = ["BASELINES", "CORE_BASELINES", "CTGAN_EPOCHS", "OPTIONAL_BASELINES",
-           "BaselineUnavailableError", "available_baselines", "baselines_note", "make_baseline",
-           "round_significant"]
+__all__ = ["BASELINES", "CORE_BASELINES", "CTGAN_EPOCHS", "FOREST_DIFFUSION_DUPLICATE_K",
+           "FOREST_DIFFUSION_N_T", "OPTIONAL_BASELINES", "BaselineUnavailableError",
+           "available_baselines", "baselines_note", "make_baseline", "round_significant"]
 
 #: Baselines that need nothing beyond the SDK's own dependencies.
 CORE_BASELINES = ("sampled", "noise", "rounding", "top_coding", "swap_20", "swap_50", "gaussian_copula")
 
 #: Optional baselines: name -> (module to import, extra that installs it).
-OPTIONAL_BASELINES = {"ctgan": ("ctgan", "bench")}
+OPTIONAL_BASELINES = {"ctgan": ("ctgan", "bench"), "forest_diffusion": ("ForestDiffusion", "bench")}
 
 #: CTGAN's default training length here (the package's own default is 300): 100 epochs of
 #: 500-row batches took 39-49 s for a 5,000-row, 5-column table on one core of a busy 2-core
 #: machine (docs/metrics.md).
 CTGAN_EPOCHS = 100
+
+#: Forest-Flow's noise levels here (the package's default is 50) and noise draws per training
+#: row (default 100): with these, fitting a 5,000-row, 5-column table took 36-37 s on one
+#: core of a busy 2-core machine; the package's defaults fit 12.5 times as many noisy rows
+#: (docs/metrics.md).
+FOREST_DIFFUSION_N_T = 20
+FOREST_DIFFUSION_DUPLICATE_K = 20
 
 
 class BaselineUnavailableError(EnfoError, ImportError):
@@ -111,9 +130,19 @@ def baselines_note(ran: Iterable[str]) -> str:
                      "(pip install 'enfo-sdk[bench]').")
     else:
         parts.append("CTGAN baseline not run: not among the requested baselines.")
+    if "forest_diffusion" in ran:
+        from importlib.metadata import version
+
+        parts.append(f"Diffusion baseline: ForestDiffusion {version('ForestDiffusion')} (Forest-Flow, "
+                     f"XGBoost), n_t={FOREST_DIFFUSION_N_T}, duplicate_K={FOREST_DIFFUSION_DUPLICATE_K}, "
+                     "fitted on all members.")
+    elif not _installed("ForestDiffusion"):
+        parts.append("No diffusion baseline: forest_diffusion skipped, the 'ForestDiffusion' package "
+                     "is not installed (pip install 'enfo-sdk[bench]').")
+    else:
+        parts.append("No diffusion baseline: forest_diffusion not among the requested baselines.")
     if "gaussian_copula" in ran:
         parts.append("The Gaussian copula is our own implementation, not SDV's.")
-    parts.append("No diffusion baseline: no diffusion package is a dependency.")
     return " ".join(parts)
 
 
@@ -177,14 +206,50 @@ def _ctgan(train: np.ndarray, rows: int, g: np.random.Generator, epochs: int) ->
     return np.asarray(out, dtype=np.float64)
 
 
+def _forest_diffusion(train: np.ndarray, rows: int, g: np.random.Generator, n_t: int,
+                      duplicate_k: int) -> np.ndarray:
+    """Forest-Flow fitted on ``train`` (every column continuous), ``rows`` samples.
+
+    Single-threaded: the model's own ``n_jobs=1`` (no joblib workers), XGBoost's ``nthread=1``
+    for training, and XGBoost's global ``nthread`` set to 1 for building its matrices and
+    predicting (``xgboost.config_context``, which restores the global configuration on exit);
+    results then do not depend on the machine's core count. ForestDiffusion draws its noise
+    from numpy's *global* generator (``np.random.seed(seed)`` in its constructor,
+    ``np.random.normal`` when fitting and sampling): it is seeded from ``g`` for the fit and
+    again for sampling, and its previous state is restored afterwards, so do not use numpy's
+    global generator, or XGBoost, in other threads meanwhile.
+    """
+    if int(n_t) < 2 or int(duplicate_k) < 1:
+        raise ValueError(f"need n_t >= 2 and duplicate_k >= 1, got n_t={n_t}, duplicate_k={duplicate_k}")
+    fd = _require("forest_diffusion")
+    import xgboost
+
+    fit_seed, sample_seed = (int(s) for s in g.integers(2**31 - 1, size=2))
+    state = np.random.get_state()
+    try:
+        with xgboost.config_context(nthread=1):
+            model = fd.ForestDiffusionModel(
+                np.ascontiguousarray(train), n_t=int(n_t), duplicate_K=int(duplicate_k),
+                diffusion_type="flow", model="xgboost", n_jobs=1, seed=fit_seed, nthread=1,
+            )
+            np.random.seed(sample_seed)
+            out = model.generate(batch_size=int(rows))
+    finally:
+        np.random.set_state(state)
+    return np.asarray(out, dtype=np.float64)
+
+
 def make_baseline(name: str, train, rows: int, *, n_features: int | None = None, seed: int = 0,
-                  noise_scale: float = 0.1, epochs: int = CTGAN_EPOCHS) -> np.ndarray:
+                  noise_scale: float = 0.1, epochs: int = CTGAN_EPOCHS,
+                  n_t: int = FOREST_DIFFUSION_N_T,
+                  duplicate_k: int = FOREST_DIFFUSION_DUPLICATE_K) -> np.ndarray:
     """``rows`` baseline rows from the training table ``train`` (features then target).
 
     Parameters
     ----------
     name : str
-        One of :data:`CORE_BASELINES` or ``"ctgan"`` (needs the ``bench`` extra).
+        One of :data:`CORE_BASELINES`, ``"ctgan"`` or ``"forest_diffusion"`` (these two need
+        the ``bench`` extra).
     train : array-like of shape (n, n_features + 1)
     rows : int
     n_features : int, optional
@@ -194,6 +259,12 @@ def make_baseline(name: str, train, rows: int, *, n_features: int | None = None,
         ``noise`` only: the noise std in units of each column's std.
     epochs : int
         ``ctgan`` only: training epochs (default :data:`CTGAN_EPOCHS`).
+    n_t : int
+        ``forest_diffusion`` only: noise levels, one set of XGBoost regressors each (default
+        :data:`FOREST_DIFFUSION_N_T`; at least 2).
+    duplicate_k : int
+        ``forest_diffusion`` only: noise draws per training row (ForestDiffusion's
+        ``duplicate_K``; default :data:`FOREST_DIFFUSION_DUPLICATE_K`).
 
     Returns
     -------
@@ -211,6 +282,8 @@ def make_baseline(name: str, train, rows: int, *, n_features: int | None = None,
         return _copula(train, rows, g)
     if name == "ctgan":
         return _ctgan(train, rows, g, epochs)
+    if name == "forest_diffusion":
+        return _forest_diffusion(train, rows, g, n_t, duplicate_k)
     if rows > len(train):
         raise ValueError(f"{rows} rows asked from a table of {len(train)}")
     sample = train[g.choice(len(train), rows, replace=False)]
