@@ -174,7 +174,8 @@ def _weight_axis(ax, values) -> None:
 
 
 def sweep_plot(result: dict, path=None) -> bytes:
-    """Divergences (left) and augmentation gain and key RMSE change (right) against the weight.
+    """Divergences (left) and augmentation gain and key RMSE change (right) against the weight;
+    with attackers in ``result``, also the best attacker's RMSE over the key's (right).
 
     ``result`` is :func:`enfo_sdk.evaluate.sweep.sweep`'s; the PNG is also written to ``path``
     (atomically) when given.
@@ -195,9 +196,13 @@ def sweep_plot(result: dict, path=None) -> bytes:
                label=f"augmentation gain: 1 - RMSE(own + bundle) / RMSE(own)"
                      + (f", {own} own rows" if own else ""))
     right.plot(x, change, marker="s", color="C3", label=f"key test RMSE on the bundle vs {param} = {x[0]:g}")
+    has_attackers = all(r.get("attackers") for r in rows)
+    if has_attackers:  # sweep(..., attackers=True): the rivalry the weight buys, same units
+        right.plot(x, [100 * (r["attackers"]["best_ratio"] - 1.0) for r in rows], marker="^", color="C4",
+                   label="best attacker's test RMSE over the key's - 1 (rivalry)")
     right.axhline(0.0, color="k", lw=0.8)
     right.set_ylabel("percent")
-    right.set_title("Augmentation gain and key RMSE change")
+    right.set_title("Augmentation gain, key RMSE change" + (" and rivalry" if has_attackers else ""))
     for ax in (left, right):
         _weight_axis(ax, x)
         ax.set_xlabel(param)

@@ -148,3 +148,15 @@ def test_sweep_plot_writes_a_png(swept, tmp_path):
 
     png = sweep_plot(swept[0], tmp_path / "s.png")
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and (tmp_path / "s.png").read_bytes() == png
+
+
+def test_sweep_plot_draws_the_attacker_ratio_when_measured(swept, tmp_path):
+    import copy
+
+    from enfo_sdk.evaluate.plots import sweep_plot
+
+    result = copy.deepcopy(swept[0])
+    for i, r in enumerate(result["results"]):
+        r["attackers"] = {"best": "mlp", "best_rmse": 1.0, "best_ratio": 1.0 + 0.1 * i}
+    with_att = sweep_plot(result)
+    assert with_att.startswith(b"\x89PNG") and with_att != sweep_plot(swept[0])
