@@ -18,6 +18,7 @@ run over ``--seeds`` forging seeds (the best-attacker ratio varies by several po
 seeds). Writes a Markdown report (``--results``). Not a test: it takes minutes.
 
     python benchmarks/modes.py [--datasets friedman3,clv,cdnow] [--seeds 3] [--rival-weight 0.03]
+                               [--adaptable-weights 1] [--modes rival,augment,adaptable]
                                [--results benchmarks/RESULTS-modes.md]
 """
 
@@ -37,17 +38,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def setting_list(rival_weight: float) -> list[tuple[str, dict]]:
-    return [
+def setting_list(rival_weight: float, adaptable_weights=(1.0,), modes=("rival", "augment", "adaptable")):
+    out = [
         ("rival", {"mode": "rival"}),
         (f"rival, rival_weight {rival_weight:g}", {"mode": "rival", "rival_weight": rival_weight}),
         ("augment, weight 1", {"mode": "augment", "alignment_weight": 1.0}),
         ("augment, weight 10", {"mode": "augment", "alignment_weight": 10.0}),
-        ("adaptable, weight 1", {"mode": "adaptable", "adaptability_weight": 1.0}),
-    ]
+    ] + [(f"adaptable, weight {w:g}", {"mode": "adaptable", "adaptability_weight": w}) for w in adaptable_weights]
+    return [(label, kw) for label, kw in out if kw["mode"] in modes]
 
 
-def run_dataset(name: str, seeds: int, own_rows: int, rival_weight: float) -> dict:
+def run_dataset(name: str, seeds: int, own_rows: int, rival_weight: float, adaptable_weights=(1.0,),
+                modes=("rival", "augment", "adaptable")) -> dict:
     from enfo_sdk.contract import load_contract
     from enfo_sdk.evaluate.attackers import attacker_zoo
     from enfo_sdk.evaluate.divergence import divergences
@@ -74,7 +76,7 @@ def run_dataset(name: str, seeds: int, own_rows: int, rival_weight: float) -> di
           flush=True)
     base_kw = {k2: v for k2, v in contract.forge.forge_kwargs().items() if k2 not in ("mode", "seed")}
     train = np.column_stack([Xa, ya])
-    for label, kw in setting_list(rival_weight):
+    for label, kw in setting_list(rival_weight, adaptable_weights, modes):
         for seed in range(seeds if kw["mode"] == "rival" else 1):
             t1 = time.perf_counter()
             res = forge(Xtr, ytr, spec, seed=seed, **{**base_kw, **kw})
@@ -157,10 +159,14 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--own", type=int, default=1000)
     ap.add_argument("--rival-weight", type=float, default=0.03)
+    ap.add_argument("--adaptable-weights", default="1", help="comma-separated adaptability weights")
+    ap.add_argument("--modes", default="rival,augment,adaptable", help="which modes to run")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "RESULTS-modes.md"))
     args = ap.parse_args()
     t0 = time.perf_counter()
-    results = [run_dataset(d, args.seeds, args.own, args.rival_weight) for d in args.datasets.split(",")]
+    aw = tuple(float(v) for v in args.adaptable_weights.split(","))
+    modes = tuple(args.modes.split(","))
+    results = [run_dataset(d, args.seeds, args.own, args.rival_weight, aw, modes) for d in args.datasets.split(",")]
     write_results(results, args, Path(args.results), time.perf_counter() - t0)
     return 0
 
