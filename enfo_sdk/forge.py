@@ -29,7 +29,6 @@ through the minibatch, so its cost does not grow with the table.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -44,6 +43,7 @@ import pandas as pd
 import torch
 
 from ._rows import LabelledRows
+from ._threads import torch_threads
 from ._random import rng as make_rng, torch_generator
 from ._validation import check_Xy
 from .errors import DataError, ForgeError
@@ -212,24 +212,10 @@ def forge(
     """
     small = isinstance(rows, (int, np.integer)) and rows <= 300
     n_threads = threads if threads is not None else (1 if small else None)
-    with _torch_threads(n_threads):
+    with torch_threads(n_threads):
         return _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed, callback,
                       eval_every, patience, alignment_weight, adaptability_weight, rival_weight,
                       blur, device, checkpoint, checkpoint_every, resume, init_rows, distributed)
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None):
-    """torch's intra-op thread count set to ``n`` for the block (None: left as it is)."""
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def default_lr(spec: KeySpec) -> float:

@@ -191,18 +191,14 @@ def _ctgan(train: np.ndarray, rows: int, g: np.random.Generator, epochs: int) ->
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     ctgan = _require("ctgan")
     import joblib
-    import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with joblib.parallel_config(backend="sequential"):
-            model = ctgan.CTGAN(epochs=int(epochs), enable_gpu=False, verbose=False)
-            model.set_random_state(int(g.integers(2**31 - 1)))
-            model.fit(train)
-            out = model.sample(rows)
-    finally:
-        torch.set_num_threads(threads)
+    from .._threads import torch_threads
+
+    with torch_threads(1), joblib.parallel_config(backend="sequential"):
+        model = ctgan.CTGAN(epochs=int(epochs), enable_gpu=False, verbose=False)
+        model.set_random_state(int(g.integers(2**31 - 1)))
+        model.fit(train)
+        out = model.sample(rows)
     return np.asarray(out, dtype=np.float64)
 
 
