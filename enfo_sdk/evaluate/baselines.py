@@ -110,6 +110,18 @@ def _require(name: str):
         ) from e
 
 
+#: Per optional baseline: what the notes say when it ran (given the package version), and the
+#: opening words when it was skipped (package missing) or not asked for.
+_NOTES = {
+    "ctgan": (lambda v: f"CTGAN baseline: ctgan {v}, {CTGAN_EPOCHS} epochs, fitted on all members.",
+              "CTGAN baseline skipped:", "CTGAN baseline not run:"),
+    "forest_diffusion": (
+        lambda v: (f"Diffusion baseline: ForestDiffusion {v} (Forest-Flow, XGBoost), n_t={FOREST_DIFFUSION_N_T}, "
+                   f"duplicate_K={FOREST_DIFFUSION_DUPLICATE_K}, fitted on all members."),
+        "No diffusion baseline: forest_diffusion skipped,", "No diffusion baseline: forest_diffusion"),
+}
+
+
 def baselines_note(ran: Iterable[str]) -> str:
     """One sentence for an evaluation's notes: which generative baselines ran, which did not and why.
 
@@ -118,29 +130,18 @@ def baselines_note(ran: Iterable[str]) -> str:
     ran : iterable of str
         The baselines that were run (e.g. the keys of ``evaluate(...)["baselines"]``).
     """
+    from importlib.metadata import version
+
     ran = set(ran)
     parts = []
-    if "ctgan" in ran:
-        from importlib.metadata import version
-
-        parts.append(f"CTGAN baseline: ctgan {version('ctgan')}, {CTGAN_EPOCHS} epochs, fitted on "
-                     "all members.")
-    elif not _installed("ctgan"):
-        parts.append("CTGAN baseline skipped: the 'ctgan' package is not installed "
-                     "(pip install 'enfo-sdk[bench]').")
-    else:
-        parts.append("CTGAN baseline not run: not among the requested baselines.")
-    if "forest_diffusion" in ran:
-        from importlib.metadata import version
-
-        parts.append(f"Diffusion baseline: ForestDiffusion {version('ForestDiffusion')} (Forest-Flow, "
-                     f"XGBoost), n_t={FOREST_DIFFUSION_N_T}, duplicate_K={FOREST_DIFFUSION_DUPLICATE_K}, "
-                     "fitted on all members.")
-    elif not _installed("ForestDiffusion"):
-        parts.append("No diffusion baseline: forest_diffusion skipped, the 'ForestDiffusion' package "
-                     "is not installed (pip install 'enfo-sdk[bench]').")
-    else:
-        parts.append("No diffusion baseline: forest_diffusion not among the requested baselines.")
+    for name, (describe, skipped, absent) in _NOTES.items():
+        module, extra = OPTIONAL_BASELINES[name]
+        if name in ran:
+            parts.append(describe(version(module)))
+        elif not _installed(module):
+            parts.append(f"{skipped} the {module!r} package is not installed (pip install 'enfo-sdk[{extra}]').")
+        else:
+            parts.append(f"{absent} not among the requested baselines.")
     if "gaussian_copula" in ran:
         parts.append("The Gaussian copula is our own implementation, not SDV's.")
     return " ".join(parts)
