@@ -9,8 +9,9 @@ in these settings (everything else the contract's):
     augment, weight 1, 10  plus the Sinkhorn alignment term
     adaptable, weight 1    plus the key's training error on the bundle
 
-A partner's own rows are the first ``--own`` (1,000) held-out rows of a seeded permutation; the
-other held-out rows are the test rows every RMSE is scored on. Printed per bundle: the key's test
+A partner's own rows are ``--own`` (1,000) held-out rows drawn by ``enfo_sdk.evaluate.split_holdout``
+(the rule of the evaluation's outside rows and of the sweep's own rows); the other held-out rows
+are the test rows every RMSE is scored on. Printed per bundle: the key's test
 RMSE, the key on own rows + bundle against own rows alone, KL / JS / W1 between bundle and
 owner rows (docs/metrics.md), and the attacker zoo trained on the bundle alone (kernel ridge
 and SVR for adaptable; every family for rival; the best one's RMSE / the key's). Rival settings
@@ -55,8 +56,8 @@ def run_dataset(name: str, seeds: int, own_rows: int, rival_weight: float, adapt
     from enfo_sdk.evaluate.divergence import divergences
     from enfo_sdk.evaluate.utility import key_rmse
     from enfo_sdk.forge import forge
+    from enfo_sdk.evaluate import split_holdout
     from enfo_sdk.pipeline import _encapsulate, _read_owner_table, _split
-    from enfo_sdk._random import rng
 
     contract = load_contract(ROOT / "examples" / name / "key.yaml")
     X, y, _ = _read_owner_table(contract)
@@ -64,9 +65,9 @@ def run_dataset(name: str, seeds: int, own_rows: int, rival_weight: float, adapt
     Xtr, ytr = X.iloc[tr], y.iloc[tr]
     Xa, ya = Xtr.to_numpy(np.float64), ytr.to_numpy(np.float64)
     Xh, yh = X.to_numpy(np.float64)[ho], y.to_numpy(np.float64)[ho]
-    perm = rng(contract.data.seed).permutation(len(yh))
-    k = min(own_rows, len(yh) // 2)
-    Xo, yo, Xt, yt = Xh[perm[:k]], yh[perm[:k]], Xh[perm[k:]], yh[perm[k:]]
+    own, test = split_holdout(len(yh), own_rows, contract.data.seed)
+    k = len(own)
+    Xo, yo, Xt, yt = Xh[own], yh[own], Xh[test], yh[test]
     t0 = time.perf_counter()
     spec = _encapsulate(contract, Xtr, ytr, None, [])
     out = {"dataset": name, "key": dict(spec.hyperparameters), "encapsulate_s": time.perf_counter() - t0,
