@@ -11,7 +11,7 @@ The Python API is the product as much as the CLIs are::
 
 from .encapsulate import EdgeOfGridWarning, Encapsulation, encapsulate
 from .errors import EnfoError
-from .forge import ForgeProgress, ForgeResult, forge, rows_from_bundle
+from .forge import ForgeProgress, ForgeResult, PenaltyContext, forge, rows_from_bundle
 from .stream import ParquetSource
 from .keys import available as available_keys, get_key
 from .preprocessing import Preprocessing
@@ -21,6 +21,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EdgeOfGridWarning", "Encapsulation", "EnfoError", "ForgeProgress", "ForgeResult",
-    "KeyRegressor", "KeySpec", "Preprocessing", "available_keys", "encapsulate", "forge",
+    "KeyRegressor", "KeySpec", "PenaltyContext", "Preprocessing", "available_keys", "encapsulate", "forge",
     "get_key", "ParquetSource", "rows_from_bundle", "__version__",
 ]

@@ -7,6 +7,7 @@ standardized space, with f_{Z_s,t_s} the key trained on them:
         + alignment_weight   * S_eps([Z_s, t_s], [Z_B, t_B])             (mode "augment")
         + adaptability_weight * mean_i (f(z_{s,i}) - t_{s,i})^2           (mode "adaptable")
         - rival_weight * log mean_{b in B} (g(z_b) - t_b)^2               (mode "rival")
+        + penalty(ctx)                             (optional; Python API, see :func:`forge`)
 
 where B is a minibatch of the owner's rows, S_eps the debiased Sinkhorn divergence
 (geomloss) and g a surrogate attacker trained on the rows: the Nadaraya-Watson kernel smoother
@@ -63,6 +64,39 @@ class ForgeProgress:
     val_rmse: float
     best_val_rmse: float
     elapsed: float
+
+
+@dataclass(frozen=True)
+class PenaltyContext:
+    """What a custom ``penalty`` (see :func:`forge`) receives at every step.
+
+    Everything is a float64 tensor in the key's standardized space (``preprocessing``), on the
+    forging device, and part of the step's autograd graph where it depends on the rows.
+
+    Attributes
+    ----------
+    Z, t : Tensor of shape (rows, n_features), (rows,)
+        The synthetic rows being forged (differentiable).
+    fit : callable
+        The key trained on (Z, t): ``fit(Zq) -> predictions`` (differentiable).
+    Zb, tb : Tensor
+        This step's minibatch of the owner's training rows.
+    key_fit : callable
+        ``key_fit(Z, t) -> predict``: the key's differentiable training on any rows, e.g. the
+        synthetic rows mixed with owner rows, or a fold of them.
+    generator : torch.Generator
+        The run's seeded generator (draws from it keep a run reproducible and resumable).
+    step : int
+    """
+
+    Z: torch.Tensor
+    t: torch.Tensor
+    fit: Callable[[torch.Tensor], torch.Tensor]
+    Zb: torch.Tensor
+    tb: torch.Tensor
+    key_fit: Callable[[torch.Tensor, torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
+    generator: torch.Generator
+    step: int
 
 
 @dataclass
@@ -140,6 +174,7 @@ def forge(
     resume: bool = False,
     init_rows=None,
     distributed: bool = False,
+    penalty: Callable[[PenaltyContext], torch.Tensor] | None = None,
 ) -> ForgeResult:
     """Forge ``rows`` synthetic rows that train ``spec``'s key as well as the owner's rows.
 
@@ -205,6 +240,14 @@ def forge(
     distributed : bool
         Data-parallel forging over the active ``torch.distributed`` process group
         (:mod:`enfo_sdk.distributed`); needs a source holding this rank's shard.
+    penalty : callable, optional
+        A term of your own added to every step's objective: ``penalty(ctx)`` gets a
+        :class:`PenaltyContext` and returns a scalar tensor (weight included; return a
+        negative term to *raise* something). It shapes the path only: the rows kept are chosen
+        by the mode's validation objective as without it. Python API only -- a contract cannot
+        name code, so a bundle forged with one records ``settings["penalty"]`` (the callable's
+        ``__qualname__``) and nothing else about it. Under ``distributed`` each rank's value is
+        divided by the number of ranks, like the built-in terms.
 
     Returns
     -------
@@ -215,7 +258,8 @@ def forge(
     with torch_threads(n_threads):
         return _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed, callback,
                       eval_every, patience, alignment_weight, adaptability_weight, rival_weight,
-                      blur, device, checkpoint, checkpoint_every, resume, init_rows, distributed)
+                      blur, device, checkpoint, checkpoint_every, resume, init_rows, distributed,
+                      penalty)
 
 
 def default_lr(spec: KeySpec) -> float:
@@ -436,7 +480,7 @@ def _fingerprint(settings: dict, spec: KeySpec, data, start: np.ndarray | None, 
 
 def _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed, callback,
            eval_every, patience, alignment_weight, adaptability_weight, rival_weight, blur, device,
-           checkpoint, checkpoint_every, resume, init_rows, distributed) -> ForgeResult:
+           checkpoint, checkpoint_every, resume, init_rows, distributed, penalty=None) -> ForgeResult:
     from .stream import is_source
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -455,6 +499,8 @@ def _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed
         raise ForgeError(f"rival_weight must be a finite number >= 0, got {rival_weight!r}")
     if rival_weight > 0 and mode != "rival":
         raise ForgeError(f"rival_weight applies to mode 'rival' only (mode is {mode!r}); leave it at 0")
+    if penalty is not None and not callable(penalty):
+        raise ForgeError(f"penalty must be a callable taking a PenaltyContext, got {type(penalty).__name__}")
     if lr is None:
         lr = default_lr(spec) * (UPDATE_LR_FACTOR if init_rows is not None else 1.0)
     if int(steps) < 1 or int(batch_size) < 1 or not lr > 0 or int(eval_every) < 1:
@@ -478,6 +524,8 @@ def _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed
         adaptability_weight=float(adaptability_weight) if mode == "adaptable" else 0.0,
         rival_weight=float(rival_weight) if mode == "rival" else 0.0, blur=float(blur),
     )
+    if penalty is not None:
+        settings["penalty"] = getattr(penalty, "__qualname__", type(penalty).__qualname__)
     if hasattr(data, "source"):
         settings["validation"] = float(getattr(data.source, "validation", validation))
     settings.update(data.settings())
@@ -640,6 +688,12 @@ def _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed
         elif rival_weight > 0:
             w = rival_weight if n_world == 1 else rival_weight * scale_extra
             loss = loss - w * torch.log(rival_surrogate_mse(Zs, ts, Zb, tb, smoother) + 1e-300)
+        if penalty is not None:
+            extra = penalty(PenaltyContext(Zs, ts, f, Zb, tb, lambda Z, t: key.torch_fit(Z, t, params),
+                                           gen, step))
+            if not (isinstance(extra, torch.Tensor) and extra.numel() == 1):
+                raise ForgeError(f"penalty must return a scalar tensor, got {extra!r:.80}")
+            loss = loss + (extra.reshape(()) if n_world == 1 else extra.reshape(()) * scale_extra)
         if not data.reduce and not torch.isfinite(loss):
             raise ForgeError(f"forging diverged at step {step} (loss {float(loss)}); lower lr (now {lr})")
         loss.backward()

@@ -189,3 +189,82 @@ def test_kept_rows_minimise_the_validation_objective_of_the_mode(small):
         best = int(h.loc[h["val_objective"].idxmin(), "step"])
         assert res.metrics["best_step"] == best
         assert res.metrics["best_val_rmse"] == pytest.approx(float(h.loc[h["step"] == best, "val_rmse"].iloc[0]))
+
+
+def test_penalty_equal_to_the_rival_term_gives_the_rival_weight_run(small):
+    import torch
+
+    from enfo_sdk import PenaltyContext
+    from enfo_sdk.forge import RIVAL_SMOOTHER_SCALE, rival_surrogate_mse
+
+    X, y, _, _, spec = small
+    h = RIVAL_SMOOTHER_SCALE * spec.hyperparameters["bandwidth"]
+    seen = []
+
+    def rival_term(ctx: PenaltyContext):
+        seen.append(ctx.step)
+        return -0.2 * torch.log(rival_surrogate_mse(ctx.Z, ctx.t, ctx.Zb, ctx.tb, h) + 1e-300)
+
+    kw = dict(rows=20, steps=60, eval_every=10, patience=100, seed=2)
+    built_in = forge(X, y, spec, **kw, rival_weight=0.2)
+    custom = forge(X, y, spec, **kw, penalty=rival_term)
+    assert seen == list(range(1, 61))
+    np.testing.assert_allclose(custom.data.to_numpy(), built_in.data.to_numpy(), rtol=0, atol=1e-12)
+    assert custom.settings["penalty"].endswith("rival_term")
+    assert "penalty" not in built_in.settings
+    plain = forge(X, y, spec, **kw)
+    assert np.abs(plain.data.to_numpy() - custom.data.to_numpy()).max() > 1e-3  # the term acted
+
+
+def test_penalty_sees_the_rows_and_can_fit_the_key_on_other_rows(small):
+    import torch
+
+    X, y, _, _, spec = small
+    kw = dict(rows=15, steps=60, eval_every=10, patience=100, seed=4)
+
+    def shrink_targets(ctx):
+        return 5.0 * (ctx.t * ctx.t).mean()
+
+    def mixed_fit(ctx):  # the key trained on the rows plus half the minibatch, scored on the rest
+        k = ctx.Zb.shape[0] // 2
+        idx = torch.randperm(ctx.Zb.shape[0], generator=ctx.generator)
+        fit = ctx.key_fit(torch.cat([ctx.Z, ctx.Zb[idx[:k]]]), torch.cat([ctx.t, ctx.tb[idx[:k]]]))
+        r = fit(ctx.Zb[idx[k:]]) - ctx.tb[idx[k:]]
+        return 0.1 * (r * r).mean()
+
+    plain = forge(X, y, spec, **kw)
+    shrunk = forge(X, y, spec, **kw, penalty=shrink_targets)
+    t_plain = spec.preprocessing.transform_y(plain.y)
+    t_shrunk = spec.preprocessing.transform_y(shrunk.y)
+    assert np.mean(t_shrunk ** 2) < 0.8 * np.mean(t_plain ** 2)
+    a = forge(X, y, spec, **kw, penalty=mixed_fit)
+    b = forge(X, y, spec, **kw, penalty=mixed_fit)  # draws from ctx.generator: still reproducible
+    assert a.data.equals(b.data)
+
+
+def test_penalty_errors(small):
+    X, y, _, _, spec = small
+    with pytest.raises(ForgeError, match="penalty must be a callable"):
+        forge(X, y, spec, rows=10, steps=2, penalty=3.0)
+    with pytest.raises(ForgeError, match="penalty must return a scalar tensor"):
+        forge(X, y, spec, rows=10, steps=2, penalty=lambda ctx: ctx.t)
+    with pytest.raises(ForgeError, match="penalty must return a scalar tensor"):
+        forge(X, y, spec, rows=10, steps=2, penalty=lambda ctx: 1.0)
+
+
+def test_a_bundle_of_penalty_forged_rows_records_the_penalty(small, tmp_path):
+    from enfo_sdk.bundle import verify, write_bundle
+    from enfo_sdk.signing import TrustStore, generate_private_key
+
+    X, y, _, _, spec = small
+
+    def smooth_targets(ctx):
+        return 0.5 * (ctx.t * ctx.t).mean()
+
+    res = forge(X, y, spec, rows=10, steps=20, eval_every=10, penalty=smooth_targets)
+    key = generate_private_key()
+    write_bundle(tmp_path / "b.parquet", res, signing_key=key, owner_name="acme")
+    trust = TrustStore()
+    trust.add("acme", key.public_key())
+    manifest = verify(tmp_path / "b.parquet", trust).manifest
+    assert manifest.forging.settings["penalty"].endswith("smooth_targets")
