@@ -49,33 +49,49 @@ def setting_list(rival_weight: float, adaptable_weights=(1.0,), modes=("rival", 
     return [(label, kw) for label, kw in out if kw["mode"] in modes]
 
 
-def run_dataset(name: str, seeds: int, own_rows: int, rival_weight: float, adaptable_weights=(1.0,),
-                modes=("rival", "augment", "adaptable")) -> dict:
+def prepare(name: str, own_rows: int) -> dict:
+    """The example's owner rows split as ``enfo-owner forge`` splits them, the partner's own rows
+    and the test rows (``split_holdout``), the encapsulated key, and the contract's forging
+    settings (but mode and seed)."""
     from enfo_sdk.contract import load_contract
-    from enfo_sdk.evaluate.attackers import attacker_zoo
-    from enfo_sdk.evaluate.divergence import divergences
-    from enfo_sdk.evaluate.utility import key_rmse
-    from enfo_sdk.forge import forge
     from enfo_sdk.evaluate import split_holdout
+    from enfo_sdk.evaluate.utility import key_rmse
     from enfo_sdk.pipeline import _encapsulate, _read_owner_table, _split
 
     contract = load_contract(ROOT / "examples" / name / "key.yaml")
     X, y, _ = _read_owner_table(contract)
     tr, ho = _split(len(y), contract)
     Xtr, ytr = X.iloc[tr], y.iloc[tr]
-    Xa, ya = Xtr.to_numpy(np.float64), ytr.to_numpy(np.float64)
     Xh, yh = X.to_numpy(np.float64)[ho], y.to_numpy(np.float64)[ho]
     own, test = split_holdout(len(yh), own_rows, contract.data.seed)
-    k = len(own)
-    Xo, yo, Xt, yt = Xh[own], yh[own], Xh[test], yh[test]
     t0 = time.perf_counter()
     spec = _encapsulate(contract, Xtr, ytr, None, [])
-    out = {"dataset": name, "key": dict(spec.hyperparameters), "encapsulate_s": time.perf_counter() - t0,
-           "full": key_rmse(spec, Xa, ya, Xt, yt), "own_alone": key_rmse(spec, Xo, yo, Xt, yt),
+    d = dict(Xtr=Xtr, ytr=ytr, Xa=Xtr.to_numpy(np.float64), ya=ytr.to_numpy(np.float64),
+             Xo=Xh[own], yo=yh[own], Xt=Xh[test], yt=yh[test], spec=spec,
+             encapsulate_s=time.perf_counter() - t0,
+             base_kw={k: v for k, v in contract.forge.forge_kwargs().items() if k not in ("mode", "seed")})
+    d["full"] = key_rmse(spec, d["Xa"], d["ya"], d["Xt"], d["yt"])
+    d["own_alone"] = key_rmse(spec, d["Xo"], d["yo"], d["Xt"], d["yt"])
+    return d
+
+
+def run_dataset(name: str, seeds: int, own_rows: int, rival_weight: float, adaptable_weights=(1.0,),
+                modes=("rival", "augment", "adaptable")) -> dict:
+    from enfo_sdk.evaluate.attackers import attacker_zoo
+    from enfo_sdk.evaluate.divergence import divergences
+    from enfo_sdk.evaluate.utility import key_rmse
+    from enfo_sdk.forge import forge
+
+    p = prepare(name, own_rows)
+    Xtr, ytr, Xa, ya, spec = p["Xtr"], p["ytr"], p["Xa"], p["ya"], p["spec"]
+    Xo, yo, Xt, yt = p["Xo"], p["yo"], p["Xt"], p["yt"]
+    k = len(yo)
+    out = {"dataset": name, "key": dict(spec.hyperparameters), "encapsulate_s": p["encapsulate_s"],
+           "full": p["full"], "own_alone": p["own_alone"],
            "own_rows": int(k), "test_rows": int(len(yt)), "runs": []}
     print(f"{name}: key {out['key']}, full data {out['full']:.4g}, own {k} rows alone {out['own_alone']:.4g}",
           flush=True)
-    base_kw = {k2: v for k2, v in contract.forge.forge_kwargs().items() if k2 not in ("mode", "seed")}
+    base_kw = p["base_kw"]
     train = np.column_stack([Xa, ya])
     for label, kw in setting_list(rival_weight, adaptable_weights, modes):
         for seed in range(seeds if kw["mode"] == "rival" else 1):
