@@ -237,3 +237,24 @@ def test_updates_default_to_a_quarter_of_the_fresh_learning_rate(owner, referenc
     assert UPDATE_LR_FACTOR < 1
     # an explicit lr is the caller's, update or not
     assert forge(X, y, spec, **{**SETTINGS, "steps": 2}, init_rows=reference.data).settings["lr"] == 0.05
+
+
+def noisy_targets(ctx):
+    """A custom term that draws from the run's generator (so the generator state matters)."""
+    import torch
+
+    pick = torch.randint(0, ctx.t.shape[0], (4,), generator=ctx.generator)
+    return 0.3 * (ctx.t[pick] ** 2).mean()
+
+
+def test_resume_with_a_penalty_equals_the_uninterrupted_run_and_binds_the_penalty(owner, tmp_path):
+    X, y, spec = owner
+    ref = forge(X, y, spec, **SETTINGS, penalty=noisy_targets)
+    ckpt = tmp_path / "p.npz"
+    with pytest.raises(Stop):
+        forge(X, y, spec, **SETTINGS, penalty=noisy_targets, checkpoint=ckpt, checkpoint_every=20,
+              callback=interrupt_at(45))
+    same_run(forge(X, y, spec, **SETTINGS, penalty=noisy_targets, checkpoint=ckpt, checkpoint_every=20,
+                   resume=True), ref)
+    with pytest.raises(ForgeError, match="another run"):  # same settings without the penalty
+        forge(X, y, spec, **SETTINGS, checkpoint=ckpt, resume=True)
