@@ -142,6 +142,11 @@ class ParquetSource:
         self._files = self._discover(self.path)
         self._pf: dict[int, pq.ParquetFile] = {}
         self._lock = threading.Lock()
+        # A ParquetFile is not safe to read from two threads at once (its read-range cache
+        # can lose an entry: "ReadRangeCache did not find matching cache entry", seen when the
+        # prefetch thread and the caller read row groups of one file together). Reads are
+        # serialised per source; prefetching still overlaps them with forging.
+        self._read_lock = threading.Lock()
         schema = self._file(0).schema_arrow
         names = [f.name for f in schema]
         if target not in names:
@@ -220,7 +225,9 @@ class ParquetSource:
 
     def _read(self, g: _Group) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(X, y, u) of one row group, float64."""
-        table = self._file(g.file).read_row_group(g.index, columns=self._columns)
+        pf = self._file(g.file)
+        with self._read_lock:
+            table = pf.read_row_group(g.index, columns=self._columns)
         cols = [np.asarray(table.column(c).to_numpy(zero_copy_only=False), dtype=np.float64) for c in self._columns]
         X = np.column_stack(cols[:-1])
         y = cols[-1]

@@ -180,3 +180,37 @@ def test_owner_cli_forges_from_a_streamed_dataset(dataset, tmp_path, monkeypatch
     path.write_text(yaml.safe_dump(contract))
     r = CliRunner().invoke(cli, ["forge", "--contract", str(path)])
     assert r.exit_code == 1 and "data.stream" in r.output
+
+
+def test_row_groups_read_from_several_threads_at_once(tmp_path):
+    """The prefetch thread and the caller read one file together; an unguarded pyarrow
+    ParquetFile then loses read-cache entries ("ReadRangeCache did not find matching cache
+    entry", seen once in CI) or crashes. Without the source's read lock this test failed,
+    crashed (fatal error in pyarrow) or hung in each of five runs; with it, it passed five."""
+    import threading
+
+    rng = np.random.default_rng(0)
+    table = pa.table({c: rng.random(60_000) for c in ("a", "b", "c", "d", "y")})
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=300)
+    src = ParquetSource(tmp_path / "t.parquet", "y")
+    groups = src._groups
+    expected = {i: table.slice(300 * i, 300).column("y").to_numpy() for i in range(len(groups))}
+    errors = []
+
+    def reader(seed):
+        r = np.random.default_rng(seed)
+        try:
+            for _ in range(3000):
+                i = int(r.integers(len(groups)))
+                _, y, _ = src._read(groups[i])
+                if not np.array_equal(y, expected[i]):
+                    errors.append(f"group {i}: wrong rows")
+        except Exception as e:  # noqa: BLE001 -- any failure of a read is the finding
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=reader, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
