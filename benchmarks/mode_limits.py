@@ -12,8 +12,8 @@ real rows      100 rows drawn from the owner's training rows (``--draws`` draws)
 mixing probe   mode rival plus a custom term (``forge(penalty=...)``) that *raises* the error
                of the key trained on the rows mixed with 256 owner rows, scored on 256 others
                of the same minibatch (``--batch-size`` 512):
-               - w * log mean (f_mix(z_b) - t_b)^2. If any bundle could train the key well and
-               still not help a partner's own rows, this is the term that would find it.
+               - w * log mean (f_mix(z_b) - t_b)^2: the direct probe for a bundle that trains the
+               key well and still does not help a partner's own rows.
 CV probe       mode rival plus + w * (5-fold cross-validation error of the key on the rows):
                kernel ridge and SVR are tuned by 5-fold CV on the bundle, so rows that are easy
                to fit *out of fold* are what they need (the paper's adaptable term is the key's
@@ -24,7 +24,7 @@ Rows kept: the key's best validation RMSE (mode rival), as in ``forge``. Not a t
 
     python benchmarks/mode_limits.py [--datasets friedman3,clv,cdnow] [--mix-weights 0.03,0.1,0.3,1]
                                      [--cv-weights 1,10,30,100] [--draws 5] [--mix-rows 256]
-                                     [--batch-size 512] [--no-plain]
+                                     [--batch-size 512] [--no-plain] [--seed 0]
                                      [--results benchmarks/RESULTS-mode-limits.md]
 """
 
@@ -121,7 +121,7 @@ def run_dataset(name: str, args) -> dict:
         r = measure(p["Xa"][idx], p["ya"][idx], p, adapt=True)
         out["real"].append(r)
         print(f"  real rows, draw {i}: {fmt(r)}", flush=True)
-    kw = {**p["base_kw"], "mode": "rival", "seed": 0}
+    kw = {**p["base_kw"], "mode": "rival", "seed": args.seed}
     runs = [("plain", 0.0, None)] if args.plain else []
     runs += [("mix", w, mixing_penalty(w, args.mix_rows)) for w in args.mix_weights]
     runs += [("cv", w, cv_penalty(w)) for w in args.cv_weights]
@@ -152,7 +152,7 @@ def write(results: list[dict], args, path: Path, seconds: float) -> None:
         "1,000 rows + the 100 rows) / RMSE(key on own rows alone). krr / svr = the attacker zoo's "
         "kernel ridge / SVR (5-fold CV on the 100 rows) trained on the 100 rows: test RMSE and its ratio "
         "to the key's trained on the same rows. "
-        f"Forged rows: forging seed 0, minibatch {args.batch_size}, rows kept by the key's validation "
+        f"Forged rows: forging seed {args.seed}, minibatch {args.batch_size}, rows kept by the key's validation "
         "RMSE. Probe terms (`forge(penalty=...)`, see the script's docstring): *mixing* raises the "
         f"error of the key trained on the rows + {args.mix_rows} owner rows; *cv* lowers the key's "
         f"{FOLDS}-fold CV error on the rows.", "",
@@ -198,6 +198,7 @@ def main() -> int:
     ap.add_argument("--datasets", default="friedman3,clv,cdnow")
     ap.add_argument("--own", type=int, default=1000)
     ap.add_argument("--draws", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0, help="forging seed of the forged bundles")
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--mix-weights", type=floats, default=floats("0.03,0.1,0.3,1"))
     ap.add_argument("--mix-rows", type=int, default=MIX_ROWS, help="owner rows mixed in by the mixing probe")
