@@ -724,6 +724,20 @@ def _read_bundle_rows(path: Path, features: list[str], target: str):
     return manifest.key, df
 
 
+def _report_meta(contract, spec, notes: list, caught: list, **extra) -> dict:
+    """The ``meta`` block of an evaluation or sweep report: where it came from and the key."""
+    from datetime import datetime, timezone
+
+    return {
+        "contract": str(contract.file) if contract.file else None,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+        "key": {"algorithm": spec.algorithm, "version": spec.version,
+                "hyperparameters": dict(spec.hyperparameters)},
+        "notes": notes, "warnings": caught,
+    }
+
+
 def run_evaluate(
     contract: Contract,
     *,
@@ -763,8 +777,6 @@ def run_evaluate(
     -------
     EvaluateRun
     """
-    from datetime import datetime, timezone
-
     from .evaluate import BASELINES, evaluate, rows_curve, split_holdout
     from .evaluate.report import write_report
 
@@ -822,14 +834,8 @@ def run_evaluate(
     notes.append(baselines_note(evaluation["baselines"]))
     _notify(progress, "report", 0.0)
     body = {
-        "meta": {
-            "contract": str(contract.file) if contract.file else None,
-            "bundle": str(bundle) if bundle is not None else None,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "key": {"algorithm": spec.algorithm, "version": spec.version,
-                    "hyperparameters": dict(spec.hyperparameters)},
-            "notes": notes, "warnings": caught,
-        },
+        "meta": _report_meta(contract, spec, notes, caught,
+                             bundle=str(bundle) if bundle is not None else None),
         "evaluation": evaluation,
         "curve": curve,
         "history": history,
@@ -909,8 +915,6 @@ def run_sweep(
     -------
     SweepRun
     """
-    from datetime import datetime, timezone
-
     from .evaluate.sweep import MODE_OF, check_sweep, sweep, write_sweep
 
     t_start = time.perf_counter()
@@ -947,14 +951,7 @@ def run_sweep(
         )
     _notify(progress, "report", 0.0)
     body = {
-        "meta": {
-            "contract": str(contract.file) if contract.file else None,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "columns": [*features, target],
-            "key": {"algorithm": spec.algorithm, "version": spec.version,
-                    "hyperparameters": dict(spec.hyperparameters)},
-            "notes": notes, "warnings": caught,
-        },
+        "meta": _report_meta(contract, spec, notes, caught, columns=[*features, target]),
         "sweep": result,
     }
     json_path, png_path, html_path = write_sweep(body, out)
