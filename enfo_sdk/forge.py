@@ -246,7 +246,8 @@ def forge(
         negative term to *raise* something). It shapes the path only: the rows kept are chosen
         by the mode's validation objective as without it. Python API only -- a contract cannot
         name code, so a bundle forged with one records ``settings["penalty"]`` (the callable's
-        ``__qualname__``) and nothing else about it. Under ``distributed`` each rank's value is
+        qualified name and the plain values it closes over, :func:`penalty_name`) and nothing
+        else about it. Under ``distributed`` each rank's value is
         divided by the number of ranks, like the built-in terms.
 
     Returns
@@ -260,6 +261,46 @@ def forge(
                       eval_every, patience, alignment_weight, adaptability_weight, rival_weight,
                       blur, device, checkpoint, checkpoint_every, resume, init_rows, distributed,
                       penalty)
+
+
+def _scalar_repr(v) -> str | None:
+    if isinstance(v, (bool, int, float, str, np.integer, np.floating)) or v is None:
+        return repr(v.item() if isinstance(v, (np.integer, np.floating)) else v)
+    return None
+
+
+def penalty_name(penalty) -> str:
+    """How a ``penalty`` is recorded in the settings (and so in the checkpoint fingerprint and a
+    bundle's manifest): its qualified name plus the plain values it closes over or is bound to.
+
+    ``mixing_penalty(0.3)`` returning a closure ``mixing`` is recorded as
+    ``"mixing_penalty.<locals>.mixing(w=0.3)"``, so a checkpoint made at another weight is
+    refused; ``functools.partial(f, w=0.3)`` as ``"f[w=0.3]"``. Values other than numbers,
+    strings, booleans and None are named by type only: such a penalty changed in them is *not*
+    told apart.
+    """
+    import functools
+
+    if isinstance(penalty, functools.partial):
+        inner = penalty_name(penalty.func)
+        bound = [_scalar_repr(a) or type(a).__name__ for a in penalty.args]
+        bound += [f"{k}={_scalar_repr(v) or type(v).__name__}" for k, v in sorted(penalty.keywords.items())]
+        return f"{inner}[{', '.join(bound)}]"
+    name = getattr(penalty, "__qualname__", None) or type(penalty).__qualname__
+    code, cells = getattr(penalty, "__code__", None), getattr(penalty, "__closure__", None)
+    if code is not None and cells:
+        values = []
+        for var, cell in zip(code.co_freevars, cells):
+            try:
+                v = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if callable(v) or isinstance(v, type(functools)):
+                continue  # helpers and modules, not settings
+            values.append(f"{var}={_scalar_repr(v) or type(v).__name__}")
+        if values:
+            name += f"({', '.join(values)})"
+    return name
 
 
 def default_lr(spec: KeySpec) -> float:
@@ -525,7 +566,7 @@ def _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed
         rival_weight=float(rival_weight) if mode == "rival" else 0.0, blur=float(blur),
     )
     if penalty is not None:
-        settings["penalty"] = getattr(penalty, "__qualname__", type(penalty).__qualname__)
+        settings["penalty"] = penalty_name(penalty)
     if hasattr(data, "source"):
         settings["validation"] = float(getattr(data.source, "validation", validation))
     settings.update(data.settings())

@@ -258,3 +258,22 @@ def test_resume_with_a_penalty_equals_the_uninterrupted_run_and_binds_the_penalt
                    resume=True), ref)
     with pytest.raises(ForgeError, match="another run"):  # same settings without the penalty
         forge(X, y, spec, **SETTINGS, checkpoint=ckpt, resume=True)
+
+
+def weighted_targets(w):
+    def term(ctx):
+        return w * (ctx.t ** 2).mean()
+    return term
+
+
+def test_a_checkpoint_of_a_penalty_at_another_weight_is_refused(owner, tmp_path):
+    from enfo_sdk.forge import penalty_name
+
+    X, y, spec = owner
+    assert penalty_name(weighted_targets(0.5)).endswith("term(w=0.5)")
+    ckpt = tmp_path / "w.npz"
+    forge(X, y, spec, **SETTINGS, penalty=weighted_targets(0.5), checkpoint=ckpt)
+    with pytest.raises(ForgeError, match="another run"):
+        forge(X, y, spec, **SETTINGS, penalty=weighted_targets(0.1), checkpoint=ckpt, resume=True)
+    # the same weight resumes (the finished run returns its rows)
+    forge(X, y, spec, **SETTINGS, penalty=weighted_targets(0.5), checkpoint=ckpt, resume=True)

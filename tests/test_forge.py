@@ -210,7 +210,8 @@ def test_penalty_equal_to_the_rival_term_gives_the_rival_weight_run(small):
     custom = forge(X, y, spec, **kw, penalty=rival_term)
     assert seen == list(range(1, 61))
     np.testing.assert_allclose(custom.data.to_numpy(), built_in.data.to_numpy(), rtol=0, atol=1e-12)
-    assert custom.settings["penalty"].endswith("rival_term")
+    assert custom.settings["penalty"] == (
+        f"test_penalty_equal_to_the_rival_term_gives_the_rival_weight_run.<locals>.rival_term(h={h!r}, seen=list)")
     assert "penalty" not in built_in.settings
     plain = forge(X, y, spec, **kw)
     assert np.abs(plain.data.to_numpy() - custom.data.to_numpy()).max() > 1e-3  # the term acted
@@ -268,3 +269,22 @@ def test_a_bundle_of_penalty_forged_rows_records_the_penalty(small, tmp_path):
     trust.add("acme", key.public_key())
     manifest = verify(tmp_path / "b.parquet", trust).manifest
     assert manifest.forging.settings["penalty"].endswith("smooth_targets")
+
+
+def test_penalty_name_records_plain_settings_only():
+    import functools
+
+    from enfo_sdk.forge import penalty_name
+
+    def term(ctx, w=1.0, tag="a"):
+        return w
+
+    def make(a, helper=len):
+        def inner(ctx):
+            return helper(a)
+        return inner
+
+    assert penalty_name(term) == "test_penalty_name_records_plain_settings_only.<locals>.term"
+    assert penalty_name(functools.partial(term, w=np.float64(0.5), tag="b")).endswith("term[tag='b', w=0.5]")
+    assert penalty_name(make(3)).endswith("make.<locals>.inner(a=3)")  # the helper is not a setting
+    assert penalty_name(make(np.zeros(2))).endswith("inner(a=ndarray)")  # named by type only
