@@ -711,7 +711,10 @@ def _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed
             settings=settings,
         ))
 
+    # Each rank adds 1/W of every term to its loss (the ranks' gradients are summed); with one
+    # process the factor is exactly 1.
     scale_extra = 1.0 / n_world
+    w_align, w_adapt, w_rival = (w * scale_extra for w in (alignment_weight, adaptability_weight, rival_weight))
     for step in range(first, int(steps) + 1):
         Zb, tb = data.batch(step, int(batch_size), int(seed), gen)
         opt.zero_grad(set_to_none=True)
@@ -720,21 +723,18 @@ def _forge(X, y, spec, rows, mode, steps, batch_size, lr, init, validation, seed
         r = f(Zb) - tb
         loss = data.batch_loss(r, int(batch_size))
         if mode == "augment":
-            w = alignment_weight if n_world == 1 else alignment_weight * scale_extra
-            loss = loss + w * sinkhorn(S, torch.column_stack([Zb, tb]))
+            loss = loss + w_align * sinkhorn(S, torch.column_stack([Zb, tb]))
         elif mode == "adaptable":
             rs = f(Zs) - ts
-            w = adaptability_weight if n_world == 1 else adaptability_weight * scale_extra
-            loss = loss + w * (rs * rs).mean()
+            loss = loss + w_adapt * (rs * rs).mean()
         elif rival_weight > 0:
-            w = rival_weight if n_world == 1 else rival_weight * scale_extra
-            loss = loss - w * torch.log(rival_surrogate_mse(Zs, ts, Zb, tb, smoother) + 1e-300)
+            loss = loss - w_rival * torch.log(rival_surrogate_mse(Zs, ts, Zb, tb, smoother) + 1e-300)
         if penalty is not None:
             extra = penalty(PenaltyContext(Zs, ts, f, Zb, tb, lambda Z, t: key.torch_fit(Z, t, params),
                                            gen, step))
             if not (isinstance(extra, torch.Tensor) and extra.numel() == 1):
                 raise ForgeError(f"penalty must return a scalar tensor, got {extra!r:.80}")
-            loss = loss + (extra.reshape(()) if n_world == 1 else extra.reshape(()) * scale_extra)
+            loss = loss + extra.reshape(()) * scale_extra
         if not data.reduce and not torch.isfinite(loss):
             raise ForgeError(f"forging diverged at step {step} (loss {float(loss)}); lower lr (now {lr})")
         loss.backward()
