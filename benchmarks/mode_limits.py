@@ -85,11 +85,10 @@ def krr_svr(Xb, yb, p, key):
 
 def measure(Xb, yb, p, adapt: bool) -> dict:
     from enfo_sdk.evaluate.divergence import divergences
-    from enfo_sdk.evaluate.utility import key_rmse
+    from enfo_sdk.evaluate.utility import external_rivalry
 
-    spec = p["spec"]
-    key = key_rmse(spec, Xb, yb, p["Xt"], p["yt"])
-    mixed = key_rmse(spec, np.vstack([p["Xo"], Xb]), np.concatenate([p["yo"], yb]), p["Xt"], p["yt"])
+    mix = external_rivalry(p["spec"], Xb, yb, p["Xo"], p["yo"], p["Xt"], p["yt"])
+    key, mixed = mix["bundle"], mix["augmented"]
     div = divergences(np.column_stack([p["Xa"], p["ya"]]), np.column_stack([Xb, yb]))
     out = {"key": key, "vs_full": key / p["full"] - 1, "gain": 1 - mixed / p["own_alone"],
            "kl": div["kl"], "js": div["js"], "w1": div["wasserstein"]}

@@ -79,7 +79,7 @@ def run_dataset(name: str, seeds: int, own_rows: int, rival_weight: float, adapt
                 modes=("rival", "augment", "adaptable")) -> dict:
     from enfo_sdk.evaluate.attackers import attacker_zoo
     from enfo_sdk.evaluate.divergence import divergences
-    from enfo_sdk.evaluate.utility import key_rmse
+    from enfo_sdk.evaluate.utility import external_rivalry
     from enfo_sdk.forge import forge
 
     p = prepare(name, own_rows)
@@ -99,8 +99,8 @@ def run_dataset(name: str, seeds: int, own_rows: int, rival_weight: float, adapt
             res = forge(Xtr, ytr, spec, seed=seed, **{**base_kw, **kw})
             seconds = time.perf_counter() - t1
             Xb, yb = np.asarray(res.X, np.float64), np.asarray(res.y, np.float64)
-            key = key_rmse(spec, Xb, yb, Xt, yt)
-            mixed = key_rmse(spec, np.vstack([Xo, Xb]), np.concatenate([yo, yb]), Xt, yt)
+            mix = external_rivalry(spec, Xb, yb, Xo, yo, Xt, yt)
+            key, mixed = mix["bundle"], mix["augmented"]
             div = divergences(train, np.column_stack([Xb, yb]))
             names = ("krr", "svr") if kw["mode"] == "adaptable" else (
                 None if kw["mode"] == "rival" else ())

@@ -42,7 +42,7 @@ import numpy as np
 from ..errors import ConfigError
 from .core import split_holdout
 from .divergence import divergences
-from .utility import key_rmse
+from .utility import external_rivalry, key_rmse
 
 __all__ = ["SWEEPABLE", "MODE_OF", "sweepable_params", "check_sweep", "sweep", "render_sweep_html",
            "write_sweep"]
@@ -191,10 +191,10 @@ def sweep(spec, X_train, y_train, X_holdout, y_holdout, *, param: str, values: S
         settings = {k: x for k, x in r.settings.items() if k != param}
         table = r.data.to_numpy(np.float64)
         Xs, ys = table[:, :-1], table[:, -1]
-        rm = key_rmse(spec, Xs, ys, Xt, yt)
+        mix = external_rivalry(spec, Xs, ys, Xo, yo, Xt, yt)  # the own rows are the outside rows
+        rm, mixed = mix["bundle"], mix["augmented"]
         div = divergences(train, table)
         del div["per_column"]
-        mixed = key_rmse(spec, np.vstack([Xo, Xs]), np.concatenate([yo, ys]), Xt, yt)
         row = {
             "value": v,
             "key_rmse": rm,
