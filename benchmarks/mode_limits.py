@@ -80,7 +80,7 @@ def krr_svr(Xb, yb, p, key):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         z = attacker_zoo(Xb, yb, p["Xt"], p["yt"], key_rmse=key, seed=0, names=("krr", "svr"))
-    return z["models"]["krr"]["rmse"] / key, z["models"]["svr"]["rmse"] / key
+    return z["models"]["krr"]["rmse"], z["models"]["svr"]["rmse"]
 
 
 def measure(Xb, yb, p, adapt: bool) -> dict:
@@ -93,8 +93,8 @@ def measure(Xb, yb, p, adapt: bool) -> dict:
     out = {"key": key, "vs_full": key / p["full"] - 1, "gain": 1 - mixed / p["own_alone"],
            "kl": div["kl"], "js": div["js"], "w1": div["wasserstein"]}
     if adapt:
-        out["krr"], out["svr"] = krr_svr(Xb, yb, p, key)
-        out["krr_rmse"], out["svr_rmse"] = out["krr"] * key, out["svr"] * key
+        out["krr_rmse"], out["svr_rmse"] = krr_svr(Xb, yb, p, key)
+        out["krr"], out["svr"] = out["krr_rmse"] / key, out["svr_rmse"] / key
     return out
 
 
