@@ -56,16 +56,16 @@ def prepare(name: str, own_rows: int) -> dict:
     from enfo_sdk.contract import load_contract
     from enfo_sdk.evaluate import split_holdout
     from enfo_sdk.evaluate.utility import key_rmse
-    from enfo_sdk.pipeline import _encapsulate, _read_owner_table, _split
+    from enfo_sdk.workflows.common import encapsulate_contract
+    from enfo_sdk.workflows.owner_data import load_owner_split
 
     contract = load_contract(ROOT / "examples" / name / "key.yaml")
-    X, y, _ = _read_owner_table(contract)
-    tr, ho = _split(len(y), contract)
-    Xtr, ytr = X.iloc[tr], y.iloc[tr]
-    Xh, yh = X.to_numpy(np.float64)[ho], y.to_numpy(np.float64)[ho]
+    split = load_owner_split(contract, check_rows=False, stream=False)
+    Xtr, ytr = split.X_train, split.y_train
+    Xh, yh = split.X_test, split.y_test
     own, test = split_holdout(len(yh), own_rows, contract.data.seed)
     t0 = time.perf_counter()
-    spec = _encapsulate(contract, Xtr, ytr, None, [])
+    spec = encapsulate_contract(contract, Xtr, ytr, None, [])
     d = dict(Xtr=Xtr, ytr=ytr, Xa=Xtr.to_numpy(np.float64), ya=ytr.to_numpy(np.float64),
              Xo=Xh[own], yo=yh[own], Xt=Xh[test], yt=yh[test], spec=spec,
              encapsulate_s=time.perf_counter() - t0,

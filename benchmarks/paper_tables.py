@@ -1,7 +1,7 @@
 """Reproduce the paper's section 6 figures at 100 rows and write benchmarks/RESULTS.md.
 
 For each dataset (the contracts in examples/: Friedman #3, the CLV simulation, CDNOW) this runs
-``enfo_sdk.pipeline.run_evaluate`` (encapsulate, forge in memory, evaluate against every
+``enfo_sdk.workflows.evaluate_run.run_evaluate`` (encapsulate, forge in memory, evaluate against every
 baseline, attacker zoo, external rows, divergences, Monte Carlo attack), then checks the
 acceptance figures of issue 5 and writes a Markdown table beside the paper's numbers.
 The CTGAN baseline runs only with the ``bench`` extra installed (``pip install -e '.[bench]'``;
@@ -63,7 +63,7 @@ def main() -> int:
     args = ap.parse_args()
     from enfo_sdk.contract import load_contract
     from enfo_sdk.evaluate.baselines import available_baselines
-    from enfo_sdk.pipeline import run_evaluate
+    from enfo_sdk.workflows.evaluate_run import run_evaluate
 
     sizes = tuple(int(v) for v in args.sizes.split(",") if v)
     rows, raw = [], {}

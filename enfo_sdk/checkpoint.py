@@ -13,7 +13,7 @@ arrays (float64 unless noted)
     ``adam_step``, ``best``, ``best_step``, ``stale``, ``loss_acc``, ``loss_n``, ``history``,
     ``elapsed``, ``finished``, ``stopped_early``.
 
-Files are written with :func:`enfo_sdk.bundle._atomic.write_bytes_atomic` (temporary file,
+Files are written with :func:`enfo_sdk.fs.write_bytes_atomic` (temporary file,
 fsync, rename), so an interruption leaves the previous checkpoint intact, and read with
 ``numpy.load(allow_pickle=False)``: a checkpoint can carry no code.
 """
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .bundle._atomic import write_bytes_atomic
+from .fs import write_bytes_atomic
 from .errors import ForgeError
 
 __all__ = ["FORMAT", "save_checkpoint", "load_checkpoint"]

@@ -25,7 +25,6 @@ The JSON Schema ``schemas/contract.schema.json`` is generated from this model by
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -36,6 +35,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .signing import DEFAULT_KEY_PATH, OWNER_KEY_ENV, default_key_path
 from .keys import get_key
 
 __all__ = [
@@ -44,17 +44,7 @@ __all__ = [
     "DEFAULT_KEY_PATH", "OWNER_KEY_ENV", "default_key_path",
 ]
 
-#: Where ``enfo-owner keygen`` and ``enfo-owner forge`` keep the owner's signing key.
-DEFAULT_KEY_PATH = "~/.config/enfo/owner.key"
-#: Environment variable that overrides :data:`DEFAULT_KEY_PATH`.
-OWNER_KEY_ENV = "ENFO_OWNER_KEY"
-
 _BUILTIN = "builtin:"
-
-
-def default_key_path() -> Path:
-    """The signing key used when a contract names none: ``$ENFO_OWNER_KEY`` or the default."""
-    return Path(os.environ.get(OWNER_KEY_ENV) or DEFAULT_KEY_PATH).expanduser()
 
 
 class _Section(BaseModel):
@@ -256,6 +246,13 @@ class ForgeSection(_Section):
     def forge_kwargs(self) -> dict[str, Any]:
         """The settings given, as keyword arguments of :func:`enfo_sdk.forge`."""
         return {k: v for k, v in self.model_dump().items() if v is not None}
+
+    def settings(self, **overrides: Any):
+        """The section as a :class:`enfo_sdk.forging.settings.ForgeSettings` (defaults for the
+        settings left out), with ``overrides`` applied."""
+        from .forging.settings import ForgeSettings
+
+        return ForgeSettings.build(**{**self.forge_kwargs(), **overrides})
 
 
 class OutputSection(_Section):

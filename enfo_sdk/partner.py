@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._validation import check_X
-from .bundle._atomic import write_bytes_atomic
+from .fs import write_bytes_atomic
 from .bundle.footer import DEFAULT_LIMITS, DOUBLE, Limits, parse_footer, read_bounded
 from .bundle.manifest import Manifest, describe, library_versions, strict_json
 from .bundle.verify import VerifiedBundle

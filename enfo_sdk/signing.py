@@ -25,6 +25,7 @@ import hashlib
 import os
 import struct
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -36,7 +37,8 @@ from .errors import SigningError
 __all__ = [
     "DEFAULT_PASSPHRASE_ENV", "TrustStore", "fingerprint", "generate_private_key", "keygen",
     "load_private_key", "load_public_key", "load_trust", "parse_public_key_line",
-    "public_key_line", "save_private_key", "save_public_key",
+    "public_key_line", "save_private_key", "save_public_key", "OWNER_KEY_ENV", "DEFAULT_KEY_PATH",
+    "default_key_path", "SignerInfo", "create_signing_key",
 ]
 
 DEFAULT_PASSPHRASE_ENV = "ENFO_KEY_PASSPHRASE"
@@ -401,6 +403,72 @@ def load_trust(paths: Iterable[str | os.PathLike] | str | os.PathLike) -> TrustS
     return store
 
 
+# -- the owner's key pair on disk ---------------------------------------------------------------
+#: Environment variable naming the owner's signing key (default ``~/.config/enfo/owner.key``).
+OWNER_KEY_ENV = "ENFO_OWNER_KEY"
+DEFAULT_KEY_PATH = "~/.config/enfo/owner.key"
+
+
+def default_key_path() -> Path:
+    """``$ENFO_OWNER_KEY``, else ``~/.config/enfo/owner.key`` (expanded)."""
+    return Path(os.environ.get(OWNER_KEY_ENV) or DEFAULT_KEY_PATH).expanduser()
+
+
+@dataclass
+class SignerInfo:
+    """The key a bundle was signed with: its files and fingerprint, and whether it was just made."""
+
+    key_path: Path
+    public_key_path: Path | None
+    fingerprint: str
+    created: bool = False
+
+    @classmethod
+    def of(cls, key: Ed25519PrivateKey, path: str | os.PathLike) -> SignerInfo:
+        """The signer of an existing private ``key`` stored at ``path`` (``path.pub`` if present)."""
+        path = Path(path)
+        pub = path.with_name(path.name + ".pub")
+        return cls(key_path=path, public_key_path=pub if pub.exists() else None,
+                   fingerprint=fingerprint(key.public_key()))
+
+
+def create_signing_key(
+    path: str | os.PathLike | None = None,
+    *,
+    comment: str | None = None,
+    passphrase_env: str = DEFAULT_PASSPHRASE_ENV,
+) -> SignerInfo:
+    """Create an Ed25519 key pair: the private key at ``path``, the public key at ``path.pub``.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Default: :func:`default_key_path`. Parent folders are created. An existing file is never
+        overwritten (SigningError).
+    comment : str, optional
+        Public key comment (the name a partner's trust store shows); default the file name.
+    passphrase_env : str
+        When this environment variable is set, the private key is encrypted with its value.
+
+    Returns
+    -------
+    SignerInfo
+        Paths and fingerprint, ``created=True``.
+    """
+    path = Path(path).expanduser() if path is not None else default_key_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SigningError(f"cannot create the folder of key {path}: {e.strerror or e}") from e
+    passphrase = os.environ.get(passphrase_env) or None
+    private_path, public_path = keygen(
+        path, passphrase=passphrase.encode("utf-8") if passphrase else None, comment=comment
+    )
+    public = load_public_key(public_path)
+    return SignerInfo(key_path=Path(private_path), public_key_path=Path(public_path),
+                      fingerprint=fingerprint(public), created=True)
+
+
 # -- helpers -------------------------------------------------------------------------------------
 def _as_paths(paths) -> list:
     if isinstance(paths, (str, os.PathLike)):
@@ -409,23 +477,13 @@ def _as_paths(paths) -> list:
 
 
 def _read_key_file(path, what: str) -> bytes:
-    p = Path(path)
-    try:
-        with open(p, "rb") as f:
-            data = f.read(_MAX_KEY_FILE_BYTES + 1)
-    except FileNotFoundError as e:
-        raise SigningError(f"{what} file {p} does not exist") from e
-    except IsADirectoryError as e:
-        raise SigningError(f"{what} file {p} is a directory") from e
-    except OSError as e:
-        raise SigningError(f"cannot read {what} file {p}: {e.strerror or e}") from e
-    if len(data) > _MAX_KEY_FILE_BYTES:
-        raise SigningError(f"{p} is larger than {_MAX_KEY_FILE_BYTES} bytes; not a {what} file")
-    return data
+    from .fs import read_bounded
+
+    return read_bounded(path, _MAX_KEY_FILE_BYTES, what=f"{what} file", error=SigningError)
 
 
 def _write(path, data: bytes, *, mode: int, overwrite: bool) -> Path:
-    from .bundle._atomic import write_bytes_atomic  # bundle imports signing, not the reverse
+    from .fs import write_bytes_atomic
 
     try:
         return write_bytes_atomic(path, data, mode=mode, overwrite=overwrite)

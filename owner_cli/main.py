@@ -39,7 +39,7 @@ def keygen(out: Path | None, name: str | None) -> None:
 
     The private key is encrypted when $ENFO_KEY_PASSPHRASE is set.
     """
-    from enfo_sdk.pipeline import create_signing_key
+    from enfo_sdk.signing import create_signing_key
 
     signer = create_signing_key(out, comment=name)
     click.echo(f"private key  {signer.key_path}  (keep it secret)")
@@ -48,7 +48,7 @@ def keygen(out: Path | None, name: str | None) -> None:
 
 
 class _ProgressBars:
-    """One click progress bar per phase of :func:`enfo_sdk.pipeline.run_forge`, on stderr."""
+    """One click progress bar per phase of :func:`enfo_sdk.workflows.forge_run.run_forge`, on stderr."""
 
     STEPS = 1000
 
@@ -112,7 +112,7 @@ def forge(contract_path: Path, quiet: bool, as_json: bool, resume: bool, from_bu
           trust: tuple[Path, ...]) -> None:
     """Forge, evaluate and sign a bundle as the contract says."""
     from enfo_sdk.contract import load_contract
-    from enfo_sdk.pipeline import run_forge
+    from enfo_sdk.workflows.forge_run import run_forge
     from enfo_sdk.report_table import format_forge_table
 
     if trust and from_bundle is None:
@@ -120,7 +120,7 @@ def forge(contract_path: Path, quiet: bool, as_json: bool, resume: bool, from_bu
     contract = load_contract(contract_path)
     with _ProgressBars(enabled=not (quiet or as_json)) as bars:
         run = run_forge(contract, progress=bars, resume=resume, from_bundle=from_bundle, trust=trust)
-    summary = run.summary()
+    summary = run.to_json()
     if run.signer.created:
         click.echo(
             f"created signing key {run.signer.key_path}\n"
@@ -228,7 +228,8 @@ def evaluate(ctx: click.Context, contract_path: Path, bundle: Path | None, out: 
     appendix F): write sweep.json, sweep.png and sweep.html.
     """
     from enfo_sdk.contract import load_contract
-    from enfo_sdk.pipeline import run_evaluate, run_sweep
+    from enfo_sdk.workflows.evaluate_run import run_evaluate
+    from enfo_sdk.workflows.sweep_run import run_sweep
     from enfo_sdk.report_table import format_mapping
 
     if sweep is None and attackers:
@@ -250,11 +251,11 @@ def evaluate(ctx: click.Context, contract_path: Path, bundle: Path | None, out: 
     for message in run.warnings:
         click.echo(f"warning: {message}", err=True)
     if as_json:
-        click.echo(json.dumps(run.summary, indent=2))
+        click.echo(json.dumps(run.to_json(), indent=2))
     elif quiet:
         click.echo(str(run.html_path if sweep is not None else run.report_path))
     else:
-        click.echo(format_mapping(run.summary))
+        click.echo(format_mapping(run.to_json()))
 
 
 if __name__ == "__main__":  # pragma: no cover

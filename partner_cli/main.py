@@ -1,7 +1,7 @@
 """``enfo-partner``: verify a signed bundle, train its key model, predict with it.
 
 A thin click app: each command parses its options, calls one function of
-:mod:`enfo_sdk.pipeline` and prints the result. Library errors
+:mod:`enfo_sdk.workflows` and prints the result. Library errors
 (:class:`enfo_sdk.errors.EnfoError`) become a one-line ``Error: ...`` with exit code 1 in
 :mod:`enfo_sdk.cli_support`; usage mistakes exit with 2; a traceback is shown only with
 ``--verbose``.
@@ -95,7 +95,7 @@ def _echo_verified(summary: dict) -> None:
 @verbose_option
 def verify(bundle: Path, trust: tuple[Path, ...], partner: str | None, as_json: bool) -> None:
     """Check a bundle's signature, content digest and key reconstruction."""
-    from enfo_sdk.pipeline import verify_bundle
+    from enfo_sdk.workflows.partner_steps import verify_bundle
 
     summary = _verified_summary(verify_bundle(bundle, trust, partner=partner))
     if as_json:
@@ -116,7 +116,7 @@ def verify(bundle: Path, trust: tuple[Path, ...], partner: str | None, as_json: 
 @verbose_option
 def train(bundle: Path, trust: tuple[Path, ...], out: Path, partner: str | None, as_json: bool) -> None:
     """Verify a bundle, rebuild its key model, train it on the bundle and save it."""
-    from enfo_sdk.pipeline import train_bundle
+    from enfo_sdk.workflows.partner_steps import train_bundle
 
     run = train_bundle(bundle, trust, out, partner=partner)
     summary = {**_verified_summary(run.verified), "model": str(run.model_path)}
@@ -141,11 +141,11 @@ def train(bundle: Path, trust: tuple[Path, ...], out: Path, partner: str | None,
 @verbose_option
 def predict(model: Path, input_path: Path, out: Path, as_json: bool) -> None:
     """Predict with a model saved by `enfo-partner train`."""
-    from enfo_sdk.pipeline import predict_file
+    from enfo_sdk.workflows.partner_steps import predict_file
 
     run = predict_file(model, input_path, out)
     if as_json:
-        click.echo(json.dumps({"output": str(run.output), "rows": run.rows, "column": run.column}))
+        click.echo(json.dumps(run.to_json()))
     else:
         click.echo(f"{run.rows} predictions ({run.column}) written to {run.output}")
 
@@ -169,7 +169,7 @@ def _own_rows_command(fn):
 
 def _verified_and_own(bundle: Path, trust, partner: str | None, own: Path):
     from enfo_sdk.data.tables import read_table
-    from enfo_sdk.pipeline import verify_bundle
+    from enfo_sdk.workflows.partner_steps import verify_bundle
 
     return verify_bundle(bundle, trust, partner=partner), read_table(own)
 

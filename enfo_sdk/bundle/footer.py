@@ -95,25 +95,10 @@ class Footer:
 # -- framing ----------------------------------------------------------------------------------
 def read_bounded(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """The whole file, refusing anything over ``limits.max_file_bytes`` before reading it."""
-    p = Path(path)
-    try:
-        with open(p, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > limits.max_file_bytes:
-                raise BundleTooLargeError(
-                    f"{p}: the file is {size:,} bytes, over the limit of {limits.max_file_bytes:,} "
-                    "bytes (raise the limit only for files you expect to be this large)"
-                )
-            raw = f.read(limits.max_file_bytes + 1)
-    except FileNotFoundError as e:
-        raise BundleFormatError(f"{p}: no such file") from e
-    except IsADirectoryError as e:
-        raise BundleFormatError(f"{p}: is a directory, not a bundle file") from e
-    except OSError as e:
-        raise BundleFormatError(f"{p}: cannot read the file ({e.strerror or e})") from e
-    if len(raw) > limits.max_file_bytes:  # grew while we read it
-        raise BundleTooLargeError(f"{p}: the file is over the limit of {limits.max_file_bytes:,} bytes")
-    return raw
+    from ..fs import read_bounded as _read
+
+    return _read(path, limits.max_file_bytes, what="bundle", error=BundleFormatError,
+                 too_large=BundleTooLargeError)
 
 
 def parse_footer(raw: bytes, name: str = "file", limits: Limits = DEFAULT_LIMITS) -> Footer:

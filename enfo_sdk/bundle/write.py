@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from ..errors import ConfigError, DataError, SigningError
 from ..signing import fingerprint, parse_public_key_line
-from ._atomic import write_bytes_atomic
+from ..fs import write_bytes_atomic
 from .digest import column_digests, content_digest
 from .envelope import sign_envelope
 from .manifest import (

@@ -11,8 +11,8 @@ Definitions and sources are in ``docs/metrics.md``. Modules:
 :mod:`.sweep`       :func:`.sweep.sweep`: one bundle per value of a forging weight (paper appendix F)
 :mod:`.plots`, :mod:`.report`  PNG figures, metrics.json and a self-contained report.html
 
-``enfo_sdk.pipeline.run_evaluate`` runs a contract's evaluation (``enfo-owner evaluate``),
-``enfo_sdk.pipeline.run_sweep`` its sweep (``enfo-owner evaluate --sweep``).
+``enfo_sdk.workflows.evaluate_run.run_evaluate`` runs a contract's evaluation (``enfo-owner evaluate``),
+``enfo_sdk.workflows.sweep_run.run_sweep`` its sweep (``enfo-owner evaluate --sweep``).
 """
 
 from .attackers import ZOO, attacker_zoo

@@ -146,15 +146,14 @@ def rows_curve(spec, X_train, y_train, X_test, y_test, *, sizes=(100, 500, 1000)
         ``sizes``, ``forged`` and ``sampled``: {size: {"rmse": [per seed], "mean", "std"}}
         (std is the stability figure, ddof=1), ``skipped`` sizes too large for the data.
     """
-    from ..forge import forge
+    from ..forge import ForgeSettings, forge
 
     kw = dict(forge_kwargs or {})
     kw.pop("rows", None)
     kw.pop("seed", None)
     Xtr = np.asarray(X_train, dtype=np.float64)
     ytr = np.asarray(y_train, dtype=np.float64)
-    validation = kw.get("validation") or 0.2
-    usable = len(ytr) - max(1, int(round(validation * len(ytr))))
+    usable = ForgeSettings.build(**{k: v for k, v in kw.items() if k == "validation"}).usable_rows(len(ytr))
     ok = [s for s in sizes if s < usable]
     out = {"sizes": ok, "skipped": [s for s in sizes if s >= usable], "forged": {}, "sampled": {}}
     total, done = len(ok) * len(seeds), 0

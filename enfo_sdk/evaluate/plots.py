@@ -212,7 +212,7 @@ def sweep_plot(result: dict, path=None) -> bytes:
                  f"{(result.get('forge') or {}).get('rows', '?')} forged rows per bundle)")
     png = _png(plt, fig)
     if path is not None:
-        from ..bundle._atomic import write_bytes_atomic
+        from ..fs import write_bytes_atomic
 
         write_bytes_atomic(path, png)
     return png

@@ -1,6 +1,6 @@
 """``metrics.json`` and a self-contained ``report.html`` (PNG figures embedded as base64).
 
-:func:`write_report` takes the dict assembled by :func:`enfo_sdk.pipeline.run_evaluate`
+:func:`write_report` takes the dict assembled by :func:`enfo_sdk.workflows.evaluate_run.run_evaluate`
 (keys ``evaluation``, ``curve``, ``history``, ``meta``) and writes both files atomically.
 """
 
@@ -12,7 +12,7 @@ import json
 import math
 from pathlib import Path
 
-from ..bundle._atomic import write_bytes_atomic
+from ..fs import write_bytes_atomic
 from . import plots
 
 __all__ = ["write_report", "render_html", "figures"]

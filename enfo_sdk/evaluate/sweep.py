@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import html
-import inspect
 import json
 import math
 import time
@@ -55,10 +54,10 @@ MODE_OF = {"alignment_weight": "augment", "adaptability_weight": "adaptable", "r
 
 
 def sweepable_params() -> tuple[str, ...]:
-    """The weights of :data:`SWEEPABLE` that :func:`enfo_sdk.forge.forge` accepts."""
-    from ..forge import forge
+    """The weights of :data:`SWEEPABLE` that :class:`enfo_sdk.forging.settings.ForgeSettings` holds."""
+    from ..forging import settings
 
-    accepted = inspect.signature(forge).parameters
+    accepted = settings.ForgeSettings.names()
     return tuple(p for p in SWEEPABLE if p in accepted)
 
 
@@ -73,7 +72,7 @@ def check_sweep(param: str, values: Sequence[float], *, min_values: int = 1) -> 
     """
     known = sweepable_params()
     if param not in known:
-        why = ("enfo_sdk.forge.forge does not take it in this version"
+        why = ("enfo_sdk.forge.ForgeSettings does not hold it in this version"
                if param in SWEEPABLE else "unknown forging weight")
         raise ConfigError(f"cannot sweep {param!r} ({why}); choose one of {', '.join(known)}")
     out = []
@@ -295,7 +294,7 @@ def write_sweep(body: dict, out: str | Path) -> tuple[Path, Path, Path]:
     -------
     (json_path, png_path, html_path)
     """
-    from ..bundle._atomic import write_bytes_atomic
+    from ..fs import write_bytes_atomic
     from .plots import sweep_plot
 
     out = Path(out)

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from enfo_sdk.bundle import ENVELOPE_KEY, MANIFEST_PAYLOAD_TYPE, Manifest, pae, parse_envelope, verify, write_bundle
-from enfo_sdk.bundle import _atomic
+from enfo_sdk import fs as _atomic
 from enfo_sdk.errors import ConfigError, DataError, SigningError
 from enfo_sdk.signing import fingerprint
 

@@ -150,7 +150,7 @@ def test_ctrl_c_during_forging_leaves_no_bundle(project, tmp_path):
 
 
 def test_interrupt_while_writing_leaves_no_partial_bundle(runner, project, monkeypatch):
-    from enfo_sdk.bundle import _atomic
+    from enfo_sdk import fs as _atomic
 
     keys = project / "keys"
     keys.mkdir()

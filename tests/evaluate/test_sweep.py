@@ -10,7 +10,6 @@ nothing.
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
@@ -116,16 +115,23 @@ def test_bad_requests_raise_before_forging(data, kwargs, match):
     assert isinstance(info.value, ConfigError)
 
 
-def test_sweepable_params_follow_the_forge_signature(monkeypatch):
-    import sys
+def test_sweepable_params_follow_the_forge_settings(monkeypatch):
+    import dataclasses
 
-    forge_module = sys.modules["enfo_sdk.forge"]  # enfo_sdk.forge is also the function's name
+    from enfo_sdk.forging import settings as settings_module
 
-    def with_rival(X, y, spec, *, alignment_weight=1.0, rival_weight=1.0):
-        raise AssertionError("not called")
+    names = {f.name for f in dataclasses.fields(settings_module.ForgeSettings)}
+    assert set(sweepable_params()) == {p for p in SWEEPABLE if p in names}
 
-    assert set(sweepable_params()) == {p for p in SWEEPABLE if p in inspect.signature(forge).parameters}
-    monkeypatch.setattr(forge_module, "forge", with_rival)
+    @dataclasses.dataclass(frozen=True)
+    class WithoutAdaptability:
+        rows: int = 100
+        alignment_weight: float = 1.0
+        rival_weight: float = 0.0
+
+        names = classmethod(lambda cls: tuple(f.name for f in dataclasses.fields(cls)))
+
+    monkeypatch.setattr(settings_module, "ForgeSettings", WithoutAdaptability)
     assert sweepable_params() == ("alignment_weight", "rival_weight")
 
 

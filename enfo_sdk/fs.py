@@ -1,9 +1,13 @@
-"""Atomic file writes: a temporary file in the target's directory, then a rename.
+"""The library's one door to the filesystem: atomic writes and bounded reads.
 
+:func:`write_bytes_atomic` -- a temporary file in the target's directory, then a rename.
 Readers never see a half-written bundle, model or key: the bytes go to a hidden temporary
 file next to the target (same filesystem, so the rename is atomic), are flushed to disk,
 and only then take the target's name. On any error -- including ``KeyboardInterrupt`` --
 the temporary file is removed and the target is untouched.
+
+:func:`read_bounded` -- a whole file, refused before reading when its size is over a limit, with
+one error type (the caller's) for every way the read can fail.
 """
 
 from __future__ import annotations
@@ -11,6 +15,10 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+
+from .errors import EnfoError
+
+__all__ = ["write_bytes_atomic", "read_bounded"]
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, mode: int = 0o644, overwrite: bool = True) -> Path:
@@ -81,3 +89,47 @@ def _fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def read_bounded(path: str | os.PathLike, max_bytes: int, *, what: str = "file",
+                 error: type[EnfoError] = EnfoError, too_large: type[EnfoError] | None = None) -> bytes:
+    """The whole file at ``path``, refusing anything over ``max_bytes`` before reading it.
+
+    Parameters
+    ----------
+    path : path-like
+    max_bytes : int
+        Largest size accepted (checked from ``fstat`` first, then again on the bytes read, in
+        case the file grew).
+    what : str
+        What the file is, for messages ("bundle", "public key file", ...).
+    error : EnfoError subclass
+        Raised when the file is missing, a directory or unreadable.
+    too_large : EnfoError subclass, optional
+        Raised when it is over the limit (default ``error``).
+
+    Raises
+    ------
+    error, too_large
+        Each message names ``what`` and the path.
+    """
+    p = Path(path)
+    too_large = too_large or error
+    try:
+        with open(p, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_bytes:
+                raise too_large(
+                    f"{what} {p} is {size:,} bytes, over the limit of {max_bytes:,} bytes (raise "
+                    "the limit only for files you expect to be this large)"
+                )
+            raw = f.read(max_bytes + 1)
+    except FileNotFoundError as e:
+        raise error(f"{what} {p} does not exist (no such file)") from e
+    except IsADirectoryError as e:
+        raise error(f"{what} {p} is a directory, not a file") from e
+    except OSError as e:
+        raise error(f"cannot read {what} {p} ({e.strerror or e})") from e
+    if len(raw) > max_bytes:  # grew while we read it
+        raise too_large(f"{what} {p} is over the limit of {max_bytes:,} bytes")
+    return raw

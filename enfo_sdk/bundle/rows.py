@@ -1,0 +1,90 @@
+"""A bundle's rows for the owner's own tools: verified (an update) or read by the owner.
+
+:func:`rows_from_bundle` verifies a bundle against trusted keys and returns its rows, key and
+manifest -- the start of an update (``enfo-owner forge --from``). :func:`owner_bundle_rows` is
+the owner reading a bundle it forged itself (``enfo-owner evaluate --bundle``): the manifest is
+read without checking the signature, but the rows must match its content digest and the
+contract's columns. Both live here so that nothing outside ``bundle/`` opens a bundle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, DigestMismatchError
+
+
+def rows_from_bundle(path: str | Path, trust, partner: str | None = None) -> tuple[pd.DataFrame, Any, Any]:
+    """A verified bundle's rows, key and manifest: the start of an update (``forge --from``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The previous bundle.
+    trust : TrustStore, public key, or path(s) of public key / trust-store files
+        The bundle must verify against these keys (e.g. the owner's own ``owner.key.pub``).
+    partner : str, optional
+        Needed when the bundle names an intended partner.
+
+    Returns
+    -------
+    data : DataFrame of shape (rows, n_features + 1)
+    spec : KeySpec
+    manifest : Manifest
+    """
+    from ..signing import TrustStore, load_trust
+    from .verify import verify
+
+    if not isinstance(trust, TrustStore):
+        if hasattr(trust, "public_bytes"):
+            store = TrustStore()
+            store.add("owner", trust)
+            trust = store
+        else:
+            trust = load_trust(trust)
+    verified = verify(Path(path), trust, partner=partner)
+    return verified.data.copy(), verified.manifest.key, verified.manifest
+
+
+def owner_bundle_rows(path: str | Path, features: list[str], target: str) -> tuple[Any, pd.DataFrame]:
+    """The key and rows of a bundle the owner forged, checked against its manifest's digest.
+
+    The manifest is read **without signature verification** (it is the owner's own file); the
+    bundle's columns must be ``features`` then ``target`` and its rows must match the content
+    digest.
+
+    Raises
+    ------
+    DataError
+        The bundle's columns differ from the contract's, or its rows cannot be read.
+    DigestMismatchError
+        The rows do not match the manifest's content digest.
+    """
+    import pyarrow as pa
+
+    from .digest import content_digest
+    from .verify import read_envelope_unverified
+
+    path = Path(path)
+    manifest, _keyid = read_envelope_unverified(path)
+    names = [*manifest.task.features, manifest.task.target]
+    if list(manifest.task.features) != list(features) or manifest.task.target != target:
+        raise DataError(
+            f"{path}: bundle columns {names} do not match the contract's "
+            f"{[*features, target]}"
+        )
+    try:
+        df = pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException) as e:  # the kinds pyarrow raises for bad files
+        raise DataError(f"{path}: cannot read the bundle's rows: {e}") from e
+    missing = [c for c in names if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: bundle lacks column(s) {missing}")
+    df = df[names].astype(np.float64)
+    if content_digest(df, names) != str(manifest.content_digest):
+        raise DigestMismatchError(f"{path}: the rows do not match the manifest's content digest")
+    return manifest.key, df

@@ -1,0 +1,191 @@
+"""The owner's rows as forging sees them: a validation split and minibatches.
+
+Two kinds, one interface (``n_owner``, ``n_train``, ``n_val``, ``names``, ``target``, ``Zval``,
+``tval``, ``reduce``, ``init_rows``, ``batch``, ``batch_loss``, ``val_rmse``, ``fingerprint``,
+``settings``):
+
+* :class:`ArrayRows` -- in-memory rows, a seeded validation split, minibatches drawn with
+  ``torch.randint`` from the run's generator;
+* :class:`SourceRows` -- a minibatch source such as :class:`enfo_sdk.stream.ParquetSource`
+  (batches by step, its own validation rows; under ``torch.distributed`` this rank's shard).
+
+:func:`owner_rows` picks one; :func:`initial_rows` and :func:`start_rows` give the rows forging
+starts from, in the key's standardized space.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._random import rng as make_rng
+from .._validation import check_Xy
+from ..errors import DataError, ForgeError
+
+
+def initial_rows(init: str, Z: np.ndarray, t: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    """Starting rows (rows, d + 1) from standardized owner rows: k-means centroids (of at most
+    20,000 rows), a seeded sample, or standard normal noise."""
+    D = np.column_stack([Z, t])
+    g = make_rng(seed)
+    if init == "kmeans":
+        from sklearn.cluster import KMeans
+
+        sub = D if len(D) <= 20000 else D[g.choice(len(D), 20000, replace=False)]
+        km = KMeans(n_clusters=rows, n_init=1, random_state=int(seed)).fit(sub)
+        return np.asarray(km.cluster_centers_, dtype=np.float64)
+    if init == "sample":
+        return D[g.choice(len(D), rows, replace=False)].copy()
+    if init == "noise":
+        return g.standard_normal((rows, D.shape[1]))
+    raise ForgeError(f"unknown init {init!r}; choose kmeans, sample or noise")
+
+
+class ArrayRows:
+    """In-memory owner rows: a seeded validation split, minibatches by torch.randint."""
+
+    reduce = False
+
+    def __init__(self, X, y, spec, validation: float, seed: int, dev) -> None:
+        Xa, ya, names, target = check_Xy(X, y, min_rows=2)
+        if spec.n_features != Xa.shape[1]:
+            raise DataError(f"the key expects {spec.n_features} features, X has {Xa.shape[1]}")
+        if not 0.0 < validation < 1.0:
+            raise ForgeError(f"validation must be a fraction in (0, 1), got {validation}")
+        self.names, self.target = names, target
+        n = len(ya)
+        self.n_owner = n
+        self.n_val = max(1, int(round(validation * n)))
+        self.n_train = n - self.n_val
+        pre = spec.preprocessing
+        Z = pre.transform_X(Xa)
+        t = pre.transform_y(ya)
+        perm = make_rng(seed).permutation(n)
+        val_idx, tr_idx = perm[:self.n_val], perm[self.n_val:]
+        self.Ztr = torch.as_tensor(Z[tr_idx], device=dev)
+        self.ttr = torch.as_tensor(t[tr_idx], device=dev)
+        self.Zval = torch.as_tensor(Z[val_idx], device=dev)
+        self.tval = torch.as_tensor(t[val_idx], device=dev)
+        self.dev = dev
+        self._Z, self._t = Z, t
+        self._tr_idx = tr_idx
+
+    def init_rows(self, init: str, rows: int, seed: int) -> np.ndarray:
+        return initial_rows(init, self._Z[self._tr_idx], self._t[self._tr_idx], rows, seed)
+
+    def batch(self, step: int, size: int, seed: int, gen):
+        idx = torch.randint(0, self.n_train, (min(size, self.n_train),), generator=gen).to(self.dev)
+        return self.Ztr[idx], self.ttr[idx]
+
+    def batch_loss(self, r, size: int):
+        return (r * r).mean()
+
+    def val_rmse(self, fit, scale: float) -> float:
+        r = fit(self.Zval) - self.tval
+        return float(torch.sqrt((r * r).mean())) * scale
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for a in (self.Ztr, self.ttr, self.Zval, self.tval):
+            h.update(np.ascontiguousarray(a.cpu().numpy()).tobytes())
+        return h.hexdigest()
+
+    def settings(self) -> dict:
+        return {}
+
+
+class SourceRows:
+    """A minibatch source (e.g. ParquetSource): batches by step, its own validation rows."""
+
+    def __init__(self, source, spec, dev, distributed: bool) -> None:
+        if spec.n_features != source.n_features:
+            raise DataError(f"the key expects {spec.n_features} features, the source has {source.n_features}")
+        self.source, self.pre, self.dev = source, spec.preprocessing, dev
+        self.names, self.target = list(source.feature_names), source.target_name
+        self.n_train = int(source.n_train)
+        self.n_owner = int(source.n_rows)
+        self.reduce = bool(distributed)
+        Xv, yv = source.validation_rows()
+        self.Zval = torch.as_tensor(self.pre.transform_X(Xv), device=dev)
+        self.tval = torch.as_tensor(self.pre.transform_y(yv), device=dev)
+        self.n_val = int(source.n_validation)
+        if self.reduce:
+            from ..distributed import world
+
+            rank, size = world()
+            if getattr(source, "world", None) != size or list(getattr(source, "ranks", [])) != [rank]:
+                raise ForgeError(
+                    f"distributed forging on {size} ranks needs this rank's shard: a source with "
+                    f"world={size} and ranks=[{rank}] (enfo_sdk.distributed.shard_source)"
+                )
+
+    def init_rows(self, init: str, rows: int, seed: int) -> np.ndarray:
+        Xs, ys = self.source.sample(20000, seed)
+        Z = self.pre.transform_X(Xs.to_numpy(np.float64))
+        t = self.pre.transform_y(ys.to_numpy(np.float64))
+        return initial_rows(init, Z, t, rows, seed)
+
+    def batch(self, step: int, size: int, seed: int, gen):
+        Xb, yb = self.source.batch(step, size, seed)
+        return (torch.as_tensor(self.pre.transform_X(Xb), device=self.dev),
+                torch.as_tensor(self.pre.transform_y(yb), device=self.dev))
+
+    def batch_loss(self, r, size: int):
+        return (r * r).sum() / size
+
+    def val_rmse(self, fit, scale: float) -> float:
+        r = fit(self.Zval) - self.tval
+        acc = torch.stack([(r * r).sum(), torch.tensor(float(len(r)), dtype=r.dtype, device=r.device)])
+        if self.reduce:
+            from ..distributed import all_reduce_sum
+
+            all_reduce_sum(acc)
+        return math.sqrt(float(acc[0]) / float(acc[1])) * scale
+
+    def fingerprint(self) -> str:
+        fp = getattr(self.source, "fingerprint", None)
+        return str(fp()) if callable(fp) else type(self.source).__name__
+
+    def settings(self) -> dict:
+        d = getattr(self.source, "describe", None)
+        return dict(d()) if callable(d) else {}
+
+
+def start_rows(init_rows, data, spec, rows: int) -> np.ndarray:
+    """``init_rows`` (original units, features then target) in standardized space."""
+    if isinstance(init_rows, pd.DataFrame):
+        cols = [*data.names, data.target]
+        missing = [c for c in cols if c not in init_rows.columns]
+        if missing:
+            raise ForgeError(f"init_rows lacks column(s) {missing}; it has {list(init_rows.columns)}")
+        A = init_rows[cols].to_numpy(dtype=np.float64)
+    else:
+        A = np.asarray(init_rows, dtype=np.float64)
+    d = spec.n_features
+    if A.ndim != 2 or A.shape[1] != d + 1:
+        raise ForgeError(f"init_rows must have shape (rows, {d + 1}), got {A.shape}")
+    if A.shape[0] != rows:
+        raise ForgeError(f"init_rows has {A.shape[0]} rows but rows={rows}")
+    if not np.isfinite(A).all():
+        raise ForgeError("init_rows holds missing or infinite values")
+    pre = spec.preprocessing
+    return np.column_stack([pre.transform_X(A[:, :d]), pre.transform_y(A[:, d])])
+
+
+
+
+def owner_rows(X, y, spec, validation: float, seed: int, dev, distributed: bool):
+    """:class:`SourceRows` for a minibatch source (``y`` None), else :class:`ArrayRows`."""
+    from ..stream import is_source
+
+    if is_source(X):
+        if y is not None:
+            raise ForgeError("pass y=None with a minibatch source (it holds the target)")
+        return SourceRows(X, spec, dev, distributed)
+    if distributed:
+        raise ForgeError("distributed forging reads a sharded source (enfo_sdk.distributed.shard_source), not arrays")
+    return ArrayRows(X, y, spec, validation, seed, dev)

@@ -1,0 +1,221 @@
+"""One validated description of a forging run: :class:`ForgeSettings`.
+
+Every forging default lives here once, and so do the three rules that used to be repeated
+wherever forging was prepared:
+
+* the **rows rule** -- the forged rows must be fewer than the owner rows forging learns from
+  (the training rows less the validation split), :meth:`ForgeSettings.check_rows`;
+* the **learning-rate rule** -- 0.01 times the key's length scale, a quarter of that for an
+  update from earlier rows, :meth:`ForgeSettings.learning_rate`;
+* the **thread rule** -- one torch thread for small bundles, :meth:`ForgeSettings.torch_threads`.
+
+The contract's ``forge`` section builds one (:meth:`enfo_sdk.contract.ForgeSection.settings`);
+the Python API takes one or keyword overrides (:func:`enfo_sdk.forge`). The object is frozen:
+``settings.replace(rows=50)`` makes a changed copy, validated again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import numbers
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import EnfoError, ForgeError
+
+Mode = Literal["rival", "augment", "adaptable"]
+Init = Literal["kmeans", "sample", "noise"]
+
+MODES = ("rival", "augment", "adaptable")
+INITS = ("kmeans", "sample", "noise")
+
+#: Default learning rate of an update (``init_rows``, ``forge --from``) as a fraction of
+#: :func:`default_lr`. Rows that were already forged for this key sit near an optimum, and a
+#: fresh run's step size throws them off it. Measured with ``python benchmarks/scale.py
+#: --skip-stream`` (Friedman #3, old and new data two 5,000-row draws, 100 rows, bandwidth 2):
+#: at the fresh rate 0.02 an update first reached the restart's best validation RMSE at step
+#: 750, against the restart's 460; at 0.005 (this factor) at steps 40, 10 and 10 on three data
+#: pairs, against the restart's 460, 740 and 1040, and it ended lower on all three.
+UPDATE_LR_FACTOR = 0.25
+
+#: Bundles up to this many rows forge on one torch thread (see :meth:`ForgeSettings.torch_threads`).
+SMALL_BUNDLE_ROWS = 300
+
+
+def default_lr(spec) -> float:
+    """0.01 x the key's length scale (``bandwidth``, or 1 for keys without one)."""
+    return 0.01 * float(spec.hyperparameters.get("bandwidth", 1.0))
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class ForgeSettings:
+    """Every setting of a forging run, with its default, checked when made.
+
+    Attributes
+    ----------
+    rows : int
+        Synthetic rows m; must be smaller than the training rows left after validation.
+    mode : {"rival", "augment", "adaptable"}
+        Which objective terms forging adds to the base term (:mod:`enfo_sdk.forging.terms`).
+    steps : int
+        Maximum Adam steps.
+    batch_size : int
+        Owner rows per step (the global batch under ``distributed``).
+    lr : float, optional
+        Adam learning rate (standardized units). Default: :meth:`learning_rate`'s rule -- rows
+        must move on the scale on which the key's kernel varies. Measured on CDNOW (bandwidth
+        32): a fixed 0.02 left forged rows 18% above the full-data RMSE, 0.32 within 1%; on
+        Friedman #3 (bandwidth 2) the rule gives the 0.02 that works there.
+    init : {"kmeans", "sample", "noise"}
+        Starting rows: k-means centroids of the owner's rows, a random sample of them, or noise.
+    validation : float in (0, 1)
+        Fraction of the owner's rows held out for early stopping (in-memory data).
+    seed : int
+    eval_every, patience : int
+        Evaluation period in steps and early-stopping patience in evaluations.
+    alignment_weight, adaptability_weight : float
+        Weights of the ``augment`` / ``adaptable`` terms.
+    rival_weight : float
+        Mode ``rival`` only (default 0, the paper's base objective): weight of the term that
+        *raises* the error of a surrogate attacker trained on the rows (docs/keys.md, "Rival
+        strength").
+    blur : float
+        Sinkhorn blur (standardized units) for ``augment``.
+    device : str, optional
+        torch device; default "cuda" when available, else "cpu".
+    threads : int, optional
+        CPU threads for torch while forging; default :meth:`torch_threads`'s rule.
+    checkpoint : str or Path, optional
+        Checkpoint file (:mod:`enfo_sdk.checkpoint`), written every ``checkpoint_every`` steps
+        and when forging ends (rank 0 only).
+    checkpoint_every : int
+    resume : bool
+        Continue from ``checkpoint`` when it exists (a fresh start otherwise).
+    """
+
+    rows: int = 100
+    mode: Mode = "rival"
+    steps: int = 2000
+    batch_size: int = 256
+    lr: float | None = None
+    init: Init = "kmeans"
+    validation: float = 0.2
+    seed: int = 0
+    eval_every: int = 25
+    patience: int = 20
+    alignment_weight: float = 1.0
+    adaptability_weight: float = 1.0
+    rival_weight: float = 0.0
+    blur: float = 0.05
+    device: str | None = None
+    threads: int | None = None
+    checkpoint: str | Path | None = None
+    checkpoint_every: int = 100
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.rows) or self.rows < 1:
+            raise ForgeError(f"rows must be a positive whole number, got {self.rows!r}")
+        if self.mode not in MODES:
+            raise ForgeError(f"unknown mode {self.mode!r}; choose rival, augment or adaptable")
+        if self.init not in INITS:
+            raise ForgeError(f"unknown init {self.init!r}; choose kmeans, sample or noise")
+        rw = self.rival_weight
+        if not (isinstance(rw, numbers.Real) and not isinstance(rw, bool) and math.isfinite(rw) and rw >= 0):
+            raise ForgeError(f"rival_weight must be a finite number >= 0, got {rw!r}")
+        if rw > 0 and self.mode != "rival":
+            raise ForgeError(f"rival_weight applies to mode 'rival' only (mode is {self.mode!r}); leave it at 0")
+        lr_ok = self.lr is None or (isinstance(self.lr, numbers.Real) and self.lr > 0)
+        if int(self.steps) < 1 or int(self.batch_size) < 1 or not lr_ok or int(self.eval_every) < 1:
+            raise ForgeError("steps, batch_size and eval_every must be >= 1 and lr > 0")
+        if int(self.checkpoint_every) < 1:
+            raise ForgeError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        if self.resume and self.checkpoint is None:
+            raise ForgeError("resume=True needs checkpoint=PATH")
+        if not 0.0 < self.validation < 1.0:
+            raise ForgeError(f"validation must be a fraction in (0, 1), got {self.validation}")
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The settings' names, in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def build(cls, settings: ForgeSettings | None = None, **overrides: Any) -> ForgeSettings:
+        """``settings`` (default: all defaults) with ``overrides`` applied; unknown names raise."""
+        known = cls.names()
+        unknown = [k for k in overrides if k not in known]
+        if unknown:
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, known, n=1)
+                hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ForgeError(f"unknown forging setting {', '.join(hints)}; known: {', '.join(known)}")
+        base = settings if settings is not None else cls()
+        if not isinstance(base, cls):
+            raise ForgeError(f"settings must be a ForgeSettings, got {type(base).__name__}")
+        return dataclasses.replace(base, **overrides) if overrides else base
+
+    def replace(self, **changes: Any) -> ForgeSettings:
+        """A copy with ``changes`` (validated again)."""
+        return ForgeSettings.build(self, **changes)
+
+    # -- the rules ---------------------------------------------------------------------------
+    def validation_rows(self, n: int) -> int:
+        """Owner rows held out for early stopping from ``n`` in-memory training rows."""
+        return max(1, int(round(self.validation * n)))
+
+    def usable_rows(self, n: int) -> int:
+        """Owner rows forging learns from when ``n`` in-memory training rows are given."""
+        return n - self.validation_rows(n)
+
+    def check_rows(self, usable: int, *, total: int | None = None, where: str = "",
+                   why: str | None = None, error: type[EnfoError] = ForgeError) -> None:
+        """Raise ``error`` unless :attr:`rows` is smaller than the ``usable`` owner rows.
+
+        ``total`` (the rows before the validation split) or ``why`` (where ``usable`` comes
+        from), and ``where`` (e.g. a contract's file and key) only make the message clearer.
+        """
+        if self.rows < usable:
+            return
+        if why is None:
+            of = f" of {total}" if total is not None else ""
+            why = f"the training rows left after the validation split{of}"
+        prefix = f"{where}: " if where else ""
+        raise error(f"{prefix}rows ({self.rows}) must be smaller than the {usable} owner rows "
+                    f"forging learns from ({why})")
+
+    def learning_rate(self, spec, *, update: bool = False) -> float:
+        """:attr:`lr`, or the default rule: :func:`default_lr` (times :data:`UPDATE_LR_FACTOR`
+        for an update from earlier rows)."""
+        if self.lr is not None:
+            return float(self.lr)
+        return default_lr(spec) * (UPDATE_LR_FACTOR if update else 1.0)
+
+    def torch_threads(self) -> int | None:
+        """:attr:`threads`, or 1 for up to :data:`SMALL_BUNDLE_ROWS` rows (a step is then a
+        chain of small products that extra threads only slow down: measured 3.7 ms per step on
+        one thread, 580 ms on two when the machine is busy) and torch's own setting above."""
+        if self.threads is not None:
+            return self.threads
+        return 1 if self.rows <= SMALL_BUNDLE_ROWS else None
+
+    def record(self, *, lr: float) -> dict[str, Any]:
+        """The settings as a bundle's provenance records them (weights of other modes are 0)."""
+        mode = self.mode
+        return dict(
+            rows=int(self.rows), mode=mode, steps=int(self.steps), batch_size=int(self.batch_size),
+            lr=float(lr), init=self.init, validation=float(self.validation), seed=int(self.seed),
+            eval_every=int(self.eval_every), patience=int(self.patience),
+            alignment_weight=float(self.alignment_weight) if mode == "augment" else 0.0,
+            adaptability_weight=float(self.adaptability_weight) if mode == "adaptable" else 0.0,
+            rival_weight=float(self.rival_weight) if mode == "rival" else 0.0, blur=float(self.blur),
+        )

@@ -1,0 +1,75 @@
+"""What every workflow shares: progress reporting, error context, warnings, the contract's key.
+
+A workflow (``enfo_sdk.workflows.*``) runs one job end to end for a CLI command or an embedding
+program; the library below it knows nothing of contracts or terminals. Progress is reported
+through ``progress(phase, fraction)``; the library prints nothing.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import EnfoError
+
+#: ``progress(phase, fraction)``, fraction in [0, 1].
+Progress = Callable[[str, float], None]
+
+
+@contextmanager
+def context(where: str) -> Iterator[None]:
+    """Re-raise an EnfoError with ``where`` (file and key path) in front, same type."""
+    try:
+        yield
+    except EnfoError as e:
+        raise type(e)(f"{where}: {e}") from e
+
+
+def notify(progress: Progress | None, phase: str, fraction: float) -> None:
+    """Report ``fraction`` of ``phase`` (clamped to [0, 1]) when a callback is given."""
+    if progress is not None:
+        progress(phase, min(1.0, max(0.0, float(fraction))))
+
+
+@contextmanager
+def collect_warnings(into: list[str]) -> Iterator[None]:
+    """Record the warnings raised inside (all of them, DeprecationWarning aside) into ``into``."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        yield
+    into.extend(str(w.message) for w in seen if not issubclass(w.category, DeprecationWarning))
+
+
+def encapsulate_contract(contract, X_train, y_train, progress: Progress | None, caught: list[str]):
+    """The contract's key chosen on the training rows; warnings are appended to ``caught``."""
+    from ..encapsulate import encapsulate
+
+    k = contract.key
+    search = None if k.search is None else dict(k.search)
+    extra = {} if k.cv is None else {"cv": k.cv}
+    with collect_warnings(caught), context(contract.where("key")):
+        return encapsulate(
+            X_train, y_train, algorithm=k.algorithm, version=k.version, search=search,
+            seed=contract.data.seed, progress=lambda f: notify(progress, "encapsulate", f),
+            **extra,
+        )
+
+
+def report_meta(contract, spec, notes: list, caught: list, **extra) -> dict[str, Any]:
+    """The ``meta`` block of an evaluation or sweep report: where it came from and the key."""
+    return {
+        "contract": str(contract.file) if contract.file else None,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+        "key": key_summary(spec),
+        "notes": notes, "warnings": caught,
+    }
+
+
+def key_summary(spec) -> dict[str, Any]:
+    """The key as results print it: algorithm, version, hyperparameters."""
+    return {"algorithm": spec.algorithm, "version": spec.version,
+            "hyperparameters": dict(spec.hyperparameters)}

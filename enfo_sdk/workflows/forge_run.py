@@ -1,0 +1,355 @@
+"""``enfo-owner forge``: a contract end to end -- read, split, encapsulate, forge, evaluate, sign.
+
+:func:`run_forge`
+    1. check the signing key and the partner's public key (fail before the slow part);
+    2. read the owner's table and hold out the seeded test split (:mod:`.owner_data`);
+    3. *encapsulate*: choose the key's hyperparameters by CV on the training rows (or keep a
+       previous bundle's key, ``--from``);
+    4. *forge*: ``forge.rows`` synthetic rows for that key;
+    5. *evaluate*: test RMSE of the key trained on all training rows, on the forged rows and
+       on the same number of real training rows sampled at random (seeded);
+    6. *write*: create the signing key at the default location if none was named and none
+       exists, then the signed bundle (atomic: an interruption leaves no partial file) and the
+       optional JSON report.
+
+Progress is reported through ``progress(phase, fraction)`` with phase one of :data:`PHASES`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._random import rng as make_rng
+from ..errors import ConfigError, SigningError
+from .common import Progress, collect_warnings, context, encapsulate_contract, key_summary, notify
+from .owner_data import OwnerSplit, load_owner_split
+
+__all__ = ["PHASES", "ForgeRun", "run_forge"]
+
+#: Phases reported to ``progress(phase, fraction)`` by :func:`run_forge`, in order.
+PHASES = ("encapsulate", "forge", "evaluate", "write")
+
+
+@dataclass
+class ForgeRun:
+    """Everything ``enfo-owner forge`` reports.
+
+    Attributes
+    ----------
+    bundle : Path
+        The signed bundle written.
+    manifest : enfo_sdk.bundle.Manifest
+        Its signed manifest.
+    result : ForgeResult
+        The forged rows, history and forging metrics.
+    test_rmse : dict
+        Test RMSE (original units) of the key trained on ``full`` (all owner training rows),
+        ``forged`` (the forged rows) and ``sampled`` (as many real training rows as forged
+        rows, sampled at random).
+    n_train, n_test : int
+        Owner rows used for encapsulation and forging, and held out for the test.
+    seconds : dict
+        Wall-clock seconds per phase and ``total``.
+    signer : SignerInfo
+    warnings : list of str
+        Warnings raised on the way (e.g. a hyperparameter on the edge of its grid).
+    report : Path or None
+        The JSON report written, when the contract asks for one.
+    """
+
+    contract: Any
+    bundle: Path
+    manifest: Any
+    result: Any
+    spec: Any
+    test_rmse: dict[str, float]
+    n_train: int
+    n_test: int
+    seconds: dict[str, float]
+    signer: Any
+    warnings: list[str] = field(default_factory=list)
+    report: Path | None = None
+
+    @property
+    def rows(self) -> int:
+        return len(self.result.data)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary (what ``enfo-owner forge --json`` prints)."""
+        full, forged = self.test_rmse["full"], self.test_rmse["forged"]
+        bundle_id = getattr(self.manifest, "bundle_id", None)
+        return {
+            "bundle": str(self.bundle),
+            "bundle_id": str(bundle_id) if bundle_id is not None else None,
+            "contract": str(self.contract.file) if self.contract.file else None,
+            "rows": self.rows,
+            "owner_rows": {"train": self.n_train, "test": self.n_test},
+            "test_rmse": dict(self.test_rmse),
+            "forged_vs_full": (forged / full - 1.0) if full > 0 else None,
+            "key": key_summary(self.spec),
+            "forge": {
+                k: self.result.metrics.get(k)
+                for k in ("best_val_rmse", "best_step", "steps_run", "stopped_early")
+            },
+            "seconds": dict(self.seconds),
+            "signer": {
+                "fingerprint": self.signer.fingerprint,
+                "key": str(self.signer.key_path),
+                "public_key": str(self.signer.public_key_path) if self.signer.public_key_path else None,
+                "created": self.signer.created,
+            },
+            "report": str(self.report) if self.report else None,
+            "warnings": list(self.warnings),
+        }
+
+    summary = to_json  # the name of earlier versions
+
+
+class _Phases:
+    """Times each phase and reports its start and end to ``progress``."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress, self.seconds, self.start = progress, {}, time.perf_counter()
+
+    @contextmanager
+    def phase(self, name: str):
+        t = time.perf_counter()
+        notify(self.progress, name, 0.0)
+        yield lambda fraction: notify(self.progress, name, fraction)
+        notify(self.progress, name, 1.0)
+        self.seconds[name] = time.perf_counter() - t
+
+    def total(self) -> dict[str, float]:
+        self.seconds["total"] = time.perf_counter() - self.start
+        return self.seconds
+
+
+@dataclass
+class _SigningPlan:
+    path: Path
+    key: Any  # loaded private key, or None when it must be created
+    named: bool
+
+
+def _plan_signing(contract) -> _SigningPlan:
+    from .. import signing
+
+    named = contract.signing.key is not None
+    path = Path(contract.signing.key) if named else signing.default_key_path()
+    where = contract.where("signing.key") if named else (
+        f"signing key {path} (the default; set signing.key in "
+        f"{contract.file or 'the contract'} or ${signing.OWNER_KEY_ENV})"
+    )
+    if not path.exists():
+        if named:
+            raise SigningError(f"{where}: no such file: {path}")
+        return _SigningPlan(path=path, key=None, named=False)
+    with context(where):
+        key = signing.load_private_key(path, passphrase_env=contract.signing.passphrase_env)
+    return _SigningPlan(path=path, key=key, named=named)
+
+
+def owner_name(contract) -> str:
+    """The contract's ``signing.owner``, else the login name (``owner`` where there is none)."""
+    if contract.signing.owner:
+        return contract.signing.owner
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        return "owner"
+
+
+def run_forge(
+    contract,
+    *,
+    progress: Progress | None = None,
+    resume: bool = False,
+    from_bundle: str | Path | None = None,
+    trust: Sequence[str | Path] = (),
+) -> ForgeRun:
+    """Run a contract end to end: read, split, encapsulate, forge, evaluate, sign, write.
+
+    Parameters
+    ----------
+    contract : Contract
+        Usually from :func:`enfo_sdk.contract.load_contract` (paths already absolute).
+    progress : callable, optional
+        ``progress(phase, fraction)`` with phase in :data:`PHASES` and fraction in [0, 1].
+    resume : bool
+        Continue forging from the checkpoint (``output.checkpoint``, default the bundle path
+        followed by ``.checkpoint.npz``) when it exists; checkpoints are written either way.
+    from_bundle : str or Path, optional
+        Update a previous bundle (``enfo-owner forge --from``): verify it, keep its key
+        (encapsulation is skipped; ``key.algorithm`` must match) and start forging from its
+        rows (``forge.rows`` must equal its row count).
+    trust : sequence of paths
+        Public keys or trust-store files ``from_bundle`` must verify against; default the
+        owner's own signing key.
+
+    Returns
+    -------
+    ForgeRun
+
+    Raises
+    ------
+    EnfoError
+        ConfigError, DataError, SigningError, HyperparameterError, ForgeError, ...; each
+        message names the contract file and key path, or the data file and column.
+    """
+    from .. import signing
+    from ..forge import forge
+
+    phases = _Phases(progress)
+    caught: list[str] = []
+    plan = _plan_signing(contract)
+    partner = contract.partner
+    partner_key = None
+    if partner is not None and partner.public_key is not None:
+        with context(contract.where("partner.public_key")):
+            partner_key = signing.load_public_key(partner.public_key)
+    previous = None if from_bundle is None else _previous_bundle(contract, plan, Path(from_bundle), trust)
+
+    split = load_owner_split(contract)
+    Xa_train, ya_train = split.train_arrays
+
+    with phases.phase("encapsulate"):
+        init_rows = None
+        if previous is not None:  # an update keeps the previous bundle's key
+            spec, init_rows = _check_previous(contract, previous, split)
+        else:
+            spec = encapsulate_contract(contract, split.X_train, split.y_train, progress, caught)
+        checkpoint = contract.output.checkpoint
+        if checkpoint is None and resume:
+            checkpoint = str(contract.output.bundle) + ".checkpoint.npz"
+        extra: dict[str, Any] = {}
+        if checkpoint is not None:
+            extra.update(checkpoint=Path(checkpoint), resume=bool(resume))
+
+    with phases.phase("forge") as report:
+        with collect_warnings(caught), context(contract.where("forge")):
+            result = forge(*split.forge_rows(), spec, split.forge_settings(contract, **extra),
+                           callback=lambda p: report(p.step / p.steps), init_rows=init_rows)
+
+    with phases.phase("evaluate") as report:
+        test_rmse = _test_rmse(spec, split, result, contract.data.seed, report)
+
+    with phases.phase("write"):
+        signer, key = _signer(contract, plan)
+        bundle = Path(contract.output.bundle)
+        bundle.parent.mkdir(parents=True, exist_ok=True)
+        manifest = _write_bundle(contract, bundle, result, key, partner_key, test_rmse)
+    run = ForgeRun(
+        contract=contract, bundle=bundle, manifest=manifest, result=result, spec=spec,
+        test_rmse=test_rmse, n_train=split.n_train, n_test=split.n_test,
+        seconds=phases.total(), signer=signer, warnings=caught,
+    )
+    if contract.output.report is not None:
+        run.report = Path(contract.output.report)
+        _write_report(run)
+    return run
+
+
+def _test_rmse(spec, split: OwnerSplit, result, seed: int, report) -> dict[str, float]:
+    """Test RMSE of the key on all training rows, on the forged rows, and on as many sampled rows."""
+    from ..evaluate.utility import key_rmse
+
+    Xa, ya = split.train_arrays
+    out = {"full": key_rmse(spec, Xa, ya, split.X_test, split.y_test)}
+    report(1 / 3)
+    out["forged"] = key_rmse(spec, result.X, result.y, split.X_test, split.y_test)
+    report(2 / 3)
+    sample = make_rng(seed).choice(len(ya), len(result.data), replace=False)
+    out["sampled"] = key_rmse(spec, Xa[sample], ya[sample], split.X_test, split.y_test)
+    return out
+
+
+def _signer(contract, plan: _SigningPlan):
+    """The signer and its private key: the named or default key, created when there is none."""
+    from .. import signing
+
+    env = contract.signing.passphrase_env
+    if plan.key is None:
+        signer = signing.create_signing_key(plan.path, comment=owner_name(contract), passphrase_env=env)
+        return signer, signing.load_private_key(signer.key_path, passphrase_env=env)
+    return signing.SignerInfo.of(plan.key, plan.path), plan.key
+
+
+def _write_bundle(contract, bundle: Path, result, key, partner_key, test_rmse: dict[str, float]):
+    from ..bundle import write_bundle
+
+    partner = contract.partner
+    metrics = {
+        "test_rmse_full": test_rmse["full"],
+        "test_rmse_forged": test_rmse["forged"],
+        "test_rmse_sampled": test_rmse["sampled"],
+        "best_val_rmse": float(result.metrics["best_val_rmse"]),
+    }
+    with context(contract.where("output.bundle")):
+        return write_bundle(
+            bundle, result, signing_key=key, owner_name=owner_name(contract),
+            partner_name=partner.name if partner else None,
+            partner_public_key=partner_key,
+            expires_in_days=partner.expires_in_days if partner else None,
+            metrics=metrics,
+        )
+
+
+def _previous_bundle(contract, plan: _SigningPlan, path: Path, trust: Sequence[str | Path]):
+    """Verify the bundle an update starts from: against ``trust`` or the owner's own key."""
+    from ..bundle import verify
+    from ..signing import TrustStore
+    from .partner_steps import load_trust_files
+
+    if trust:
+        store = load_trust_files(trust)
+    elif plan.key is not None:
+        store = TrustStore()
+        store.add(owner_name(contract), plan.key.public_key())
+    else:
+        raise ConfigError(
+            f"--from {path}: no key to verify it with; name the owner's public key with --trust "
+            f"or set signing.key ({contract.where('signing.key')})"
+        )
+    return verify(path, store)
+
+
+def _check_previous(contract, previous, split: OwnerSplit):
+    """The previous bundle's KeySpec and rows, after checking they fit this contract."""
+    spec = previous.manifest.key
+    features, target = split.features, split.target
+    if spec.algorithm != contract.key.algorithm:
+        raise ConfigError(
+            f"{contract.where('key.algorithm')}: {contract.key.algorithm!r} but the bundle "
+            f"{previous.path} was forged for {spec.algorithm!r}"
+        )
+    if previous.feature_names != features or previous.target_name != target:
+        raise ConfigError(
+            f"{contract.where('data')}: the bundle {previous.path} has columns "
+            f"{previous.feature_names} -> {previous.target_name}, the owner's table "
+            f"{features} -> {target}"
+        )
+    if len(previous.data) != contract.forge.rows:
+        raise ConfigError(
+            f"{contract.where('forge.rows')}: {contract.forge.rows} but the bundle "
+            f"{previous.path} holds {len(previous.data)} rows; an update keeps the row count"
+        )
+    return spec, previous.data
+
+
+def _write_report(run: ForgeRun) -> None:
+    from ..fs import write_bytes_atomic
+
+    body = run.to_json()
+    body["history"] = run.result.history.replace({np.nan: None}).to_dict(orient="records")
+    body["settings"] = run.result.settings
+    run.report.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(run.report, (json.dumps(body, indent=2) + "\n").encode())

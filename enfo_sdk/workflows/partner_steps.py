@@ -1,0 +1,129 @@
+"""``enfo-partner``'s steps over files: verify a bundle, train its key and save it, predict.
+
+Each takes paths (the bundle, the trusted owners' key files, the model, the tables) and calls
+:mod:`enfo_sdk.bundle` and :mod:`enfo_sdk.partner`, which work on objects.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DataError
+from .common import context
+
+__all__ = ["TrainRun", "PredictRun", "load_trust_files", "verify_bundle", "train_bundle", "predict_file"]
+
+
+@dataclass
+class TrainRun:
+    """What ``enfo-partner train`` reports."""
+
+    verified: Any
+    model_path: Path
+
+    def to_json(self) -> dict[str, Any]:
+        v = self.verified
+        return {"bundle": str(v.path), "bundle_id": str(v.manifest.bundle_id), "signer": v.signer,
+                "fingerprint": v.fingerprint, "model": str(self.model_path)}
+
+
+@dataclass
+class PredictRun:
+    """What ``enfo-partner predict`` reports."""
+
+    output: Path
+    rows: int
+    column: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"output": str(self.output), "rows": self.rows, "column": self.column}
+
+
+def load_trust_files(trust: Sequence[str | Path]):
+    """A TrustStore from public key or trust-store files; none given is an error."""
+    from ..signing import load_trust
+
+    if not trust:
+        raise ConfigError(
+            "no trusted owner keys: pass --trust FILE (a public key or a trust-store file) "
+            "or set ENFO_TRUST_STORE"
+        )
+    return load_trust([Path(p).expanduser() for p in trust])
+
+
+def verify_bundle(bundle: str | Path, trust: Sequence[str | Path], partner: str | None = None):
+    """Verify a bundle against trusted owner keys; returns the VerifiedBundle or raises."""
+    from ..bundle import verify
+
+    return verify(Path(bundle), load_trust_files(trust), partner=partner)
+
+
+def train_bundle(
+    bundle: str | Path, trust: Sequence[str | Path], out: str | Path, partner: str | None = None
+) -> TrainRun:
+    """Verify a bundle, rebuild its key model, train it on the bundle and save it to ``out``."""
+    from .. import partner as partner_api
+
+    verified = verify_bundle(bundle, trust, partner)
+    model = partner_api.train(verified)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partner_api.save_model(model, out, verified)
+    return TrainRun(verified=verified, model_path=out)
+
+
+def predict_file(model_path: str | Path, input: str | Path, out: str | Path) -> PredictRun:
+    """Predict with a saved partner model on a CSV or Parquet table; write CSV or Parquet.
+
+    The output holds the input's columns and the predictions in a column named after the
+    target with ``_pred`` appended (the input may hold other columns, e.g. ids or the true
+    target; they are passed through, not used).
+
+    Raises
+    ------
+    DataError
+        Naming the input file and its missing feature columns, or the column with missing
+        values. ModelFileError for a file that is not a saved model.
+    """
+    from .. import partner as partner_api
+    from ..data.tables import read_table
+    from ..fs import write_bytes_atomic
+
+    out = Path(out)
+    kind = _table_kind(out)
+    model = partner_api.load_model(Path(model_path))
+    df = read_table(Path(input))
+    columns = [str(c) for c in df.columns]
+    missing = [c for c in model.feature_names if c not in columns]
+    if missing:
+        raise DataError(
+            f"{input}: missing feature column(s) {', '.join(map(repr, missing))} that model "
+            f"{model_path} needs; the input has: {', '.join(columns)}"
+        )
+    with context(str(input)):
+        pred = partner_api.predict(model, df.rename(columns=str)[model.feature_names])
+    name = f"{model.target_name}_pred"
+    result = df.copy()
+    result[name] = pred.to_numpy()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "csv":
+        data = result.to_csv(index=False).encode("utf-8")
+    else:
+        buf = io.BytesIO()
+        result.to_parquet(buf, index=False)
+        data = buf.getvalue()
+    write_bytes_atomic(out, data)
+    return PredictRun(output=out, rows=len(result), column=name)
+
+
+def _table_kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    raise ConfigError(f"--out {path}: expected a .csv, .parquet or .pq file name")

@@ -1,0 +1,160 @@
+"""``enfo-owner evaluate --sweep``: one bundle per value of a forging weight, measured.
+
+The owner's table is read and split as the other workflows do (:mod:`.owner_data`), the key
+is encapsulated once, then :func:`enfo_sdk.evaluate.sweep.sweep` forges with the contract's
+``forge`` settings, the weight set to each value in turn and ``forge.mode`` replaced by the
+mode the weight belongs to (a note in ``sweep.json`` says so when the contract named another).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .common import Progress, context, encapsulate_contract, notify, report_meta
+from .owner_data import load_owner_split
+
+__all__ = ["SWEEP_PHASES", "SweepRun", "run_sweep"]
+
+#: Phases reported to ``progress(phase, fraction)`` by :func:`run_sweep`, in order.
+SWEEP_PHASES = ("encapsulate", "sweep", "report")
+
+
+@dataclass
+class SweepRun:
+    """What ``enfo-owner evaluate --sweep`` reports: the files written and the figures per value.
+
+    Attributes
+    ----------
+    out, json_path, png_path, html_path : Path
+    param, mode : str
+        The weight swept and the forging mode it weights.
+    rows : int
+    split : dict
+        How the held-out rows were divided (own rows, test rows).
+    key_rmse : dict of str to float
+        The key on the full training rows and on the partner's own rows alone.
+    results : list of dict
+        Per value: key RMSE, the partner's augmentation gain, divergences (and the best
+        attacker's ratio when measured).
+    notes : list of str
+    seconds : float
+    warnings : list of str
+    """
+
+    out: Path
+    json_path: Path
+    png_path: Path
+    html_path: Path
+    param: str
+    mode: str
+    rows: int
+    split: dict[str, Any]
+    key_rmse: dict[str, float]
+    results: list[dict[str, Any]]
+    notes: list[str]
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The files and figures, JSON-ready (what ``--json`` prints)."""
+        return {
+            "out": str(self.out), "json": str(self.json_path), "figure": str(self.png_path),
+            "report": str(self.html_path), "param": self.param, "mode": self.mode,
+            "rows": self.rows, "split": self.split, "key_rmse": dict(self.key_rmse),
+            "results": list(self.results), "notes": list(self.notes), "seconds": self.seconds,
+        }
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """:meth:`to_json` (the name of earlier versions)."""
+        return self.to_json()
+
+
+def run_sweep(
+    contract,
+    *,
+    out: str | Path,
+    param: str,
+    values: Sequence[float],
+    own_rows: int = 1000,
+    attackers: bool = False,
+    progress: Progress | None = None,
+) -> SweepRun:
+    """Forge one bundle per value of a forging weight; write ``sweep.json``, ``.png``, ``.html``.
+
+    Parameters
+    ----------
+    contract : Contract
+    out : str or Path
+        Folder for ``sweep.json``, ``sweep.png`` and ``sweep.html`` (written atomically).
+    param : str
+        One of :func:`enfo_sdk.evaluate.sweepable_params`.
+    values : sequence of float
+        At least two weights (>= 0).
+    own_rows : int
+        Held-out rows playing the partner's own data (the rest are the test rows); with the
+        same number, they are the outside rows of the evaluation's external-rivalry test.
+    attackers : bool
+        Also run the attacker zoo on every bundle (slow).
+    progress : callable, optional
+        ``progress(phase, fraction)`` with phase in :data:`SWEEP_PHASES`.
+
+    Returns
+    -------
+    SweepRun
+    """
+    from ..evaluate.sweep import MODE_OF, check_sweep, sweep, write_sweep
+    from ..forging.settings import ForgeSettings
+
+    t_start = time.perf_counter()
+    vals = check_sweep(param, values, min_values=2)
+    caught: list[str] = []
+    split = load_owner_split(contract, stream=False)
+    Xa_train, ya_train = split.train_arrays
+    mode = MODE_OF[param]
+    kw = contract.forge.forge_kwargs()
+    kw.setdefault("seed", ForgeSettings().seed)
+    notes = [
+        "Owner rows split as by enfo-owner forge (data.test_fraction, data.seed); divergences "
+        "against the training rows; own rows and test rows from the held-out rows.",
+    ]
+    given = kw.pop("mode", None)
+    if given is not None and given != mode:
+        notes.append(f"{contract.where('forge.mode')}: {given!r} replaced by {mode!r}, the mode "
+                     f"whose term {param} weights.")
+    if param in kw:
+        notes.append(f"{contract.where('forge.' + param)}: {kw.pop(param)} replaced by the swept values.")
+    notify(progress, "encapsulate", 0.0)
+    spec = encapsulate_contract(contract, split.X_train, split.y_train, progress, caught)
+    notify(progress, "sweep", 0.0)
+    with context(contract.where("forge")):
+        result = sweep(
+            spec, Xa_train, ya_train, split.X_test, split.y_test,
+            param=param, values=vals, forge_kwargs=kw, own_rows=own_rows,
+            seed=contract.data.seed, attackers=attackers,
+            progress=lambda f: notify(progress, "sweep", f),
+        )
+    notify(progress, "report", 0.0)
+    body = {
+        "meta": report_meta(contract, spec, notes, caught, columns=[*split.features, split.target]),
+        "sweep": result,
+    }
+    json_path, png_path, html_path = write_sweep(body, out)
+    notify(progress, "report", 1.0)
+    return SweepRun(
+        out=Path(out), json_path=json_path, png_path=png_path, html_path=html_path,
+        param=param, mode=mode, rows=result["forge"]["rows"], split=result["split"],
+        key_rmse={"full": result["reference"]["full_key_rmse"],
+                  "own": result["reference"]["own_key_rmse"]},
+        results=[
+            {"value": r["value"], "key_rmse": r["key_rmse"], "gain": r["augmentation"]["gain"],
+             **{k: r["divergence"][k] for k in ("kl", "js", "wasserstein")},
+             **({"best_attacker_ratio": r["attackers"]["best_ratio"]} if "attackers" in r else {})}
+            for r in result["results"]
+        ],
+        notes=notes[1:], seconds=time.perf_counter() - t_start, warnings=caught,
+    )
