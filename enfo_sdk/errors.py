@@ -132,6 +132,12 @@ class ReconstructionError(BundleError):
     """The rebuilt key model does not reproduce the owner's probe predictions."""
 
 
+# -- calls ----------------------------------------------------------------------------------
+class ApiUsageError(EnfoError, TypeError):
+    """A library function was given the wrong kind of object (e.g. a path where a TrustStore is
+    expected); the message names the argument and what to pass."""
+
+
 # -- partner-side model files ---------------------------------------------------------------
 class ModelFileError(EnfoError, ValueError):
     """A saved partner model file cannot be read: not Parquet, truncated, or bad metadata."""

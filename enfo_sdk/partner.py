@@ -37,7 +37,7 @@ from .bundle.footer import DEFAULT_LIMITS, DOUBLE, Limits, parse_footer, read_bo
 from .bundle.manifest import Manifest, describe, library_versions, strict_json
 from .bundle.verify import VerifiedBundle
 from .bundle.write import encode_parquet
-from .errors import BundleError, DataError, KeySpecError, ModelFileError, NotFittedError
+from .errors import ApiUsageError, BundleError, DataError, KeySpecError, ModelFileError, NotFittedError
 from .keys import get_key
 from .spec import KeyRegressor, KeySpec
 
@@ -65,7 +65,7 @@ def train(verified: VerifiedBundle) -> KeyRegressor:
         predictions on DataFrames wrap it: ``TrainedModel.from_bundle(verified, model)``.
     """
     if not isinstance(verified, VerifiedBundle):
-        raise TypeError(f"train needs a VerifiedBundle from enfo_sdk.bundle.verify, got {type(verified).__name__}")
+        raise ApiUsageError(f"train needs a VerifiedBundle from enfo_sdk.bundle.verify, got {type(verified).__name__}")
     return verified.manifest.key.build().fit(verified.X, verified.y)
 
 
@@ -139,7 +139,7 @@ def predict(model: TrainedModel, data: pd.DataFrame) -> pd.Series:
         Naming missing and extra columns, or the column with non-numeric / missing values.
     """
     if not isinstance(model, TrainedModel):
-        raise TypeError(f"predict needs a TrainedModel (see load_model / TrainedModel.from_bundle), got {type(model).__name__}")
+        raise ApiUsageError(f"predict needs a TrainedModel (see load_model / TrainedModel.from_bundle), got {type(model).__name__}")
     if not isinstance(data, pd.DataFrame):
         raise DataError(
             f"predict needs a DataFrame with the named columns {model.feature_names}, got {type(data).__name__}"
@@ -207,7 +207,7 @@ def save_model(model: KeyRegressor | TrainedModel, path: str | os.PathLike, mani
     elif isinstance(manifest, Manifest):
         fp = manifest.owner.fingerprint
     else:
-        raise TypeError(f"manifest must be a Manifest or VerifiedBundle, got {type(manifest).__name__}")
+        raise ApiUsageError(f"manifest must be a Manifest or VerifiedBundle, got {type(manifest).__name__}")
     estimator = model.estimator if isinstance(model, TrainedModel) else model
     wrapped = _wrap(estimator, manifest, fp)
     key = get_key(wrapped.spec.algorithm, wrapped.spec.version)
@@ -356,6 +356,45 @@ class AugmentReport:
     def helped(self) -> bool:
         return self.augmented_rmse < self.own_rmse
 
+    def to_json(self) -> dict:
+        """The figures, JSON-ready (what ``enfo-partner augment --json`` prints, with the mode)."""
+        return {"own_rmse": self.own_rmse, "augmented_rmse": self.augmented_rmse,
+                "bundle_only_rmse": self.bundle_only_rmse, "gain": self.gain, "helped": self.helped,
+                "folds": self.folds, "own_rows": self.own_rows, "bundle_rows": self.bundle_rows}
+
+
+@dataclass
+class CheckReport:
+    """How other model families trained on the bundle fare on the partner's rows, beside the key.
+
+    Attributes
+    ----------
+    key_rmse : float
+        Test RMSE on the partner's rows of the key trained on the bundle.
+    models : dict of str to dict
+        Per family: ``rmse`` on the partner's rows and the ``params`` CV chose on the bundle.
+    best : str
+        The family with the lowest RMSE.
+    best_rmse : float
+    """
+
+    key_rmse: float
+    models: dict
+    best: str
+    best_rmse: float
+
+    @property
+    def best_ratio(self) -> float:
+        """The best family's RMSE over the key's (above 1: every other family does worse)."""
+        return self.best_rmse / self.key_rmse
+
+    def to_json(self) -> dict:
+        return {"models": self.models, "best": self.best, "best_rmse": self.best_rmse,
+                "key_rmse": self.key_rmse, "best_ratio": self.best_ratio}
+
+    def __getitem__(self, name: str):  # the dict of earlier versions: res["best_ratio"]
+        return self.to_json()[name]
+
 
 def augment(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: int = 0,
             what: str = "own rows") -> AugmentReport:
@@ -398,13 +437,13 @@ def augment(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: i
 
 
 def check(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: int = 0,
-          families=None, progress=None, what: str = "own rows") -> dict:
+          families=None, progress=None, what: str = "own rows") -> CheckReport:
     """How other model families fare on the bundle, scored on the partner's own rows.
 
     Every family of the attacker zoo (:mod:`enfo_sdk.evaluate.attackers`) is tuned by CV on
     the bundle alone and scored on the partner's labelled rows, beside the key trained on the
-    bundle. Returns the zoo's dict (``models``, ``best``, ``best_rmse``, ``key_rmse``,
-    ``best_ratio``: above 1 means every other family does worse than the key).
+    bundle. Returns a :class:`CheckReport` (``best_ratio`` above 1 means every other family
+    does worse than the key).
     ``families`` limits the zoo to some of its names (default: all).
     """
     from .evaluate.attackers import ZOO, attacker_zoo
@@ -416,5 +455,6 @@ def check(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: int
         raise DataError(f"unknown model famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; choose from {list(ZOO)}")
 
     X, y = _own_rows(verified, own, what)
-    return attacker_zoo(verified.X, verified.y, X, y, key_rmse=rmse(train(verified), X, y), names=names, cv=cv, seed=seed,
-                        progress=progress)
+    zoo = attacker_zoo(verified.X, verified.y, X, y, key_rmse=rmse(train(verified), X, y), names=names, cv=cv,
+                       seed=seed, progress=progress)
+    return CheckReport(key_rmse=zoo["key_rmse"], models=zoo["models"], best=zoo["best"], best_rmse=zoo["best_rmse"])

@@ -181,9 +181,7 @@ def augment(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | Non
 
     verified, data = _verified_and_own(bundle, trust, partner, own)
     rep = partner_api.augment(verified, data, cv=cv, what=str(own))
-    body = {"own_rmse": rep.own_rmse, "augmented_rmse": rep.augmented_rmse, "bundle_only_rmse": rep.bundle_only_rmse,
-            "gain": rep.gain, "helped": rep.helped, "folds": rep.folds, "own_rows": rep.own_rows,
-            "bundle_rows": rep.bundle_rows, "mode": verified.manifest.forging.mode}
+    body = {**rep.to_json(), "mode": verified.manifest.forging.mode}
     if as_json:
         click.echo(json.dumps(body, indent=2))
         return
@@ -203,7 +201,7 @@ def check(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None,
     verified, data = _verified_and_own(bundle, trust, partner, own)
     if as_json:
         res = partner_api.check(verified, data, cv=cv, what=str(own))
-        click.echo(json.dumps(res, indent=2, default=str))
+        click.echo(json.dumps(res.to_json(), indent=2, default=str))
         return
     with click.progressbar(length=100, label="tuning model families", file=sys.stderr) as bar:
         state = {"done": 0}
@@ -217,10 +215,10 @@ def check(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None,
         res = partner_api.check(verified, data, cv=cv, progress=progress, what=str(own))
     key = verified.manifest.key
     click.echo(f"test RMSE on your {len(data)} rows, each model trained on the bundle alone")
-    click.echo(f"  {'key (' + key.algorithm + ')':<22}{res['key_rmse']:>12.6g}")
-    for name, m in sorted(res["models"].items(), key=lambda kv: kv[1]["rmse"]):
-        click.echo(f"  {name:<22}{m['rmse']:>12.6g}  ({m['rmse'] / res['key_rmse'] - 1:+.1%} vs key)")
-    click.echo(f"best other family: {res['best']} at {res['best_ratio']:.3f} x the key's RMSE")
+    click.echo(f"  {'key (' + key.algorithm + ')':<22}{res.key_rmse:>12.6g}")
+    for name, m in sorted(res.models.items(), key=lambda kv: kv[1]["rmse"]):
+        click.echo(f"  {name:<22}{m['rmse']:>12.6g}  ({m['rmse'] / res.key_rmse - 1:+.1%} vs key)")
+    click.echo(f"best other family: {res.best} at {res.best_ratio:.3f} x the key's RMSE")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,7 +41,7 @@ from cryptography.exceptions import InvalidSignature
 
 from .._rows import LabelledRows
 from ..errors import (
-    BundleFormatError, BundleTooLargeError, DigestMismatchError, ExpiredBundleError, ManifestError,
+    ApiUsageError, BundleFormatError, BundleTooLargeError, DigestMismatchError, ExpiredBundleError, ManifestError,
     MissingEnvelopeError, PayloadTypeError, SchemaMismatchError, SignatureError,
     UnexpectedFooterMetadataError, UntrustedSignerError, WrongPartnerError,
 )
@@ -121,7 +121,7 @@ def verify(
     """
     name = str(path)
     if not isinstance(trust, TrustStore):
-        raise TypeError(f"trust must be a TrustStore (see enfo_sdk.signing.load_trust), got {type(trust).__name__}")
+        raise ApiUsageError(f"trust must be a TrustStore (see enfo_sdk.signing.load_trust), got {type(trust).__name__}")
     # 1. size limits (file, framing, footer length); the footer is decoded, not yet interpreted
     raw = read_bounded(path, limits)
     footer = parse_footer(raw, name, limits)
@@ -246,7 +246,7 @@ def _check_expiry(manifest: Manifest, now: datetime | None, name: str) -> None:
         return
     now = datetime.now(timezone.utc) if now is None else now
     if now.tzinfo is None:
-        raise TypeError("now must be timezone-aware")
+        raise ApiUsageError("now must be timezone-aware")
     if now >= manifest.expires:
         ago = now - manifest.expires
         days = ago.total_seconds() / 86400

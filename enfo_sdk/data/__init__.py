@@ -1,0 +1,1 @@
+"""Reading tables: CSV, Parquet files and datasets, and the built-in examples."""

@@ -51,7 +51,7 @@ import numpy as np
 from scipy.stats import norm
 
 from .._random import rng as make_rng
-from ..errors import EnfoError
+from ..errors import ConfigError, DataError, EnfoError
 
 __all__ = ["BASELINES", "CORE_BASELINES", "CTGAN_EPOCHS", "FOREST_DIFFUSION_DUPLICATE_K",
            "FOREST_DIFFUSION_N_T", "OPTIONAL_BASELINES", "BaselineUnavailableError",
@@ -189,7 +189,7 @@ def _ctgan(train: np.ndarray, rows: int, g: np.random.Generator, epochs: int) ->
     in-process (joblib's sequential backend) instead of in worker processes.
     """
     if int(epochs) < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+        raise ConfigError(f"epochs must be >= 1, got {epochs}")
     ctgan = _require("ctgan")
     import joblib
 
@@ -217,7 +217,7 @@ def _forest_diffusion(train: np.ndarray, rows: int, g: np.random.Generator, n_t:
     global generator, or XGBoost, in other threads meanwhile.
     """
     if int(n_t) < 2 or int(duplicate_k) < 1:
-        raise ValueError(f"need n_t >= 2 and duplicate_k >= 1, got n_t={n_t}, duplicate_k={duplicate_k}")
+        raise ConfigError(f"need n_t >= 2 and duplicate_k >= 1, got n_t={n_t}, duplicate_k={duplicate_k}")
     fd = _require("forest_diffusion")
     import xgboost
 
@@ -282,7 +282,7 @@ def make_baseline(name: str, train, rows: int, *, n_features: int | None = None,
     if name == "forest_diffusion":
         return _forest_diffusion(train, rows, g, n_t, duplicate_k)
     if rows > len(train):
-        raise ValueError(f"{rows} rows asked from a table of {len(train)}")
+        raise DataError(f"{rows} rows asked from a table of {len(train)}")
     sample = train[g.choice(len(train), rows, replace=False)]
     if name == "sampled":
         return sample
@@ -297,4 +297,4 @@ def make_baseline(name: str, train, rows: int, *, n_features: int | None = None,
     if name == "swap_50":
         return _swap(sample, 0.5, n_features, g)
     known = ", ".join((*CORE_BASELINES, *OPTIONAL_BASELINES))
-    raise ValueError(f"unknown baseline {name!r}; known: {known}")
+    raise ConfigError(f"unknown baseline {name!r}; known: {known}")

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .._random import rng as make_rng
+from ..errors import ShapeError
 from .attackers import ZOO, attacker_zoo
 from .baselines import BASELINES, make_baseline
 from .divergence import divergences
@@ -99,7 +100,7 @@ def evaluate(spec, X_train, y_train, X_holdout, y_holdout, bundle, *, feature_na
     table = np.asarray(bundle, dtype=np.float64)
     d = Xtr.shape[1]
     if table.shape[1] != d + 1:
-        raise ValueError(f"bundle has {table.shape[1]} columns, expected {d + 1}")
+        raise ShapeError(f"bundle has {table.shape[1]} columns, expected {d + 1} (the features, then the target)")
     train = np.column_stack([Xtr, ytr])
     hold = np.column_stack([Xh, yh])
     ext_idx, test_idx = split_holdout(len(hold), external_rows, seed)

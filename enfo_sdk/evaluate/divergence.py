@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import wasserstein_distance
 
+from ..errors import ShapeError
+
 __all__ = ["divergences", "histogram_kl_js"]
 
 
@@ -88,7 +90,7 @@ def divergences(
     if real.ndim == 1:
         real, synthetic = real[:, None], synthetic[:, None]
     if real.shape[1] != synthetic.shape[1]:
-        raise ValueError(f"real has {real.shape[1]} columns, synthetic {synthetic.shape[1]}")
+        raise ShapeError(f"real has {real.shape[1]} columns, synthetic {synthetic.shape[1]}")
     names = list(columns) if columns is not None else [f"c{j}" for j in range(real.shape[1])]
     zr, zs = _standardize(real, synthetic)
     per = {}

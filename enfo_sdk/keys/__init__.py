@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from ..errors import UnknownAlgorithmError
+from ..errors import KeySpecError, UnknownAlgorithmError
 from .base import Hyperparameter, Key, SearchResult
 from .krr import KRR
 from .linear import OLS, Ridge
@@ -20,7 +20,7 @@ def register(key: Key) -> Key:
     """Add a key instance to the registry (name and version must be new)."""
     ident = (key.name, key.version)
     if ident in _REGISTRY:
-        raise ValueError(f"key {key.name!r} v{key.version} is already registered")
+        raise KeySpecError(f"key {key.name!r} v{key.version} is already registered")
     _REGISTRY[ident] = key
     return key
 

@@ -38,6 +38,8 @@ def test_augment_matches_a_hand_written_cross_validation(verified, own):
 
 def test_check_scores_families_trained_on_the_bundle(verified, own):
     res = partner.check(verified, own, families=["krr", "ridge"], cv=3)
+    assert isinstance(res, partner.CheckReport)
+    assert res.to_json()["best_ratio"] == res.best_ratio
     assert set(res["models"]) == {"krr", "ridge"}
     X = own[["x1", "x2", "x3", "x4"]].to_numpy()
     y = own["y"].to_numpy()

@@ -1,0 +1,105 @@
+"""ForgeSettings: one validated object with every default and the rows, lr and thread rules."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from enfo_sdk import encapsulate
+from enfo_sdk.contract import parse_contract
+from enfo_sdk.errors import ConfigError, ForgeError
+from enfo_sdk.forge import ForgeSettings, forge
+from enfo_sdk.forging.settings import SMALL_BUNDLE_ROWS, UPDATE_LR_FACTOR
+
+
+@pytest.fixture(scope="module")
+def small():
+    g = np.random.default_rng(0)
+    X = pd.DataFrame(g.uniform(-1, 1, (300, 3)), columns=["a", "b", "c"])
+    y = pd.Series(np.sin(2 * X["a"]) + X["b"] ** 2 + 0.05 * g.standard_normal(300), name="y")
+    spec = encapsulate(X, y, algorithm="nu-method", search={"bandwidth": [1.0], "iterations": {"max": 50}})
+    return X, y, spec
+
+
+def test_defaults_are_the_documented_ones():
+    s = ForgeSettings()
+    assert (s.rows, s.mode, s.steps, s.batch_size, s.lr, s.init, s.validation, s.seed) == (
+        100, "rival", 2000, 256, None, "kmeans", 0.2, 0)
+    assert (s.eval_every, s.patience, s.checkpoint_every, s.rival_weight) == (25, 20, 100, 0.0)
+
+
+def test_settings_are_frozen_and_replace_validates_again():
+    s = ForgeSettings(rows=10)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.rows = 20  # type: ignore[misc]
+    assert s.replace(rows=20).rows == 20 and s.rows == 10
+    with pytest.raises(ForgeError, match="rival_weight applies to mode 'rival' only"):
+        s.replace(mode="augment", rival_weight=0.1)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"rows": 0}, "rows must be a positive whole number"),
+    ({"rows": 2.5}, "rows must be a positive whole number"),
+    ({"mode": "greedy"}, "unknown mode"),
+    ({"init": "zeros"}, "unknown init"),
+    ({"rival_weight": -1.0}, "rival_weight must be a finite number"),
+    ({"rival_weight": float("nan")}, "rival_weight must be a finite number"),
+    ({"lr": 0.0}, "lr > 0"),
+    ({"steps": 0}, "steps, batch_size and eval_every"),
+    ({"checkpoint_every": 0}, "checkpoint_every"),
+    ({"resume": True}, "resume=True needs checkpoint"),
+    ({"validation": 1.0}, "validation must be a fraction"),
+])
+def test_bad_settings_are_refused_when_made(bad, match):
+    with pytest.raises(ForgeError, match=match):
+        ForgeSettings(**bad)
+
+
+def test_an_unknown_override_is_named_with_a_hint():
+    with pytest.raises(ForgeError, match=r"'step' \(did you mean 'steps'\?\)"):
+        ForgeSettings.build(step=10)
+
+
+def test_the_rows_rule():
+    s = ForgeSettings(rows=79, validation=0.2)
+    assert s.validation_rows(100) == 20 and s.usable_rows(100) == 80
+    s.check_rows(s.usable_rows(100))
+    with pytest.raises(ForgeError, match=r"rows \(80\) must be smaller than the 80 owner rows"):
+        s.replace(rows=80).check_rows(s.usable_rows(100), total=100)
+    with pytest.raises(ConfigError, match=r"^key.yaml:3: rows \(80\)"):
+        s.replace(rows=80).check_rows(80, where="key.yaml:3", error=ConfigError)
+
+
+def test_the_learning_rate_and_thread_rules(small):
+    _, _, spec = small
+    s = ForgeSettings()
+    assert s.learning_rate(spec) == pytest.approx(0.01 * spec.hyperparameters["bandwidth"])
+    assert s.learning_rate(spec, update=True) == pytest.approx(0.01 * UPDATE_LR_FACTOR * spec.hyperparameters["bandwidth"])
+    assert ForgeSettings(lr=0.5).learning_rate(spec, update=True) == 0.5
+    assert ForgeSettings(rows=SMALL_BUNDLE_ROWS).torch_threads() == 1
+    assert ForgeSettings(rows=SMALL_BUNDLE_ROWS + 1).torch_threads() is None
+    assert ForgeSettings(rows=10, threads=2).torch_threads() == 2
+
+
+def test_a_settings_object_and_keyword_overrides_forge_the_same_rows(small):
+    X, y, spec = small
+    a = forge(X, y, spec, ForgeSettings(rows=12, steps=60, seed=4))
+    b = forge(X, y, spec, rows=12, steps=60, seed=4)
+    c = forge(X, y, spec, ForgeSettings(rows=12, steps=10), steps=60, seed=4)
+    for other in (b, c):
+        np.testing.assert_array_equal(a.data.to_numpy(), other.data.to_numpy())
+        assert a.settings == other.settings
+
+
+def test_the_contract_builds_the_settings(tmp_path):
+    text = (
+        "version: 1\ndata: {source: builtin:friedman3, target: y}\nkey: {algorithm: nu-method}\n"
+        "forge: {rows: 30, steps: 40, rival_weight: 0.2}\noutput: {bundle: b.parquet}\n"
+    )
+    contract = parse_contract(text, file=tmp_path / "key.yaml")
+    s = contract.forge.settings()
+    assert (s.rows, s.steps, s.rival_weight, s.batch_size) == (30, 40, 0.2, ForgeSettings().batch_size)
+    assert contract.forge.settings(rows=10).rows == 10
