@@ -65,7 +65,7 @@ def prepare(name: str, own_rows: int) -> dict:
     Xh, yh = split.X_test, split.y_test
     own, test = split_holdout(len(yh), own_rows, contract.data.seed)
     t0 = time.perf_counter()
-    spec = encapsulate_contract(contract, Xtr, ytr, None, [])
+    spec = encapsulate_contract(contract, Xtr, ytr, None, [], columns=split.columns)
     d = dict(Xtr=Xtr, ytr=ytr, Xa=Xtr.to_numpy(np.float64), ya=ytr.to_numpy(np.float64),
              Xo=Xh[own], yo=yh[own], Xt=Xh[test], yt=yh[test], spec=spec,
              encapsulate_s=time.perf_counter() - t0,

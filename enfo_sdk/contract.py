@@ -34,6 +34,7 @@ from pydantic import (
     BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, WithJsonSchema, field_validator,
 )
 
+from .data.columns import ColumnSpec
 from .errors import ConfigError
 from .signing import DEFAULT_KEY_PATH, OWNER_KEY_ENV, default_key_path
 from .keys import get_key
@@ -69,8 +70,14 @@ class DataSection(_Section):
     features: list[str] | None = Field(
         None,
         min_length=1,
-        description="Feature columns, in order. Default: every column but the target; they "
-        "must all be numeric.",
+        description="Feature columns, in order. Default: every column but the target (ids "
+        "and columns typed ignore aside).",
+    )
+    columns: dict[str, ColumnSpec] | None = Field(
+        None,
+        description="Column types, by name: numeric (min, max, integer, missing_indicator), "
+        "categorical (levels, max_levels, hard, unknown), boolean, datetime, id (never a "
+        "feature) or ignore. Columns not named are inferred (docs/columns.md).",
     )
     test_fraction: float = Field(
         0.2, gt=0, lt=1,
@@ -207,6 +214,10 @@ class KeySection(_Section):
         return v
 
 
+#: ``forge`` settings that the owner's workflow applies after forging (not forge() arguments).
+_WORKFLOW_ONLY = ("round_integers",)
+
+
 class ForgeSection(_Section):
     """Forging settings; those left out take :func:`enfo_sdk.forge`'s defaults."""
 
@@ -242,10 +253,14 @@ class ForgeSection(_Section):
         None, ge=1, description="Steps between checkpoints (when output.checkpoint is set or "
         "forging runs with --resume). Default: the library's (100)."
     )
+    round_integers: bool = Field(
+        False, description="Round forged values of integer columns (and an integer target) to "
+        "whole numbers at the end; the key's cost is measured and reported."
+    )
 
     def forge_kwargs(self) -> dict[str, Any]:
         """The settings given, as keyword arguments of :func:`enfo_sdk.forge`."""
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+        return {k: v for k, v in self.model_dump().items() if v is not None and k not in _WORKFLOW_ONLY}
 
     def settings(self, **overrides: Any):
         """The section as a :class:`enfo_sdk.forging.settings.ForgeSettings` (defaults for the

@@ -36,6 +36,7 @@ from ._rows import LabelledRows
 from ._threads import torch_threads
 from .bundle.rows import rows_from_bundle
 from .forging.owner_rows import owner_rows, start_rows
+from .forging.params import Parametrisation
 from .forging.reduce import check_finite, reducer
 from .forging.settings import UPDATE_LR_FACTOR, ForgeSettings, Init, Mode, default_lr
 from .forging.state import ForgeState, clock
@@ -161,6 +162,7 @@ class _Forging:
         self.dev = torch.device(s.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.data = owner_rows(X, y, spec, s.validation, s.seed, self.dev, distributed)
         self.red = reducer(self.data.reduce)
+        self.param = Parametrisation.of(spec)
         self.terms: list[Term] = mode_terms(s, spec, scale=self.red.scale, penalty=penalty)
         self.lr = s.learning_rate(spec, update=init_rows is not None)
         s.check_rows(self.data.n_train, total=self.data.n_owner)
@@ -177,6 +179,7 @@ class _Forging:
 
     def _record(self) -> dict[str, Any]:
         settings = self.s.record(lr=self.lr)
+        settings.update(self.param.record())
         for term in self.terms:
             settings.update(term.record())
         if hasattr(self.data, "source"):
@@ -216,14 +219,18 @@ class _Forging:
             start = data.init_rows(s.init, int(s.rows), s.seed)
         if red.distributed:  # every rank must resume from the same step (checkpoints on a shared disk)
             red.check_resume(None if state is None else state.step, s.checkpoint)
-        S = torch.tensor(start, dtype=torch.float64, device=self.dev, requires_grad=True)
+        if state is None:  # a checkpoint holds the parameters, anything else rows
+            start = self.param.inverse(start)
+        U = torch.tensor(start, dtype=torch.float64, device=self.dev, requires_grad=True)
         if state is None:
-            red.broadcast_rows(S)
-        opt = torch.optim.Adam([S], lr=self.lr)
+            red.broadcast_rows(U)
+        opt = torch.optim.Adam([U], lr=self.lr)
         gen = torch_generator(s.seed)
         first = 1
         if state is None:
-            state = ForgeState.fresh(S, *self.validate(S))
+            with torch.no_grad():
+                S0 = self.param.rows(U)
+            state = ForgeState.fresh(S0, *self.validate(S0))
         else:
             ForgeState.restore(arrays, opt, gen, self.dev)
             first = state.step + 1 if not state.finished else int(s.steps) + 1
@@ -233,7 +240,7 @@ class _Forging:
             if s.checkpoint is None:
                 return
             if red.rank == 0:
-                state.save(s.checkpoint, S=S, opt=opt, generator=gen, fingerprint=self.fingerprint,
+                state.save(s.checkpoint, S=U, opt=opt, generator=gen, fingerprint=self.fingerprint,
                            settings=self.settings, elapsed=time_since(t0), finished=finished)
             red.barrier()
 
@@ -242,6 +249,7 @@ class _Forging:
             state.step = step
             Zb, tb = data.batch(step, int(s.batch_size), int(s.seed), gen)
             opt.zero_grad(set_to_none=True)
+            S = self.param.rows(U)  # the rows (U itself without a column encoding)
             # one pair of views of S per step: gradients from every term meet there first, in
             # the order they always did (a second pair of views changes the sum's last bits)
             Zs, ts = S[:, :self.d], S[:, self.d]
@@ -251,12 +259,14 @@ class _Forging:
             for term in self.terms[1:]:
                 loss = loss + term.step_loss(x)
             loss.backward()
-            loss_value = red.gradients(S, loss)
+            loss_value = red.gradients(U, loss)
             check_finite(loss_value, step, self.lr)
             opt.step()
             state.loss_acc += loss_value
             state.loss_n += 1
             if step % s.eval_every == 0 or step == s.steps:
+                with torch.no_grad():
+                    S = self.param.rows(U)
                 v, objective = self.validate(S)
                 state.observe(step, v, objective, S, time_since(t0), s.patience)
                 if state.stopped_early or step == s.steps:

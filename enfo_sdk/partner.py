@@ -103,11 +103,17 @@ class TrainedModel:
         """See :func:`predict`."""
         return predict(self, data)
 
+    @property
+    def input_columns(self) -> list[str]:
+        """The columns a table to predict on must hold: the raw columns the key's encoding
+        reads (format v2), else the numeric features."""
+        return self.spec.columns.input_columns if self.spec.columns is not None else list(self.feature_names)
+
 
 def _wrap(estimator: KeyRegressor, manifest: Manifest, signer_fingerprint: str) -> TrainedModel:
     if not hasattr(estimator, "state_"):
         raise NotFittedError("the model is not fitted; call enfo_sdk.partner.train(verified) first")
-    if estimator.to_spec() != manifest.key:
+    if estimator.to_spec() != manifest.key.with_columns(None):
         raise DataError(
             f"the model ({estimator.algorithm}) was not trained with this bundle's key "
             f"({manifest.key.algorithm} v{manifest.key.version}, {manifest.key.hyperparameters})"
@@ -126,7 +132,10 @@ def predict(model: TrainedModel, data: pd.DataFrame) -> pd.Series:
     ----------
     model : TrainedModel
     data : DataFrame of shape (n_samples, n_features)
-        Must hold exactly the manifest's feature columns, in any order.
+        A key with a column encoding (bundle format v2) reads the raw table: it must hold the
+        encoding's input columns (others, e.g. ids or the target, are passed over), with values
+        of their types. Otherwise it must hold exactly the manifest's feature columns, in any
+        order.
 
     Returns
     -------
@@ -148,6 +157,9 @@ def predict(model: TrainedModel, data: pd.DataFrame) -> pd.Series:
     dupes = sorted({c for c in cols if cols.count(c) > 1})
     if dupes:
         raise DataError(f"column(s) {', '.join(map(repr, dupes))} appear more than once")
+    if model.spec.columns is not None:
+        X = model.spec.columns.encode(data, where="data")
+        return pd.Series(model.estimator.predict(X), index=data.index, name=model.target_name)
     missing = [f for f in model.feature_names if f not in cols]
     extra = [c for c in cols if c not in model.feature_names]
     if missing or extra:
@@ -320,6 +332,12 @@ def _own_rows(verified: VerifiedBundle, own: pd.DataFrame, what: str) -> tuple[n
     if not isinstance(own, pd.DataFrame):
         raise DataError(f"{what}: the partner's own rows must be a DataFrame, got {type(own).__name__}")
     m = verified.manifest
+    if m.key.columns is not None:  # a raw table, encoded as the owner's was
+        X = m.key.columns.encode(own, where=what)
+        y = m.key.columns.target_values(own.rename(columns=str), where=what)
+        if len(y) < 10:
+            raise DataError(f"{what}: need at least 10 labelled rows, got {len(y)}")
+        return X, y
     features = list(m.task.features)
     cols = [str(c) for c in own.columns]
     missing = [c for c in features + [m.task.target] if c not in cols]

@@ -38,8 +38,11 @@ def format_forge_table(summary: Mapping[str, Any]) -> str:
     rmse = summary["test_rmse"]
     rows = summary["rows"]
     train, test = summary["owner_rows"]["train"], summary["owner_rows"]["test"]
-    lines = [
-        (f"key trained on all {train:,} owner rows", rmse["full"], ""),
+    lines = [(f"key trained on all {train:,} owner rows", rmse["full"], "")]
+    if "forged_soft" in rmse:
+        lines.append((f"... on the {rows:,} forged rows before hardening", rmse["forged_soft"],
+                      _pct(rmse["forged_soft"], rmse["full"])))
+    lines += [
         (f"key trained on the {rows:,} forged rows", rmse["forged"], _pct(rmse["forged"], rmse["full"])),
         (f"key trained on {rows:,} sampled real rows", rmse["sampled"], _pct(rmse["sampled"], rmse["full"])),
     ]

@@ -14,17 +14,24 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_serializer, model_validator
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import validate_data
 
-from .errors import DataError, DataTypeError, NotFittedError, ShapeError
+from .data.columns import ColumnTransform
+from .errors import DataError, DataTypeError, KeySpecError, NotFittedError, ShapeError
 from .keys import Key, get_key
 from .preprocessing import Preprocessing
 
 
 class KeySpec(BaseModel):
-    """Algorithm, version, hyperparameters and preprocessing of a key model."""
+    """Algorithm, version, hyperparameters and preprocessing of a key model.
+
+    ``columns`` (bundle format v2) is the fitted encoding of the owner's raw table
+    (:class:`enfo_sdk.data.columns.ColumnTransform`): when set, the key reads raw tables with
+    those columns and ``preprocessing`` standardizes the encoded features. Without it (format
+    v1) the key reads numeric features directly; the JSON form then has no ``columns`` entry.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -32,6 +39,28 @@ class KeySpec(BaseModel):
     version: int
     hyperparameters: dict[str, float | int]
     preprocessing: Preprocessing
+    columns: ColumnTransform | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_columns(self, handler):
+        out = handler(self)
+        if out.get("columns") is None:
+            out.pop("columns", None)
+        return out
+
+    def with_columns(self, columns: ColumnTransform | None) -> "KeySpec":
+        """This key reading raw tables through ``columns`` (checked against the features)."""
+        if columns is not None and len(columns.feature_names) != self.n_features:
+            raise KeySpecError(f"the column encoding gives {len(columns.feature_names)} features, "
+                               f"the key has {self.n_features}")
+        return self.model_copy(update={"columns": columns})
+
+    def encode(self, df, *, where: str = "table", unknown: str | None = None) -> np.ndarray:
+        """The key's numeric features of a raw table (through ``columns``; see
+        :meth:`enfo_sdk.data.columns.ColumnTransform.encode`)."""
+        if self.columns is None:
+            raise KeySpecError("this key has no column encoding (a format v1 key reads numeric features)")
+        return self.columns.encode(df, where=where, unknown=unknown)
 
     @model_validator(mode="after")
     def _check(self) -> "KeySpec":

@@ -47,6 +47,32 @@ def keygen(out: Path | None, name: str | None) -> None:
     click.echo(f"fingerprint  {signer.fingerprint}")
 
 
+@cli.command()
+@click.option("--data", "source", required=True, help="CSV or Parquet file, Parquet directory, or builtin:NAME.")
+@click.option("--target", required=True, help="The column to predict.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("key.yaml"),
+              show_default=True, help="The contract to write.")
+@click.option("--force", is_flag=True, help="Replace an existing contract file.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON only.")
+@verbose_option
+def init(source: str, target: str, out: Path, force: bool, as_json: bool) -> None:
+    """Inspect a table and write a commented contract (column types, counts, forge.rows) to edit and run."""
+    from enfo_sdk.workflows.init_contract import init_contract
+
+    run = init_contract(source, target, out=out, force=force)
+    if as_json:
+        click.echo(json.dumps(run.to_json(), indent=2))
+        return
+    counts = {}
+    for kind in run.columns.values():
+        counts[kind] = counts.get(kind, 0) + 1
+    click.echo(f"{run.rows:,} rows; columns: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    for note in run.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"wrote {run.contract} (forge.rows {run.suggested_rows}); check the column types, then run:")
+    click.echo(f"  enfo-owner forge --contract {run.contract}")
+
+
 class _ProgressBars:
     """One click progress bar per phase of :func:`enfo_sdk.workflows.forge_run.run_forge`, on stderr."""
 

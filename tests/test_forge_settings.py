@@ -28,7 +28,7 @@ def test_defaults_are_the_documented_ones():
     s = ForgeSettings()
     assert (s.rows, s.mode, s.steps, s.batch_size, s.lr, s.init, s.validation, s.seed) == (
         100, "rival", 2000, 256, None, "kmeans", 0.2, 0)
-    assert (s.eval_every, s.patience, s.checkpoint_every, s.rival_weight) == (25, 20, 100, 0.0)
+    assert (s.eval_every, s.patience, s.checkpoint_every, s.rival_weight) == (25, 40, 100, 0.0)
 
 
 def test_settings_are_frozen_and_replace_validates_again():

@@ -21,12 +21,15 @@ from ..errors import KeySpecError, ManifestError
 from ..spec import KeySpec
 
 __all__ = [
-    "ENVELOPE_KEY", "MANIFEST_PAYLOAD_TYPE", "Forging", "Manifest", "Owner", "Partner", "Probes",
+    "ENVELOPE_KEY", "MANIFEST_PAYLOAD_TYPE", "MANIFEST_PAYLOAD_TYPES", "Forging", "Manifest", "Owner", "Partner", "Probes",
     "Task", "library_versions", "parse_manifest",
 ]
 
 #: DSSE payloadType of a v1 manifest
 MANIFEST_PAYLOAD_TYPE = "application/vnd.enfo.manifest+json; version=1"
+#: DSSE payloadType of each manifest format version this library reads and writes (v2: typed
+#: columns, the key carries the raw table's encoding)
+MANIFEST_PAYLOAD_TYPES = {1: MANIFEST_PAYLOAD_TYPE, 2: "application/vnd.enfo.manifest+json; version=2"}
 #: the one Parquet footer key-value entry of a bundle
 ENVELOPE_KEY = "enfo.envelope"
 
@@ -107,7 +110,8 @@ class Manifest(_Strict):
 
     Attributes
     ----------
-    format_version : 1
+    format_version : 1 or 2
+        2 when the key carries the raw table's column encoding (``key.columns``), else 1.
     bundle_id : str
         Unique id (a UUID4 string from the writer).
     created, expires : datetime (timezone-aware)
@@ -135,7 +139,7 @@ class Manifest(_Strict):
         One ``sha256:<hex>`` per column, in column order, so a mismatch names the column.
     """
 
-    format_version: Literal[1]
+    format_version: Literal[1, 2]
     bundle_id: Name
     created: AwareDatetime
     expires: AwareDatetime | None = None
@@ -165,6 +169,15 @@ class Manifest(_Strict):
             )
         if self.expires is not None and self.expires <= self.created:
             raise ValueError("expires must be after created")
+        cols = self.key.columns
+        if (cols is not None) != (self.format_version == 2):
+            raise ValueError("key.columns is present exactly in format_version 2 manifests")
+        if cols is not None:
+            if cols.feature_names != list(self.task.features):
+                raise ValueError(f"task.features {list(self.task.features)} differ from the key's encoded "
+                                 f"features {cols.feature_names}")
+            if cols.target.name != self.task.target:
+                raise ValueError(f"task.target {self.task.target!r} differs from the key's {cols.target.name!r}")
         return self
 
     @property

@@ -12,8 +12,9 @@ Fails closed, in this order (DESIGN.md, "Bundle format v1"; docs/bundle-format.m
                                                   MalformedEnvelopeError, BundleFormatError
  3. a signature's keyid is in the trust store;    UntrustedSignerError
  4. that signature verifies over PAE(payloadType, payload);           SignatureError
- 5. the payload type is the v1 manifest type;     PayloadTypeError
- 6. the manifest parses strictly and names the signer as owner;       ManifestError
+ 5. the payload type is a manifest type this library reads (v1, v2);   PayloadTypeError
+ 6. the manifest parses strictly, its format_version is the payload type's, and it names
+    the signer as owner;                          ManifestError
  7. not expired;                                  ExpiredBundleError
  8. intended partner matches (when the manifest names one);           WrongPartnerError
  9. the table's schema equals the manifest's columns (names, order, float64, flat);
@@ -49,7 +50,7 @@ from ..signing import TrustStore
 from .digest import column_digests, content_digest
 from .envelope import Envelope, Signature, parse_envelope
 from .footer import DEFAULT_LIMITS, DOUBLE, REPETITIONS, Footer, Limits, parse_footer, read_bounded
-from .manifest import ENVELOPE_KEY, MANIFEST_PAYLOAD_TYPE, Manifest, iso, parse_manifest
+from .manifest import ENVELOPE_KEY, MANIFEST_PAYLOAD_TYPES, Manifest, iso, parse_manifest
 from .probes import check_probes
 
 __all__ = ["VerifiedBundle", "read_envelope_unverified", "verify"]
@@ -132,9 +133,12 @@ def verify(
     # 4. that signature is valid
     signer, keyid = _check_signature(envelope, trusted, trust, name)
     # 5. payload type
-    _check_payload_type(envelope, name)
-    # 6. manifest parses strictly, and its owner is the signer
+    version = _check_payload_type(envelope, name)
+    # 6. manifest parses strictly, is of the payload type's version, and its owner is the signer
     manifest = parse_manifest(envelope.payload, name)
+    if manifest.format_version != version:
+        raise ManifestError(f"{name}: the manifest says format_version {manifest.format_version} but the "
+                            f"signed payload type is version {version}")
     if manifest.owner.fingerprint != keyid:
         raise ManifestError(
             f"{name}: the manifest names owner key {manifest.owner.fingerprint} but was signed by "
@@ -233,12 +237,15 @@ def _check_signature(envelope: Envelope, trusted: list[Signature], trust: TrustS
     )
 
 
-def _check_payload_type(envelope: Envelope, name: str) -> None:
-    if envelope.payload_type != MANIFEST_PAYLOAD_TYPE:
-        raise PayloadTypeError(
-            f"{name}: unsupported payload type {envelope.payload_type!r}; this version of enfo-sdk "
-            f"reads {MANIFEST_PAYLOAD_TYPE!r} (a newer enfo-sdk may be needed)"
-        )
+def _check_payload_type(envelope: Envelope, name: str) -> int:
+    """The manifest format version the payload type names (else PayloadTypeError)."""
+    for version, payload_type in MANIFEST_PAYLOAD_TYPES.items():
+        if envelope.payload_type == payload_type:
+            return version
+    raise PayloadTypeError(
+        f"{name}: unsupported payload type {envelope.payload_type!r}; this version of enfo-sdk "
+        f"reads {' or '.join(map(repr, MANIFEST_PAYLOAD_TYPES.values()))} (a newer enfo-sdk may be needed)"
+    )
 
 
 def _check_expiry(manifest: Manifest, now: datetime | None, name: str) -> None:

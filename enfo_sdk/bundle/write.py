@@ -32,7 +32,7 @@ from ..fs import write_bytes_atomic
 from .digest import column_digests, content_digest
 from .envelope import sign_envelope
 from .manifest import (
-    ENVELOPE_KEY, MANIFEST_PAYLOAD_TYPE, Forging, Manifest, Owner, Partner, Probes, Task,
+    ENVELOPE_KEY, MANIFEST_PAYLOAD_TYPES, Forging, Manifest, Owner, Partner, Probes, Task,
     library_versions, parse_manifest,
 )
 from .probes import probe_points, probe_seed, rebuild_predictions
@@ -116,7 +116,7 @@ def write_bundle(
         raise DataError("the key model trained on the forged rows predicts non-finite values at the probe points")
 
     manifest = Manifest(
-        format_version=1,
+        format_version=2 if spec.columns is not None else 1,
         bundle_id=bundle_id,
         created=created,
         expires=expires,
@@ -134,7 +134,7 @@ def write_bundle(
     payload = manifest.payload()
     if parse_manifest(payload, str(path)) != manifest:  # what partners will parse is what we meant
         raise DataError("the manifest does not survive a JSON round trip (a non-JSON value in the settings?)")
-    envelope = sign_envelope(payload, MANIFEST_PAYLOAD_TYPE, signing_key)
+    envelope = sign_envelope(payload, MANIFEST_PAYLOAD_TYPES[manifest.format_version], signing_key)
     write_bytes_atomic(path, encode_parquet(columns, values, {ENVELOPE_KEY: envelope.to_json()}))
     return manifest
 

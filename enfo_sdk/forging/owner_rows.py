@@ -182,6 +182,8 @@ def owner_rows(X, y, spec, validation: float, seed: int, dev, distributed: bool)
     """:class:`SourceRows` for a minibatch source (``y`` None), else :class:`ArrayRows`."""
     from ..stream import is_source
 
+    if spec.columns is not None and isinstance(X, pd.DataFrame) and [str(c) for c in X.columns] != spec.columns.feature_names:
+        X = spec.columns.encode_frame(X, where="X")  # a raw table: the key's own encoding
     if is_source(X):
         if y is not None:
             raise ForgeError("pass y=None with a minibatch source (it holds the target)")

@@ -43,19 +43,22 @@ def collect_warnings(into: list[str]) -> Iterator[None]:
     into.extend(str(w.message) for w in seen if not issubclass(w.category, DeprecationWarning))
 
 
-def encapsulate_contract(contract, X_train, y_train, progress: Progress | None, caught: list[str]):
-    """The contract's key chosen on the training rows; warnings are appended to ``caught``."""
+def encapsulate_contract(contract, X_train, y_train, progress: Progress | None, caught: list[str],
+                         columns=None):
+    """The contract's key chosen on the (encoded) training rows, reading raw tables through
+    ``columns`` when given; warnings are appended to ``caught``."""
     from ..encapsulate import encapsulate
 
     k = contract.key
     search = None if k.search is None else dict(k.search)
     extra = {} if k.cv is None else {"cv": k.cv}
     with collect_warnings(caught), context(contract.where("key")):
-        return encapsulate(
+        spec = encapsulate(
             X_train, y_train, algorithm=k.algorithm, version=k.version, search=search,
             seed=contract.data.seed, progress=lambda f: notify(progress, "encapsulate", f),
             **extra,
         )
+    return spec.with_columns(columns) if columns is not None else spec
 
 
 def report_meta(contract, spec, notes: list, caught: list, **extra) -> dict[str, Any]:

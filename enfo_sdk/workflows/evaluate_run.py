@@ -147,7 +147,8 @@ def run_evaluate(
                      "rows checked against its content digest. No training curve (not stored in bundles).")
     else:
         notify(progress, "encapsulate", 0.0)
-        spec = encapsulate_contract(contract, split.X_train, split.y_train, progress, caught)
+        spec = encapsulate_contract(contract, split.X_train, split.y_train, progress, caught,
+                                    columns=split.columns)
         notify(progress, "forge", 0.0)
         with context(contract.where("forge")):
             result = forge(split.X_train, split.y_train, spec, contract.forge.settings(),

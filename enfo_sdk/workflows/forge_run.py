@@ -226,7 +226,8 @@ def run_forge(
         if previous is not None:  # an update keeps the previous bundle's key
             spec, init_rows = _check_previous(contract, previous, split)
         else:
-            spec = encapsulate_contract(contract, split.X_train, split.y_train, progress, caught)
+            spec = encapsulate_contract(contract, split.X_train, split.y_train, progress, caught,
+                                    columns=split.columns)
         checkpoint = contract.output.checkpoint
         if checkpoint is None and resume:
             checkpoint = str(contract.output.bundle) + ".checkpoint.npz"
@@ -240,7 +241,10 @@ def run_forge(
                            callback=lambda p: report(p.step / p.steps), init_rows=init_rows)
 
     with phases.phase("evaluate") as report:
+        result, hardened = _harden(contract, spec, result, split)
         test_rmse = _test_rmse(spec, split, result, contract.data.seed, report)
+        if hardened is not None:
+            test_rmse["forged_soft"] = hardened
 
     with phases.phase("write"):
         signer, key = _signer(contract, plan)
@@ -256,6 +260,25 @@ def run_forge(
         run.report = Path(contract.output.report)
         _write_report(run)
     return run
+
+
+def _harden(contract, spec, result, split: OwnerSplit):
+    """The rows made into records where the contract asks (``hard`` categoricals, ``forge.
+    round_integers``), and the key's test RMSE on the rows before (None when nothing changed)."""
+    import dataclasses
+
+    from ..evaluate.utility import key_rmse
+    from ..forging.params import harden
+
+    cols = spec.columns
+    if cols is None or not (cols.hard_groups() or contract.forge.round_integers):
+        return result, None
+    before = key_rmse(spec, result.X, result.y, split.X_test, split.y_test)
+    data, changed = harden(result.data, cols, integers=contract.forge.round_integers)
+    if not changed:
+        return result, None
+    settings = {**result.settings, "hardened": ",".join(changed)}
+    return dataclasses.replace(result, data=data, settings=settings), before
 
 
 def _test_rmse(spec, split: OwnerSplit, result, seed: int, report) -> dict[str, float]:

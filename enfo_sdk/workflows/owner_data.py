@@ -1,9 +1,15 @@
-"""The owner's table as every workflow sees it: read, checked, split. One loader, one type.
+"""The owner's table as every workflow sees it: read, typed, encoded, split. One loader, one type.
 
 :func:`load_owner_split` reads the contract's ``data`` section and returns an
 :class:`OwnerSplit`: the training rows (encapsulation, forging, the full-data reference) and the
 held-out test rows, split by a seeded permutation of ``data.test_fraction`` -- the same split
 for ``forge``, ``evaluate`` and ``sweep``, so the same contract gives the same rows everywhere.
+
+The table's columns are typed (``data.columns``, the rest inferred:
+:func:`enfo_sdk.data.columns.infer_schema`) and encoded by a
+:class:`~enfo_sdk.data.columns.ColumnTransform` fitted on the *training* rows only; the split's
+``X_train``/``X_test`` hold the encoded features and ``columns`` the transform, which the key
+carries into the bundle (format v2). Levels seen only in the held-out rows encode as all-zero.
 
 With ``data.stream`` the table is a Parquet file or dataset read through
 :class:`enfo_sdk.stream.ParquetSource`: forging reads minibatches from it, and the training
@@ -34,13 +40,18 @@ class OwnerSplit:
     Attributes
     ----------
     X_train, y_train : DataFrame, Series
-        Training rows (in-memory), or a seeded subsample of them when streaming.
+        Training rows (in-memory; encoded features), or a seeded subsample of them when
+        streaming.
     X_test, y_test : ndarray of shape (n_test, n_features), (n_test,)
         The held-out rows, float64.
     n_train, n_test : int
         Rows on each side (``n_train`` counts all training rows, also when streaming).
     source : ParquetSource or None
         The streaming source when ``data.stream`` is set; forging reads it.
+    columns : ColumnTransform
+        The encoding fitted on the training rows (part of the key).
+    raw_test : DataFrame or None
+        The held-out rows as read (in-memory tables), e.g. to check a partner's predictions.
     """
 
     X_train: pd.DataFrame
@@ -50,6 +61,8 @@ class OwnerSplit:
     n_train: int
     n_test: int
     source: Any = None
+    columns: Any = None
+    raw_test: pd.DataFrame | None = None
 
     @property
     def features(self) -> list[str]:
@@ -111,10 +124,10 @@ def load_owner_split(contract, *, check_rows: bool = True, stream: bool | None =
     return split
 
 
-def read_owner_table(contract) -> tuple[pd.DataFrame, pd.Series]:
-    """The contract's features and target, all finite, with a fresh index."""
+def read_owner_frame(contract) -> pd.DataFrame:
+    """The contract's table as read (every column), with a fresh index and string column names."""
     from ..data.builtin import load_builtin
-    from ..data.tables import BUILTIN_PREFIX, read_table, select_columns
+    from ..data.tables import BUILTIN_PREFIX, read_table
 
     d = contract.data
     source = d.source
@@ -126,15 +139,23 @@ def read_owner_table(contract) -> tuple[pd.DataFrame, pd.Series]:
                 raise ConfigError("options apply to builtin: sources only")
             df = read_table(source)
     columns = [str(c) for c in df.columns]
+    if len(set(columns)) != len(columns):
+        dup = sorted({c for c in columns if columns.count(c) > 1})
+        raise DataError(f"{source}: duplicate column names {dup}")
     if d.target not in columns:
         raise DataError(
             f"{contract.where('data.target')}: column {d.target!r} not found in {source}; "
             f"available: {', '.join(columns)}"
         )
-    with context(contract.where("data.features")):
-        X, y = select_columns(df, d.target, d.features, source_name=source)
-    _check_finite(X, y, source, contract)
-    return X.reset_index(drop=True), y.reset_index(drop=True)
+    return df.rename(columns=str).reset_index(drop=True)
+
+
+def owner_schema(contract, df: pd.DataFrame) -> dict[str, Any]:
+    """Every column's type: the contract's ``data.columns``, the rest inferred."""
+    from ..data.columns import infer_schema
+
+    d = contract.data
+    return infer_schema(df, d.target, d.columns, d.features, where=d.source)
 
 
 def split_indices(n: int, contract) -> tuple[np.ndarray, np.ndarray]:
@@ -151,12 +172,23 @@ def split_indices(n: int, contract) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _memory_split(contract) -> OwnerSplit:
-    X, y = read_owner_table(contract)
-    train_idx, test_idx = split_indices(len(y), contract)
+    from ..data.columns import ColumnTransform
+
+    d = contract.data
+    df = read_owner_frame(contract)
+    schema = owner_schema(contract, df)
+    train_idx, test_idx = split_indices(len(df), contract)
+    train, test = df.iloc[train_idx], df.iloc[test_idx]
+    with context(contract.where("data.columns") if d.columns else d.source):
+        columns = ColumnTransform.fit(train, schema, d.target, where=f"{d.source} (training rows)")
+    X_train = columns.encode_frame(train, where=d.source)
+    y_train = pd.Series(columns.target_values(train, where=d.source), index=train.index, name=d.target)
+    _check_finite(X_train, y_train, d.source, contract)
     return OwnerSplit(
-        X_train=X.iloc[train_idx], y_train=y.iloc[train_idx],
-        X_test=X.to_numpy(np.float64)[test_idx], y_test=y.to_numpy(np.float64)[test_idx],
-        n_train=len(train_idx), n_test=len(test_idx),
+        X_train=X_train, y_train=y_train,
+        X_test=columns.encode(test, where=d.source, unknown="ignore"),
+        y_test=columns.target_values(test, where=d.source),
+        n_train=len(train_idx), n_test=len(test_idx), columns=columns, raw_test=test,
     )
 
 
@@ -178,8 +210,28 @@ def _stream_split(contract) -> OwnerSplit:
         Xt, yt = source.test_rows()
     if len(yt) == 0:
         raise ConfigError(f"{contract.where('data.test_fraction')}: no test rows in {d.source}")
+    columns = _stream_columns(contract, X, y)
     return OwnerSplit(X_train=X, y_train=y, X_test=Xt, y_test=yt, n_train=source.n_train,
-                      n_test=len(yt), source=source)
+                      n_test=len(yt), source=source, columns=columns)
+
+
+def _stream_columns(contract, X: pd.DataFrame, y: pd.Series):
+    """The encoding of a streamed table, fitted on the training subsample: numeric columns only
+    (the source's batches are read as they are), ranges observed on the subsample."""
+    from ..data.columns import ColumnTransform
+
+    d = contract.data
+    frame = pd.concat([X, y], axis=1)
+    schema = owner_schema(contract, frame)
+    with context(contract.where("data.columns") if d.columns else d.source):
+        columns = ColumnTransform.fit(frame, schema, d.target, where=f"{d.source} (training subsample)")
+    if columns.feature_names != [str(c) for c in X.columns]:
+        raise ConfigError(
+            f"{contract.where('data.stream')}: a streamed table is read as numbers; its columns "
+            f"{[str(c) for c in X.columns]} would encode to {columns.feature_names} (type them numeric, "
+            f"without missing indicators, or drop data.stream)"
+        )
+    return columns
 
 
 def _check_finite(X: pd.DataFrame, y: pd.Series, source: str, contract) -> None:

@@ -98,14 +98,14 @@ def predict_file(model_path: str | Path, input: str | Path, out: str | Path) -> 
     model = partner_api.load_model(Path(model_path))
     df = read_table(Path(input))
     columns = [str(c) for c in df.columns]
-    missing = [c for c in model.feature_names if c not in columns]
+    missing = [c for c in model.input_columns if c not in columns]
     if missing:
         raise DataError(
             f"{input}: missing feature column(s) {', '.join(map(repr, missing))} that model "
             f"{model_path} needs; the input has: {', '.join(columns)}"
         )
     with context(str(input)):
-        pred = partner_api.predict(model, df.rename(columns=str)[model.feature_names])
+        pred = partner_api.predict(model, df.rename(columns=str)[model.input_columns])
     name = f"{model.target_name}_pred"
     result = df.copy()
     result[name] = pred.to_numpy()

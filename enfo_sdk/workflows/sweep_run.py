@@ -129,7 +129,8 @@ def run_sweep(
     if param in kw:
         notes.append(f"{contract.where('forge.' + param)}: {kw.pop(param)} replaced by the swept values.")
     notify(progress, "encapsulate", 0.0)
-    spec = encapsulate_contract(contract, split.X_train, split.y_train, progress, caught)
+    spec = encapsulate_contract(contract, split.X_train, split.y_train, progress, caught,
+                                    columns=split.columns)
     notify(progress, "sweep", 0.0)
     with context(contract.where("forge")):
         result = sweep(

@@ -19,12 +19,13 @@ def edited(manifest, edit) -> bytes:
 def test_json_schema_generates_and_forbids_extras():
     schema = Manifest.model_json_schema()
     assert schema["additionalProperties"] is False
-    assert schema["properties"]["format_version"]["const"] == 1
+    assert schema["properties"]["format_version"]["enum"] == [1, 2]
     assert "content_digest" in schema["required"]
 
 
 @pytest.mark.parametrize("edit, phrase", [
-    (lambda m: m.update(format_version=2), "format_version"),
+    (lambda m: m.update(format_version=2), "format_version"),  # v2 needs key.columns
+    (lambda m: m.update(format_version=3), "format_version"),
     (lambda m: m["owner"].update(fingerprint="SHA256:short"), "owner.fingerprint"),
     (lambda m: m.update(content_digest="md5:00"), "content_digest"),
     (lambda m: m.update(rows="20"), "rows"),  # strict: no string-to-int coercion

@@ -43,12 +43,30 @@ def test_target_not_in_table(runner, project):
     assert "owner.csv" in out and "x1" in out  # names the table and what it has
 
 
-def test_non_numeric_feature(runner, project):
+def test_string_feature_is_forged_as_a_category(runner, project):
+    """Issue 13: a string column is inferred categorical, encoded, and recorded in the key."""
+    from enfo_sdk.bundle import read_envelope_unverified
+
     df = owner_table()
     df["region"] = np.where(df["x1"] > 50, "north", "south")
     df.to_csv(project / "owner.csv", index=False)
     contract = write_contract(project, tiny_contract())
-    assert_one_clean_error(forge(runner, contract), "owner.csv", "'region'", "data.features")
+    result = forge(runner, contract)
+    assert result.exit_code == 0, result.output
+    manifest, _ = read_envelope_unverified(project / "out" / "owner.bundle.parquet")
+    assert manifest.format_version == 2
+    region = {c.name: c for c in manifest.key.columns.columns}["region"]
+    assert region.type == "categorical" and region.levels == ["north", "south"]
+    assert "region=north" in manifest.task.features and "region" not in manifest.task.features
+
+
+def test_string_column_typed_numeric(runner, project):
+    df = owner_table()
+    df["region"] = np.where(df["x1"] > 50, "north", "south")
+    df.to_csv(project / "owner.csv", index=False)
+    data = {"source": "owner.csv", "target": "y", "test_fraction": 0.5, "columns": {"region": {"type": "numeric"}}}
+    contract = write_contract(project, tiny_contract(data=data))
+    assert_one_clean_error(forge(runner, contract), "owner.csv", "'region'", "numeric", "'south'")
 
 
 def test_missing_feature_column_listed(runner, project):
@@ -58,13 +76,21 @@ def test_missing_feature_column_listed(runner, project):
     assert_one_clean_error(forge(runner, contract), "owner.csv", "x9", "data.features")
 
 
-def test_nan_in_a_feature(runner, project):
+def test_infinity_in_a_feature(runner, project):
     df = owner_table()
-    df.loc[[7, 300], "x3"] = np.nan
+    df.loc[[7, 300], "x3"] = np.inf
     df.to_csv(project / "owner.csv", index=False)
     contract = write_contract(project, tiny_contract())
     out = assert_one_clean_error(forge(runner, contract), "owner.csv", "'x3'")
-    assert "2 missing or infinite" in out and "row 8" in out
+    assert "infinite" in out
+
+
+def test_gap_in_the_target(runner, project):
+    df = owner_table()
+    df.loc[[7, 300], "y"] = np.nan
+    df.to_csv(project / "owner.csv", index=False)
+    contract = write_contract(project, tiny_contract())
+    assert_one_clean_error(forge(runner, contract), "owner.csv", "'y'", "missing")
 
 
 def test_rows_too_large(runner, project):
