@@ -42,7 +42,8 @@ from .keys import get_key
 from .spec import KeyRegressor, KeySpec
 
 __all__ = [
-    "MODEL_FOOTER_KEY", "AugmentReport", "ModelMetadata", "TrainedModel", "augment", "check", "load_model",
+    "MODEL_FOOTER_KEY", "AugmentReport", "ModelMetadata", "TrainedModel", "augment", "check", "default_model_path",
+    "load_model",
     "predict", "save_model", "train",
 ]
 
@@ -50,6 +51,17 @@ MODEL_FOOTER_KEY = "enfo.model"
 
 
 # -- training ------------------------------------------------------------------------------------
+def default_model_path(bundle: str | os.PathLike) -> Path:
+    """Where ``enfo-partner train`` saves the model of ``bundle`` by default.
+
+    Beside the bundle: ``rows.parquet`` -> ``rows.model.parquet`` (a ``.bundle`` part of the
+    name is dropped: ``x.bundle.parquet`` -> ``x.model.parquet``).
+    """
+    bundle = Path(bundle)
+    stem = bundle.name.removesuffix(".parquet").removesuffix(".bundle") or "bundle"
+    return bundle.with_name(f"{stem}.model.parquet")
+
+
 def train(verified: VerifiedBundle) -> KeyRegressor:
     """The key model of a verified bundle, fitted on its rows.
 
