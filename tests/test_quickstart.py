@@ -67,7 +67,7 @@ def test_quick_start_end_to_end_on_a_tiny_contract(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items()
-           if k not in ("ENFO_OWNER_KEY", "ENFO_TRUST_STORE", "ENFO_KEY_PASSPHRASE")}
+           if k not in ("ENFO_OWNER_KEY", "ENFO_TRUST_STORE", "ENFO_KEY_PASSPHRASE", "XDG_CONFIG_HOME")}
     env.update(HOME=str(home), PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}")
 
     command = " && ".join(_run_steps(quick_start_commands()[0]))
