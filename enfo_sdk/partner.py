@@ -429,6 +429,17 @@ class AugmentReport:
     def helped(self) -> bool:
         return self.augmented_rmse < self.own_rmse
 
+    def _repr_html_(self) -> str:
+        """A table for notebooks: the three cross-validated RMSEs and the gain."""
+        from ._html import key_value_table
+
+        return key_value_table(
+            f"Key RMSE on your rows ({self.folds}-fold CV, {self.own_rows} rows; bundle {self.bundle_rows} rows)", [
+                ("your rows alone", self.own_rmse), ("your rows + bundle", self.augmented_rmse),
+                ("bundle alone", self.bundle_only_rmse), ("gain", f"{self.gain:+.1%}"),
+                ("the bundle helped", "yes" if self.helped else "no"),
+            ])
+
 
 def augment(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: int = 0,
             what: str = "own rows") -> AugmentReport:

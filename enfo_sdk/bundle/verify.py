@@ -86,6 +86,19 @@ class VerifiedBundle(LabelledRows):
     def target_name(self) -> str:
         return self.manifest.task.target
 
+    def _repr_html_(self) -> str:
+        """A table for notebooks: signer, rows, task, key and forging of the verified bundle."""
+        from .._html import key_value_table
+
+        m = self.manifest
+        return key_value_table(f"Verified EnFo bundle {self.path}", [
+            ("signer", f"{self.signer} ({self.fingerprint})"), ("bundle id", m.bundle_id), ("rows", m.rows),
+            ("target", m.task.target), ("features", ", ".join(m.task.features)),
+            ("key", f"{m.key.algorithm} v{m.key.version} {m.key.hyperparameters}"),
+            ("forging mode", m.forging.mode), ("expires", m.expires or "never"),
+            ("max probe error", self.max_probe_error),
+        ])
+
 
 def verify(
     path: str | os.PathLike,
