@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from enfo_sdk.bundle._atomic import write_bytes_atomic
 from owner_cli.main import cli
 
 from .conftest import tiny_contract, write_contract
@@ -60,7 +59,9 @@ def test_report_renders_in_chromium_offline(browser, runner, forged, tmp_path):
     _check_page(browser, out / "report.html", expected_images=3)
     shot = screenshot(browser)
     assert shot.startswith(PNG) and len(shot) > 20_000  # a blank page is a few kB
-    write_bytes_atomic(DOCS / "report-screenshot.png", shot)
+    tmp = DOCS / f".report-screenshot.{os.getpid()}.png"  # then a rename: never half a PNG in docs/
+    tmp.write_bytes(shot)
+    os.replace(tmp, DOCS / "report-screenshot.png")
 
 
 def test_sweep_page_renders_in_chromium_offline(browser, runner, project, tmp_path):
