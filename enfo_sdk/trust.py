@@ -9,7 +9,9 @@ and adds, lists, removes and revokes entries in it:
   ``$XDG_CONFIG_HOME/enfo/trusted_owners``, else ``~/.config/enfo/trusted_owners``;
 * safety: directories this module creates get mode 0700, the file 0600; every change rewrites
   the whole file atomically (temporary file, then rename), keeping comments and unknown lines
-  as written, so a crash leaves either the old or the new store;
+  as written, so a crash leaves either the old or the new store; a change holds an exclusive
+  ``flock`` on the store's directory from its read to its rename, so two concurrent changes
+  cannot lose one another (where ``fcntl`` exists: POSIX);
 * policy: one key per name and one name per key (a second key under a taken name is refused:
   the partner must ``remove`` the old one first, on purpose); a revoked fingerprint stays
   listed as revoked and cannot be added again; an expiry in the past is refused.
@@ -26,7 +28,10 @@ and adds, lists, removes and revokes entries in it:
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -129,6 +134,32 @@ def _make_parent(path: Path) -> None:
             raise SigningError(f"cannot create directory {d} for the trust store: {e.strerror or e}") from e
 
 
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the store's directory (made first) for one read-modify-write."""
+    _make_parent(path)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: atomic, but unlocked
+        yield
+        return
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _exclusive(change):
+    """Run ``change(path, ...)`` holding the store's lock (see :func:`_locked`)."""
+    @functools.wraps(change)
+    def run(path, *args, **kwargs):
+        with _locked(Path(path)):
+            return change(path, *args, **kwargs)
+    return run
+
+
 def _entry(line: TrustLine) -> TrustEntry:
     return TrustEntry(name=line.name, fingerprint=line.fingerprint, expires=line.expires, comment=line.note)
 
@@ -150,6 +181,7 @@ def revocations(path: str | os.PathLike) -> dict[str, str]:
     return {line.fingerprint: line.note for line in _read(Path(path)) if line.kind == "revoked"}
 
 
+@_exclusive
 def add(path: str | os.PathLike, public_key_file: str | os.PathLike, *, name: str | None = None,
         expires: datetime | None = None, now: datetime | None = None) -> TrustEntry:
     """Trust the owner key in ``public_key_file`` under ``name``.
@@ -221,6 +253,7 @@ def add(path: str | os.PathLike, public_key_file: str | os.PathLike, *, name: st
     return _entry(new)
 
 
+@_exclusive
 def remove(path: str | os.PathLike, name: str) -> TrustEntry:
     """Stop trusting the key named ``name`` (its line is deleted; no revocation is recorded).
 
@@ -239,6 +272,7 @@ def remove(path: str | os.PathLike, name: str) -> TrustEntry:
     return _entry(found[0])
 
 
+@_exclusive
 def revoke(path: str | os.PathLike, keyid: str, *, note: str = "", now: datetime | None = None) -> TrustEntry | None:
     """Distrust the fingerprint ``keyid`` for good: delete its key line and record ``@revoked``.
 

@@ -134,3 +134,15 @@ def test_unknown_signer_error_gives_fingerprint_command_and_advice(tmp_path, key
         verify(path, trust.load(store))
     assert f"{keyid}: it was revoked (revoked=" in str(info.value) and "was=acme rotated)" in str(info.value)
     assert "signed with their new key" in str(info.value)
+
+
+def test_concurrent_adds_lose_nothing(tmp_path):
+    """Eight writers at once: each read-modify-write holds the store's lock, so all eight keys stay."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pubs = [save_public_key(generate_private_key().public_key(), tmp_path / f"k{i}.pub", f"k{i}") for i in range(8)]
+    store = tmp_path / "cfg" / "trusted_owners"
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda pub: trust.add(store, pub), pubs))
+    assert sorted(e.name for e in trust.entries(store)) == [f"k{i}" for i in range(8)]
+    assert [p.name for p in store.parent.iterdir()] == ["trusted_owners"]
