@@ -52,7 +52,7 @@ def main() -> None:
                 secs = time.perf_counter() - t0
                 ratio = key_rmse(key, res.X, res.y, X_test, y_test) / full
                 print(f"{'bounded' if bounded else 'unbounded':>10} {patience:>8} {seed:>4} "
-                      f"{res.metrics["best_step"]:>9} {ratio:>11.4f} {secs:>8.1f}")
+                      f"{res.metrics['best_step']:>9} {ratio:>11.4f} {secs:>8.1f}")
 
 
 if __name__ == "__main__":

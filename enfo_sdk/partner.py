@@ -1,7 +1,10 @@
 """Partner side: verified bundle -> rebuilt key model -> saved model -> predictions.
 
 ``train`` fits the manifest's KeySpec on the signed rows (the same fit verification checked
-against the probe points). A trained model is saved as one Parquet file, no pickle:
+against the probe points) and returns a :class:`TrainedModel`: a scikit-learn regressor (a
+:class:`~enfo_sdk.spec.KeyRegressor`) that also records the bundle id, the signer's
+fingerprint and the feature and target names, so it drops into a ``Pipeline``,
+``cross_val_score`` or a model registry like any other regressor. A trained model is saved as one Parquet file, no pickle:
 
 * table columns: the key's *row state* -- arrays with one entry per training row, e.g.
   ``train_rows`` (m, d) and ``coef`` (m,) for nu-method/krr -- as float64 columns; a 1-D
@@ -42,7 +45,8 @@ from .keys import get_key
 from .spec import KeyRegressor, KeySpec
 
 __all__ = [
-    "MODEL_FOOTER_KEY", "AugmentReport", "ModelMetadata", "TrainedModel", "augment", "check", "load_model",
+    "MODEL_FOOTER_KEY", "AugmentReport", "ModelMetadata", "TrainedModel", "augment", "check", "default_model_path",
+    "load_model",
     "predict", "save_model", "train",
 ]
 
@@ -50,7 +54,18 @@ MODEL_FOOTER_KEY = "enfo.model"
 
 
 # -- training ------------------------------------------------------------------------------------
-def train(verified: VerifiedBundle) -> KeyRegressor:
+def default_model_path(bundle: str | os.PathLike) -> Path:
+    """Where ``enfo-partner train`` saves the model of ``bundle`` by default.
+
+    Beside the bundle: ``rows.parquet`` -> ``rows.model.parquet`` (a ``.bundle`` part of the
+    name is dropped: ``x.bundle.parquet`` -> ``x.model.parquet``).
+    """
+    bundle = Path(bundle)
+    stem = bundle.name.removesuffix(".parquet").removesuffix(".bundle") or "bundle"
+    return bundle.with_name(f"{stem}.model.parquet")
+
+
+def train(verified: VerifiedBundle) -> "TrainedModel":
     """The key model of a verified bundle, fitted on its rows.
 
     Parameters
@@ -60,68 +75,155 @@ def train(verified: VerifiedBundle) -> KeyRegressor:
 
     Returns
     -------
-    KeyRegressor
-        Fitted; ``predict`` takes arrays with the manifest's feature order. For name-checked
-        predictions on DataFrames wrap it: ``TrainedModel.from_bundle(verified, model)``.
+    TrainedModel
+        A fitted scikit-learn regressor carrying the bundle's id, signer fingerprint, feature
+        and target names.
     """
     if not isinstance(verified, VerifiedBundle):
         raise ApiUsageError(f"train needs a VerifiedBundle from enfo_sdk.bundle.verify, got {type(verified).__name__}")
-    return verified.manifest.key.build().fit(verified.X, verified.y)
+    model = TrainedModel(**verified.manifest.key.build().get_params()).fit(verified.X, verified.y)
+    return model._with_provenance(verified.manifest, verified.fingerprint)
 
 
-@dataclass
-class TrainedModel:
-    """A fitted key model with the names and provenance it needs to predict safely.
+class TrainedModel(KeyRegressor):
+    """The key model a partner trained on a verified bundle: a scikit-learn regressor with provenance.
+
+    Parameters are those of :class:`enfo_sdk.spec.KeyRegressor` (the bundle's KeySpec), so
+    ``get_params``, ``clone``, ``Pipeline`` and ``cross_val_score`` work as for any regressor;
+    a clone is the *untrained* key (same hyperparameters and fixed preprocessing).
 
     Attributes
     ----------
-    estimator : KeyRegressor
-        Fitted.
-    spec : KeySpec
-    feature_names : list of str
-        Column order the estimator expects.
-    target_name : str
-        Name of the predictions.
-    bundle_id, signer_fingerprint : str
-        Which bundle it was trained on, and who signed that bundle.
+    state_, params_, preprocessing_, n_features_in_
+        The fitted key, as for KeyRegressor.
+    feature_names_ : list of str or None
+        The bundle's feature columns. ``predict`` given a DataFrame matches these columns by
+        name (in any order; a missing or extra column is an error); given an array, by position.
+    target_name_ : str or None
+        The bundle's target: the name of ``get_feature_names_out``'s one output.
+    columns_ : ColumnTransform or None
+        The key's column encoding (bundle format v2): ``predict`` given a DataFrame reads the
+        raw table through it, as the owner's rows were read.
+    bundle_id_, signer_fingerprint_ : str or None
+        The bundle the model was trained on and who signed it. :func:`train` and
+        :func:`load_model` set them; a plain ``fit`` on other rows sets them to None (the
+        model no longer comes from a bundle).
+
+    The pre-estimator names ``estimator``, ``spec``, ``feature_names``, ``target_name``,
+    ``bundle_id`` and ``signer_fingerprint`` remain as read-only properties.
     """
 
-    estimator: KeyRegressor
-    spec: KeySpec
-    feature_names: list[str]
-    target_name: str
-    bundle_id: str
-    signer_fingerprint: str
+    def fit(self, X, y):
+        """:meth:`KeyRegressor.fit <enfo_sdk.spec.KeyRegressor.fit>`, clearing the provenance (class doc)."""
+        super().fit(X, y)
+        self.feature_names_ = None
+        self.columns_ = None
+        self.target_name_ = str(y.name) if isinstance(y, pd.Series) and y.name is not None else None
+        self.bundle_id_ = None
+        self.signer_fingerprint_ = None
+        return self
+
+    def predict(self, X):
+        """Predict in original units.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            A DataFrame is matched to ``feature_names_`` by column name when the model has
+            them; an array is taken in the bundle's feature order.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        names = getattr(self, "feature_names_", None)
+        columns = getattr(self, "columns_", None)
+        if columns is not None and isinstance(X, pd.DataFrame):
+            cols = [str(c) for c in X.columns]
+            dupes = sorted({c for c in cols if cols.count(c) > 1})
+            if dupes:
+                raise DataError(f"column(s) {', '.join(map(repr, dupes))} appear more than once")
+            X = columns.encode(X, where="data")
+        elif names is not None and isinstance(X, pd.DataFrame):
+            X = check_X(_select_features(X, names, self.target_name_), what="data")
+        return super().predict(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """The name of the one output column: the bundle's target (``"prediction"`` if unknown).
+
+        Returns
+        -------
+        ndarray of str of shape (1,)
+        """
+        if not hasattr(self, "state_"):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first.")
+        return np.asarray([self.target_name_ or "prediction"], dtype=object)
+
+    def _with_provenance(self, manifest: Manifest, signer_fingerprint: str) -> "TrainedModel":
+        if self.to_spec() != manifest.key.with_columns(None):
+            raise DataError(
+                f"the model ({self.algorithm}) was not trained with this bundle's key "
+                f"({manifest.key.algorithm} v{manifest.key.version}, {manifest.key.hyperparameters})"
+            )
+        self.feature_names_ = list(manifest.task.features)
+        self.columns_ = manifest.key.columns
+        self.target_name_ = manifest.task.target
+        self.bundle_id_ = manifest.bundle_id
+        self.signer_fingerprint_ = signer_fingerprint
+        return self
 
     @classmethod
     def from_bundle(cls, verified: VerifiedBundle, estimator: KeyRegressor | None = None) -> "TrainedModel":
-        """Wrap ``estimator`` (default: ``train(verified)``) with the bundle's names."""
-        est = train(verified) if estimator is None else estimator
-        return _wrap(est, verified.manifest, verified.fingerprint)
+        """``train(verified)``, or a fitted ``estimator`` of the bundle's key adopted with its provenance."""
+        if estimator is None:
+            return train(verified)
+        return _adopt(estimator, verified.manifest, verified.fingerprint)
 
-    def predict(self, data: pd.DataFrame) -> pd.Series:
-        """See :func:`predict`."""
-        return predict(self, data)
+    # the names of the pre-estimator TrainedModel record
+    estimator = property(lambda self: self, doc="The model itself (it is the estimator).")
+    spec = property(lambda self: self.to_spec().with_columns(getattr(self, "columns_", None)),
+                    doc="The KeySpec (``to_spec()`` with the column encoding).")
+    feature_names = property(lambda self: self.feature_names_, doc="``feature_names_``.")
+    target_name = property(lambda self: self.target_name_, doc="``target_name_``.")
+    bundle_id = property(lambda self: self.bundle_id_, doc="``bundle_id_``.")
+    signer_fingerprint = property(lambda self: self.signer_fingerprint_, doc="``signer_fingerprint_``.")
 
     @property
     def input_columns(self) -> list[str]:
         """The columns a table to predict on must hold: the raw columns the key's encoding
         reads (format v2), else the numeric features."""
-        return self.spec.columns.input_columns if self.spec.columns is not None else list(self.feature_names)
+        columns = getattr(self, "columns_", None)
+        return columns.input_columns if columns is not None else list(self.feature_names_ or [])
 
 
-def _wrap(estimator: KeyRegressor, manifest: Manifest, signer_fingerprint: str) -> TrainedModel:
+def _adopt(estimator: KeyRegressor, manifest: Manifest, signer_fingerprint: str) -> TrainedModel:
+    """A new TrainedModel holding ``estimator``'s fitted state, with the bundle's provenance."""
     if not hasattr(estimator, "state_"):
         raise NotFittedError("the model is not fitted; call enfo_sdk.partner.train(verified) first")
-    if estimator.to_spec() != manifest.key.with_columns(None):
-        raise DataError(
-            f"the model ({estimator.algorithm}) was not trained with this bundle's key "
-            f"({manifest.key.algorithm} v{manifest.key.version}, {manifest.key.hyperparameters})"
-        )
-    return TrainedModel(
-        estimator=estimator, spec=manifest.key, feature_names=list(manifest.task.features),
-        target_name=manifest.task.target, bundle_id=manifest.bundle_id, signer_fingerprint=signer_fingerprint,
-    )
+    model = TrainedModel(**estimator.get_params())
+    for name in ("state_", "params_", "preprocessing_", "n_features_in_", "feature_names_in_"):
+        if hasattr(estimator, name):
+            setattr(model, name, getattr(estimator, name))
+    return model._with_provenance(manifest, signer_fingerprint)
+
+
+def _select_features(data: pd.DataFrame, features: list[str], target: str | None) -> pd.DataFrame:
+    """``data``'s feature columns in the model's order; names missing, extra and duplicate columns."""
+    cols = [str(c) for c in data.columns]
+    dupes = sorted({c for c in cols if cols.count(c) > 1})
+    if dupes:
+        raise DataError(f"column(s) {', '.join(map(repr, dupes))} appear more than once")
+    missing = [f for f in features if f not in cols]
+    extra = [c for c in cols if c not in features]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(map(repr, missing))}")
+        if extra:
+            note = " (the target: drop it before predicting)" if target in extra else ""
+            parts.append(f"unexpected column(s) {', '.join(map(repr, extra))}{note}")
+        raise DataError(f"the data does not match the model's features {features}: {'; '.join(parts)}")
+    return data.rename(columns=str)[features]
 
 
 # -- predicting ----------------------------------------------------------------------------------
@@ -147,32 +249,13 @@ def predict(model: TrainedModel, data: pd.DataFrame) -> pd.Series:
     DataError
         Naming missing and extra columns, or the column with non-numeric / missing values.
     """
-    if not isinstance(model, TrainedModel):
-        raise ApiUsageError(f"predict needs a TrainedModel (see load_model / TrainedModel.from_bundle), got {type(model).__name__}")
+    if not isinstance(model, TrainedModel) or getattr(model, "feature_names_", None) is None:
+        raise ApiUsageError(f"predict needs a TrainedModel from train / load_model, got {type(model).__name__}")
     if not isinstance(data, pd.DataFrame):
         raise DataError(
-            f"predict needs a DataFrame with the named columns {model.feature_names}, got {type(data).__name__}"
+            f"predict needs a DataFrame with the named columns {model.feature_names_}, got {type(data).__name__}"
         )
-    cols = [str(c) for c in data.columns]
-    dupes = sorted({c for c in cols if cols.count(c) > 1})
-    if dupes:
-        raise DataError(f"column(s) {', '.join(map(repr, dupes))} appear more than once")
-    if model.spec.columns is not None:
-        X = model.spec.columns.encode(data, where="data")
-        return pd.Series(model.estimator.predict(X), index=data.index, name=model.target_name)
-    missing = [f for f in model.feature_names if f not in cols]
-    extra = [c for c in cols if c not in model.feature_names]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing column(s) {', '.join(map(repr, missing))}")
-        if extra:
-            note = " (the target: drop it before predicting)" if model.target_name in extra else ""
-            parts.append(f"unexpected column(s) {', '.join(map(repr, extra))}{note}")
-        raise DataError(f"the data does not match the model's features {model.feature_names}: {'; '.join(parts)}")
-    frame = data.rename(columns=str)[model.feature_names]
-    X = check_X(frame, what="data")
-    return pd.Series(model.estimator.predict(X), index=data.index, name=model.target_name)
+    return pd.Series(model.predict(data), index=data.index, name=model.target_name_)
 
 
 # -- saving and loading ------------------------------------------------------------------------
@@ -203,13 +286,13 @@ class ModelMetadata(BaseModel):
     library_versions: dict[str, str]
 
 
-def save_model(model: KeyRegressor | TrainedModel, path: str | os.PathLike, manifest: Manifest | VerifiedBundle) -> Path:
+def save_model(model: KeyRegressor, path: str | os.PathLike, manifest: Manifest | VerifiedBundle) -> Path:
     """Save a trained key model as Parquet + JSON metadata (atomic; layout in the module doc).
 
     Parameters
     ----------
-    model : KeyRegressor or TrainedModel
-        Fitted with the bundle's key (checked).
+    model : KeyRegressor
+        Fitted with the bundle's key (checked); a :class:`TrainedModel` or a plain KeyRegressor.
     path : path-like
     manifest : Manifest or VerifiedBundle
         The bundle it was trained on (a VerifiedBundle also gives the signer fingerprint).
@@ -220,8 +303,8 @@ def save_model(model: KeyRegressor | TrainedModel, path: str | os.PathLike, mani
         fp = manifest.owner.fingerprint
     else:
         raise ApiUsageError(f"manifest must be a Manifest or VerifiedBundle, got {type(manifest).__name__}")
-    estimator = model.estimator if isinstance(model, TrainedModel) else model
-    wrapped = _wrap(estimator, manifest, fp)
+    estimator = model
+    wrapped = _adopt(model, manifest, fp)
     key = get_key(wrapped.spec.algorithm, wrapped.spec.version)
     columns: list[str] = []
     values: dict[str, np.ndarray] = {}
@@ -313,17 +396,18 @@ def load_model(path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> T
     absent = [r for r in meta.key.key.row_state if r not in state]
     if absent:
         raise ModelFileError(f"{name}: the {meta.key.algorithm} state lacks {', '.join(map(repr, absent))}")
-    estimator = meta.key.build()
-    estimator.state_ = state
-    estimator.params_ = dict(meta.key.hyperparameters)
-    estimator.preprocessing_ = meta.key.preprocessing
-    estimator.n_features_in_ = len(meta.features)
     if meta.key.n_features != len(meta.features):
         raise ModelFileError(f"{name}: the key has {meta.key.n_features} features, the metadata names {len(meta.features)}")
-    return TrainedModel(
-        estimator=estimator, spec=meta.key, feature_names=list(meta.features), target_name=meta.target,
-        bundle_id=meta.bundle_id, signer_fingerprint=meta.signer_fingerprint,
-    )
+    model = TrainedModel(**meta.key.build().get_params())
+    model.state_ = state
+    model.params_ = dict(meta.key.hyperparameters)
+    model.preprocessing_ = meta.key.preprocessing
+    model.n_features_in_ = len(meta.features)
+    model.feature_names_ = list(meta.features)
+    model.target_name_ = meta.target
+    model.bundle_id_ = meta.bundle_id
+    model.signer_fingerprint_ = meta.signer_fingerprint
+    return model
 
 
 # -- using a bundle with the partner's own labelled rows -----------------------------------------
@@ -380,6 +464,17 @@ class AugmentReport:
                 "bundle_only_rmse": self.bundle_only_rmse, "gain": self.gain, "helped": self.helped,
                 "folds": self.folds, "own_rows": self.own_rows, "bundle_rows": self.bundle_rows}
 
+    def _repr_html_(self) -> str:
+        """A table for notebooks: the three cross-validated RMSEs and the gain."""
+        from ._html import key_value_table
+
+        return key_value_table(
+            f"Key RMSE on your rows ({self.folds}-fold CV, {self.own_rows} rows; bundle {self.bundle_rows} rows)", [
+                ("your rows alone", self.own_rmse), ("your rows + bundle", self.augmented_rmse),
+                ("bundle alone", self.bundle_only_rmse), ("gain", f"{self.gain:+.1%}"),
+                ("the bundle helped", "yes" if self.helped else "no"),
+            ])
+
 
 @dataclass
 class CheckReport:
@@ -412,6 +507,15 @@ class CheckReport:
 
     def __getitem__(self, name: str):  # the dict of earlier versions: res["best_ratio"]
         return self.to_json()[name]
+
+    def _repr_html_(self) -> str:
+        """A table for notebooks: the key's RMSE and each family's, with the best ratio."""
+        from ._html import key_value_table
+
+        rows = [("key (trained on the bundle)", self.key_rmse)]
+        rows += [(name, m["rmse"]) for name, m in sorted(self.models.items(), key=lambda kv: kv[1]["rmse"])]
+        rows.append(("best other family / key", f"{self.best} at {self.best_ratio:.3f}x"))
+        return key_value_table("RMSE on your rows of models tuned by CV on the bundle alone", rows)
 
 
 def augment(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: int = 0,

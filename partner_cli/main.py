@@ -8,7 +8,8 @@ A thin click app: each command parses its options, calls one function of
 
 Trusted owners: ``--trust FILE`` (repeatable), each a public key (``ssh-ed25519 AAAA...``)
 or a trust-store file of ``name ssh-ed25519 AAAA...`` lines. Without ``--trust``, the
-environment variable ``ENFO_TRUST_STORE`` names the default file(s) (separated by ``:``).
+environment variable ``ENFO_TRUST_STORE`` names the default file(s) (separated by ``:``),
+else the store ``enfo-partner trust add`` keeps (:mod:`partner_cli.trust`).
 """
 
 from __future__ import annotations
@@ -27,9 +28,14 @@ _App = app_group("interrupted")
 
 def _require_trust(ctx: click.Context, _param, value: tuple[Path, ...]) -> tuple[Path, ...]:
     if not value:
+        from enfo_sdk.trust import default_store_path
+
+        store = default_store_path()
+        if store.exists():
+            return (store,)
         raise click.UsageError(
-            f"no trusted owner keys: pass --trust FILE (a public key or a trust-store file) "
-            f"or set {TRUST_ENV}", ctx=ctx,
+            f"no trusted owner keys: pass --trust FILE (a public key or a trust-store file), set {TRUST_ENV}, "
+            f"or add the owner to {store} with: enfo-partner trust add OWNER.pub --name NAME", ctx=ctx,
         )
     return value
 
@@ -37,7 +43,8 @@ def _require_trust(ctx: click.Context, _param, value: tuple[Path, ...]) -> tuple
 trust_option = click.option(
     "--trust", "trust", multiple=True, envvar=TRUST_ENV, callback=_require_trust,
     type=click.Path(dir_okay=False, path_type=Path),
-    help=f"Trusted owner public key or trust-store file; repeatable. Default: ${TRUST_ENV}.",
+    help=f"Trusted owner public key or trust-store file; repeatable. Default: ${TRUST_ENV}, else the "
+    "store of `enfo-partner trust`.",
 )
 partner_option = click.option(
     "--partner", default=None,
@@ -108,17 +115,19 @@ def verify(bundle: Path, trust: tuple[Path, ...], partner: str | None, as_json: 
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @trust_option
 @click.option(
-    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to save the trained model (Parquet plus JSON metadata, no pickle).",
+    "--out", default=None, type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to save the trained model (Parquet plus JSON metadata, no pickle). "
+    "Default: beside the bundle, NAME.model.parquet.",
 )
 @partner_option
 @json_option
 @verbose_option
-def train(bundle: Path, trust: tuple[Path, ...], out: Path, partner: str | None, as_json: bool) -> None:
+def train(bundle: Path, trust: tuple[Path, ...], out: Path | None, partner: str | None, as_json: bool) -> None:
     """Verify a bundle, rebuild its key model, train it on the bundle and save it."""
+    from enfo_sdk.partner import default_model_path
     from enfo_sdk.workflows.partner_steps import train_bundle
 
-    run = train_bundle(bundle, trust, out, partner=partner)
+    run = train_bundle(bundle, trust, out or default_model_path(bundle), partner=partner)
     summary = {**_verified_summary(run.verified), "model": str(run.model_path)}
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -220,6 +229,9 @@ def check(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None,
         click.echo(f"  {name:<22}{m['rmse']:>12.6g}  ({m['rmse'] / res.key_rmse - 1:+.1%} vs key)")
     click.echo(f"best other family: {res.best} at {res.best_ratio:.3f} x the key's RMSE")
 
+
+from partner_cli.trust import trust as _trust_group  # noqa: E402  (the `trust` subcommands)
+cli.add_command(_trust_group)
 
 if __name__ == "__main__":  # pragma: no cover
     cli()

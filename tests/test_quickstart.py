@@ -40,7 +40,7 @@ def test_quick_start_has_two_single_line_commands():
     torch = steps.index("pip install torch==2.13.0")
     assert steps.index("pip install -e '.[dev]'") > torch  # torch first
     assert any(s.startswith("enfo-owner forge --contract examples/friedman3/key.yaml") for s in steps)
-    assert [s.split()[1] for s in steps if s.startswith("enfo-partner")] == ["verify", "train", "predict"]
+    assert [s.split()[1] for s in steps if s.startswith("enfo-partner")] == ["trust", "verify", "train", "predict"]
     assert "pytest" in tests and tests.startswith(". .venv/bin/activate")
 
 
@@ -67,7 +67,7 @@ def test_quick_start_end_to_end_on_a_tiny_contract(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items()
-           if k not in ("ENFO_OWNER_KEY", "ENFO_TRUST_STORE", "ENFO_KEY_PASSPHRASE")}
+           if k not in ("ENFO_OWNER_KEY", "ENFO_TRUST_STORE", "ENFO_KEY_PASSPHRASE", "XDG_CONFIG_HOME")}
     env.update(HOME=str(home), PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}")
 
     command = " && ".join(_run_steps(quick_start_commands()[0]))

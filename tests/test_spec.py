@@ -9,14 +9,15 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from enfo_sdk import KeyRegressor, KeySpec, Preprocessing
 from enfo_sdk.errors import HyperparameterError, NotFittedError, ShapeError, UnknownAlgorithmError
+from enfo_sdk.partner import TrainedModel
 
 
 @parametrize_with_checks(
-    [
-        KeyRegressor("nu-method", hyperparameters={"bandwidth": 1.0, "iterations": 30}),
-        KeyRegressor("krr", hyperparameters={"bandwidth": 1.0, "alpha": 1e-3}),
-        KeyRegressor("ridge", hyperparameters={"alpha": 1e-2}),
-        KeyRegressor("ols"),
+    [  # the partner's TrainedModel is a KeyRegressor and must pass the same checks
+        cls(algorithm, hyperparameters=hp)
+        for cls in (KeyRegressor, TrainedModel)
+        for algorithm, hp in [("nu-method", {"bandwidth": 1.0, "iterations": 30}),
+                              ("krr", {"bandwidth": 1.0, "alpha": 1e-3}), ("ridge", {"alpha": 1e-2}), ("ols", None)]
     ]
 )
 def test_sklearn_estimator_checks(estimator, check):

@@ -87,6 +87,19 @@ class VerifiedBundle(LabelledRows):
     def target_name(self) -> str:
         return self.manifest.task.target
 
+    def _repr_html_(self) -> str:
+        """A table for notebooks: signer, rows, task, key and forging of the verified bundle."""
+        from .._html import key_value_table
+
+        m = self.manifest
+        return key_value_table(f"Verified EnFo bundle {self.path}", [
+            ("signer", f"{self.signer} ({self.fingerprint})"), ("bundle id", m.bundle_id), ("rows", m.rows),
+            ("target", m.task.target), ("features", ", ".join(m.task.features)),
+            ("key", f"{m.key.algorithm} v{m.key.version} {m.key.hyperparameters}"),
+            ("forging mode", m.forging.mode), ("expires", m.expires or "never"),
+            ("max probe error", self.max_probe_error),
+        ])
+
 
 def verify(
     path: str | os.PathLike,
@@ -214,9 +227,18 @@ def _trusted_signatures(envelope: Envelope, trust: TrustStore, name: str) -> lis
     if not trusted:
         ids = ", ".join(s.keyid for s in envelope.signatures)
         known = ", ".join(f"{n} ({k})" for k, n in trust) or "none"
+        reasons = "".join(f"; {s.keyid}: {why}" for s in envelope.signatures
+                          if (why := trust.why_untrusted(s.keyid)) is not None)
+        if all(s.keyid in trust.revoked for s in envelope.signatures):
+            advice = "Ask the owner for a bundle signed with their new key."
+        else:
+            advice = (
+                "If you expect this owner: get their public key file (OWNER.pub), compare its fingerprint "
+                f"with {ids} by asking the owner through another channel (phone, in person -- not the "
+                "one that brought the bundle), then trust it with: enfo-partner trust add OWNER.pub --name NAME"
+            )
         raise UntrustedSignerError(
-            f"{name}: signed by {ids}, which is not in your trust store (trusted: {known}); if you "
-            "expected this owner, get their public key through a channel you trust and add it"
+            f"{name}: signed by {ids}, which is not in your trust store (trusted: {known}){reasons}. {advice}"
         )
     return trusted
 
