@@ -404,6 +404,7 @@ def load_model(path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> T
     model.preprocessing_ = meta.key.preprocessing
     model.n_features_in_ = len(meta.features)
     model.feature_names_ = list(meta.features)
+    model.columns_ = meta.key.columns
     model.target_name_ = meta.target
     model.bundle_id_ = meta.bundle_id
     model.signer_fingerprint_ = meta.signer_fingerprint

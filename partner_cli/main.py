@@ -76,6 +76,7 @@ def _verified_summary(verified) -> dict:
         "expires": body.get("expires"),
         "partner": body.get("partner"),
         "forging": {k: body.get("forging", {}).get(k) for k in ("mode", "weights")},
+        "columns": m.key.columns.describe() if m.key.columns is not None else None,
     }
 
 
@@ -85,7 +86,16 @@ def _echo_verified(summary: dict) -> None:
     params = ", ".join(f"{k}={v}" for k, v in (key.get("hyperparameters") or {}).items())
     click.echo(f"verified: signed by {signer['name']} ({signer['fingerprint']})")
     click.echo(f"  rows      {summary['rows']}")
-    click.echo(f"  target    {summary['target']}  features {', '.join(map(str, summary['features']))}")
+    if summary.get("columns"):
+        shown = []
+        for c in summary["columns"]:
+            if c["type"] == "categorical":
+                shown.append(f"{c['column']} (categorical, {len(c['levels'])} levels)")
+            else:
+                shown.append(f"{c['column']} ({c['type']})")
+        click.echo(f"  target    {summary['target']}  reads raw columns {', '.join(shown)}")
+    else:
+        click.echo(f"  target    {summary['target']}  features {', '.join(map(str, summary['features']))}")
     click.echo(f"  key       {key.get('algorithm')} v{key.get('version')} ({params})")
     forging = summary.get("forging") or {}
     weights = ", ".join(f"{k} {v:g}" for k, v in (forging.get("weights") or {}).items() if v)

@@ -326,6 +326,18 @@ class ColumnTransform(_Fitted):
         return rows
 
 
+def _as_spec(value: Any, name: str):
+    """A column spec from a spec object or its plain dict (``{"type": "id"}``)."""
+    if isinstance(value, _Spec):
+        return value
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(ColumnSpec).validate_python(value)
+    except ValidationError as e:
+        raise DataError(f"column {name!r}: not a column type: {e.errors()[0]['msg']}") from None
+
+
 def _feature_names(c) -> list[str]:
     if c.type == "categorical":
         return [f"{c.name}={level}" for level in c.levels]
@@ -356,7 +368,7 @@ def infer_schema(df: pd.DataFrame, target: str, given: Mapping[str, Any] | None 
         ``id`` to leave it out, or ``numeric``/``categorical`` to use it); a column with no
         value at all; a categorical column with more levels than its cap.
     """
-    given = dict(given or {})
+    given = {str(k): _as_spec(v, k) for k, v in (given or {}).items()}
     df = df.rename(columns=str)
     columns = list(df.columns)
     for key, names in (("data.columns", list(given)), ("data.features", list(features or []))):

@@ -83,7 +83,7 @@ class ForgeSettings:
         (was 20): rows kept inside their columns' ranges (typed columns) improve more slowly,
         and 20 evaluations without a new best stopped them early. Measured on the quick start
         (Friedman #3, key bandwidth 2, T 1999, 100 rows; ``python benchmarks/bounded_rows.py``):
-        bounded rows +6.6% over the full data at patience 20 (stopped at step 1375), +3.6% at
+        bounded rows +6.6% over the full data at patience 20 (kept step 875), +3.6% at
         40; unbounded rows +4.2% at both (they ran all 2000 steps either way).
     alignment_weight, adaptability_weight : float
         Weights of the ``augment`` / ``adaptable`` terms.
