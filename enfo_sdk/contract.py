@@ -31,7 +31,8 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, WithJsonSchema, field_validator,
+    BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError,
+    WithJsonSchema, field_validator,
 )
 
 from .data.columns import ColumnSpec
@@ -40,7 +41,7 @@ from .signing import DEFAULT_KEY_PATH, OWNER_KEY_ENV, default_key_path
 from .keys import get_key
 
 __all__ = [
-    "Contract", "DataSection", "KeySection", "ForgeSection", "OutputSection",
+    "Contract", "DataSection", "SqlSource", "KeySection", "ForgeSection", "OutputSection",
     "SigningSection", "PartnerSection", "load_contract", "parse_contract",
     "DEFAULT_KEY_PATH", "OWNER_KEY_ENV", "default_key_path",
 ]
@@ -53,13 +54,61 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class SqlSource(_Section):
+    """A SQL query whose result is the owner's table (enfo_sdk/data/sql.py)."""
+
+    sql: str = Field(min_length=1, description="The query; its result is the owner's table. "
+                     "Add ORDER BY for a reproducible row order (the test split follows it).")
+    connection: str = Field(
+        description="duckdb:///abs/file.duckdb, duckdb://relative/file.duckdb or a plain path "
+        "(DuckDB, the default engine); sqlite:///abs/file.db; "
+        "postgresql://user@host:port/db (?host=/socket/dir for a unix socket). Relative files "
+        "resolve against the contract's folder. No password here: see password_env.",
+        examples=["data/sales.duckdb", "postgresql://owner@db.internal:5432/crm"],
+    )
+    password_env: str | None = Field(
+        None, min_length=1,
+        description="Environment variable holding the PostgreSQL password.",
+    )
+
+    @field_validator("connection")
+    @classmethod
+    def _known_engine(cls, v: str) -> str:
+        from .data.sql import parse_connection
+
+        try:
+            parse_connection(v, where="connection")
+        except ConfigError as e:
+            raise ValueError(str(e).removeprefix("connection: ")) from None
+        return v
+
+    def query(self, where: str = "data.source"):
+        """The :class:`enfo_sdk.data.sql.SqlQuery` to run; errors name ``where``'s keys."""
+        from .data.sql import SqlQuery
+
+        return SqlQuery(self.sql, self.connection, self.password_env, where=where)
+
+    def __str__(self) -> str:
+        return f"the SQL query on {self.connection.split('?')[0]}"
+
+
+def _source_kind(v: Any) -> str:
+    return "dict" if isinstance(v, (dict, SqlSource)) else "str"
+
+
 class DataSection(_Section):
     """The owner's table and how it is split."""
 
-    source: str = Field(
+    # the union's tags are named like the types so that error messages drop them
+    source: Annotated[
+        Annotated[str, Tag("str")] | Annotated[SqlSource, Tag("dict")],
+        Discriminator(_source_kind),
+    ] = Field(
         description="CSV file, Parquet file, directory of Parquet files, or builtin:NAME "
-        "(friedman3, clv, cdnow). Relative paths resolve against the contract's folder.",
-        examples=["builtin:friedman3", "data/customers.parquet"],
+        "(friedman3, clv, cdnow), or a SQL query {sql, connection, password_env}. Relative "
+        "paths resolve against the contract's folder.",
+        examples=["builtin:friedman3", "data/customers.parquet",
+                  {"sql": "SELECT * FROM sales ORDER BY id", "connection": "sales.duckdb"}],
     )
     options: dict[str, Any] | None = Field(
         None,
@@ -98,7 +147,9 @@ class DataSection(_Section):
 
     @field_validator("source")
     @classmethod
-    def _known_builtin(cls, v: str) -> str:
+    def _known_builtin(cls, v: str | SqlSource) -> str | SqlSource:
+        if isinstance(v, SqlSource):
+            return v
         if not v.strip():
             raise ValueError("must name a file, a directory or builtin:NAME")
         if v.startswith(_BUILTIN):
@@ -355,7 +406,11 @@ class Contract(_Section):
 
         d = self.model_dump(exclude_unset=True, exclude_none=False)
         src = self.data.source
-        if not src.startswith(_BUILTIN):
+        if isinstance(src, SqlSource):
+            from .data.sql import resolve_connection
+
+            d["data"]["source"]["connection"] = resolve_connection(src.connection, base)
+        elif not src.startswith(_BUILTIN):
             d["data"]["source"] = fix(src)
         d["output"]["bundle"] = fix(self.output.bundle)
         if self.output.report is not None:

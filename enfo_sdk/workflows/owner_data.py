@@ -11,6 +11,10 @@ The table's columns are typed (``data.columns``, the rest inferred:
 ``X_train``/``X_test`` hold the encoded features and ``columns`` the transform, which the key
 carries into the bundle (format v2). Levels seen only in the held-out rows encode as all-zero.
 
+A ``data.source`` that is a SQL query (:mod:`enfo_sdk.data.sql`) is read by
+:func:`~enfo_sdk.data.sql.read_sql`, or spooled to Parquet by
+:class:`~enfo_sdk.data.sql.SqlStreamSource` when streaming.
+
 With ``data.stream`` the table is a Parquet file or dataset read through
 :class:`enfo_sdk.stream.ParquetSource`: forging reads minibatches from it, and the training
 rows held in memory are a seeded subsample of :data:`STREAM_SAMPLE_ROWS` (encapsulation and the
@@ -19,6 +23,7 @@ evaluation baselines fit on them).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,8 +136,13 @@ def read_owner_frame(contract) -> pd.DataFrame:
 
     d = contract.data
     source = d.source
-    with context(contract.where("data.source")):
-        if source.startswith(BUILTIN_PREFIX):
+    query = _sql_query(contract)
+    with context(contract.where("data.source")) if query is None else nullcontext():
+        if query is not None:
+            from ..data.sql import read_sql
+
+            df = read_sql(query)
+        elif source.startswith(BUILTIN_PREFIX):
             df, _ = load_builtin(source[len(BUILTIN_PREFIX):], **(d.options or {}))
         else:
             if d.options:
@@ -195,15 +205,17 @@ def _memory_split(contract) -> OwnerSplit:
 def _stream_split(contract) -> OwnerSplit:
     """``data.stream``: a ParquetSource, a training subsample, and the (capped) test rows."""
     from ..data.tables import BUILTIN_PREFIX
+    from ..data.sql import SqlStreamSource
     from ..stream import ParquetSource
 
     d = contract.data
-    if d.source.startswith(BUILTIN_PREFIX):
+    query = _sql_query(contract)
+    if query is None and d.source.startswith(BUILTIN_PREFIX):
         raise ConfigError(f"{contract.where('data.stream')}: streaming reads a Parquet file or "
                           f"directory, not {d.source}")
-    with context(contract.where("data.source")):
-        source = ParquetSource(
-            d.source, d.target, d.features, test_fraction=d.test_fraction, split_seed=d.seed,
+    with context(contract.where("data.source")) if query is None else nullcontext():
+        source = (ParquetSource if query is None else SqlStreamSource)(
+            query or d.source, d.target, d.features, test_fraction=d.test_fraction, split_seed=d.seed,
             validation=contract.forge.validation,
         )
         X, y = source.sample(STREAM_SAMPLE_ROWS, d.seed)
@@ -232,6 +244,13 @@ def _stream_columns(contract, X: pd.DataFrame, y: pd.Series):
             f"without missing indicators, or drop data.stream)"
         )
     return columns
+
+
+def _sql_query(contract):
+    """The contract's SQL source as a :class:`enfo_sdk.data.sql.SqlQuery`, or None for a file
+    or builtin: source."""
+    source = contract.data.source
+    return None if isinstance(source, str) else source.query(contract.where("data.source"))
 
 
 def _check_finite(X: pd.DataFrame, y: pd.Series, source: str, contract) -> None:
