@@ -245,6 +245,7 @@ def run_forge(
         test_rmse = _test_rmse(spec, split, result, contract.data.seed, report)
         if hardened is not None:
             test_rmse["forged_soft"] = hardened
+    split.close()
 
     with phases.phase("write"):
         signer, key = _signer(contract, plan)

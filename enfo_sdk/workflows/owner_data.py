@@ -94,6 +94,11 @@ class OwnerSplit:
             kwargs.pop("validation", None)
         return contract.forge.settings(**{**kwargs, **overrides})
 
+    def close(self) -> None:
+        """Release the streaming source (its reader thread; a SQL source's spooled file)."""
+        if self.source is not None:
+            self.source.close()
+
     def check_rows(self, contract) -> None:
         """Fail before encapsulation (the slow part) when ``forge.rows`` cannot work."""
         settings = self.forge_settings(contract)

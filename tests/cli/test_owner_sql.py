@@ -1,0 +1,114 @@
+"""enfo-owner forge from a SQL source: the same bundle as from the same table in a file, and one
+clean error, naming the contract key and the engine, for each way a database source fails."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+
+import pandas as pd
+import pytest
+
+from owner_cli.main import cli
+
+from data.sql_helpers import make_duckdb, make_postgres  # tests/ is on sys.path (rootdir)
+from .conftest import owner_table, tiny_contract, write_contract
+
+SQL = "SELECT x1, x2, x3, x4, y FROM owner ORDER BY id"
+
+
+def forge(runner, contract):
+    return runner.invoke(cli, ["forge", "--contract", str(contract), "--quiet"])
+
+
+def owner_with_id():
+    df = owner_table()
+    return df.assign(id=range(len(df)))
+
+
+@pytest.fixture
+def spool_dir(tmp_path, monkeypatch):
+    """The system temporary folder, made empty and private to the test (spools go there)."""
+    folder = tmp_path / "system-tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def sql_contract(sql=SQL, connection="owner.duckdb", stream=False, **source):
+    return tiny_contract(data={"source": {"sql": sql, "connection": connection, **source},
+                               "target": "y", "test_fraction": 0.5, "stream": stream})
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_duckdb_query_forges_the_bundle_its_table_forges(runner, project, spool_dir, stream):
+    make_duckdb(project / "owner.duckdb", owner_with_id())
+    owner_table().to_parquet(project / "owner.parquet", index=False)
+    file_source = "owner.parquet" if stream else "owner.csv"  # streaming reads Parquet files
+    by_file = write_contract(project, tiny_contract(
+        data={"source": file_source, "target": "y", "test_fraction": 0.5, "stream": stream},
+        output={"bundle": "out/file.parquet"}), "file.yaml")
+    by_sql = write_contract(project, {**sql_contract(stream=stream),
+                                      "output": {"bundle": "out/sql.parquet"}}, "sql.yaml")
+    for contract in (by_file, by_sql):
+        result = forge(runner, contract)
+        assert result.exit_code == 0, result.output
+    rows_file = pd.read_parquet(project / "out" / "file.parquet")
+    rows_sql = pd.read_parquet(project / "out" / "sql.parquet")
+    assert len(rows_sql) == 20 and list(rows_sql.columns) == ["x1", "x2", "x3", "x4", "y"]
+    pd.testing.assert_frame_equal(rows_sql, rows_file)
+    assert list(spool_dir.glob("enfo-sql-*")) == []  # the spool is gone once the run ends
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("case", ["query fails", "empty result", "unknown scheme",
+                                  "password unset", "unreachable"])
+def test_each_database_failure_is_one_error_naming_key_and_engine(
+        runner, project, spool_dir, monkeypatch, case, stream):
+    make_duckdb(project / "owner.duckdb", owner_with_id())
+    monkeypatch.delenv("ENFO_TEST_NO_SUCH_VAR", raising=False)
+    contract, needles = {
+        "query fails": (sql_contract("SELECT x1, y FROM sales", stream=stream),
+                        ["data.source.sql", "duckdb refused the query", "sales does not exist"]),
+        "empty result": (sql_contract(SQL.replace("ORDER", "WHERE y > 1e9 ORDER"), stream=stream),
+                         ["data.source.sql", "duckdb query returned no rows"]),
+        "unknown scheme": (sql_contract(connection="oracle://me@db/crm", stream=stream),
+                           ["data.source.connection", "unknown engine scheme 'oracle'"]),
+        "password unset": (sql_contract(connection="postgresql://enfo@127.0.0.1/crm",
+                                        password_env="ENFO_TEST_NO_SUCH_VAR", stream=stream),
+                           ["data.source.password_env", "ENFO_TEST_NO_SUCH_VAR is not set",
+                            "postgresql"]),
+        "unreachable": (sql_contract(connection=f"postgresql://enfo@127.0.0.1:{_free_port()}/crm",
+                                     stream=stream),
+                        ["data.source.connection", "cannot open the postgresql database",
+                         "Connection refused"]),
+    }[case]
+    path = write_contract(project, contract)
+    result = forge(runner, path)
+    out = result.output
+    # one line (the engine's own text may hold "Catalog Error:", so no counting of "Error:")
+    assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), out
+    assert out.startswith(f"Error: {path}") and out.count("\n") == 1, out  # file (and line)
+    for needle in needles:
+        assert needle in out, f"{needle!r} not in:\n{out}"
+    assert not (project / "out").exists()  # nothing written
+    assert list(spool_dir.glob("enfo-sql-*")) == []  # not even a spool
+
+
+def test_forge_from_postgres_with_the_password_from_the_environment(
+        runner, project, postgres, monkeypatch):
+    uri = make_postgres(postgres, owner_with_id(), "owner")
+    monkeypatch.setenv("ENFO_TEST_PG", postgres["password"])
+    by_sql = write_contract(project, sql_contract(connection=uri, password_env="ENFO_TEST_PG"))
+    by_csv = write_contract(project, tiny_contract(output={"bundle": "out/csv.parquet"}), "csv.yaml")
+    for contract in (by_sql, by_csv):
+        result = forge(runner, contract)
+        assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_parquet(project / "out" / "owner.bundle.parquet"),
+                                  pd.read_parquet(project / "out" / "csv.parquet"))
