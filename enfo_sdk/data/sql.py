@@ -264,6 +264,7 @@ def _batches(query: SqlQuery, batch_rows: int) -> Iterator:
             f"{conn.target}: {_one_line(e, password)}"
         ) from e
     # 2. run the query (refused: ConfigError naming the query, with the engine's text)
+    cursor = None
     try:
         try:
             if conn.engine == "duckdb":
@@ -289,10 +290,12 @@ def _batches(query: SqlQuery, batch_rows: int) -> Iterator:
                 f"{_one_line(e, password)}"
             ) from e
     finally:
-        try:
-            db.close()
-        except Exception:  # closing after an error must not hide the error
-            pass
+        for handle in (cursor, db):
+            try:
+                if handle is not None:
+                    handle.close()
+            except Exception:  # closing after an error must not hide the error
+                pass
 
 
 def _empty(query: SqlQuery) -> DataError:
