@@ -24,6 +24,7 @@ the whole run. One fixed key (bandwidth
 
     python benchmarks/sql_stream.py [--data /tmp/enfo-sql-bench/owner.duckdb] [--small 50000]
                                     [--big 5000000] [--steps 300] [--repeats 2]
+                                    [--spool 1000000,2500000,5000000]
 """
 
 from __future__ import annotations
@@ -122,10 +123,21 @@ def child(database: str, table: str, steps: int) -> dict:
     }
 
 
-def _run_child(database: str, table: str, steps: int) -> dict:
+def child_spool(database: str, rows: int) -> dict:
+    """Only the spool of the first ``rows`` rows of owner_big (no forging); prints a JSON line."""
+    from enfo_sdk.data.sql import SqlQuery, spool_sql
+
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        _, n = spool_sql(SqlQuery(f"SELECT x1, x2, x3, x4, y FROM owner_big LIMIT {rows}",
+                                  database), folder)
+    return {"rows": n, "seconds": time.perf_counter() - t, "peak_mb": _peak_mb()}
+
+
+def _run_child(database: str, table: str, steps: int, spool: int = 0) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", table, "--data", database,
-           "--steps", str(steps)]
+           "--steps", str(steps), "--spool-child", str(spool)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"child {table} failed:\n{out.stderr[-3000:]}")
@@ -139,12 +151,19 @@ def main() -> None:
     p.add_argument("--big", type=int, default=5_000_000)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--spool", default="",
+                   help="also spool only the first N rows of owner_big, for each N in this "
+                   "comma-separated list (peak RSS of the spool alone)")
     p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--spool-child", type=int, default=0, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
-        print(json.dumps(child(a.data, a.child, a.steps)))
+        out = child_spool(a.data, a.spool_child) if a.spool_child else child(a.data, a.child, a.steps)
+        print(json.dumps(out))
         return
     database = str(make_database(Path(a.data), a.small, a.big))
+    for n in [int(v) for v in a.spool.split(",") if v]:
+        print(f"spool only: {json.dumps(_run_child(database, 'spool', a.steps, spool=n))}", flush=True)
     runs: dict[str, list[dict]] = {"owner_small": [], "owner_big": []}
     for r in range(a.repeats):
         for table in runs:
@@ -153,6 +172,8 @@ def main() -> None:
             print(f"repeat {r + 1} {table}: {json.dumps(res)}", flush=True)
     print()
     rows = {"owner_small": a.small, "owner_big": a.big}
+    if not a.repeats:
+        return
     print("| table | rows | peak RSS after read (MB) | after forging (MB) | whole run (MB) | "
           "read (s) | encapsulate (s) | ms / step | evaluate (s) | whole run (s) | "
           "test RMSE forged / full |")
