@@ -66,7 +66,7 @@ from ..stream import ParquetSource
 
 __all__ = [
     "ENGINES", "INSTALL_HINT", "SPOOL_ROW_GROUP", "Connection", "SqlQuery", "SqlStreamSource",
-    "parse_connection", "read_sql", "resolve_connection", "spool_sql",
+    "arrow_frame", "parse_connection", "read_sql", "resolve_connection", "spool_sql",
 ]
 
 #: Engines by connection scheme.
@@ -321,7 +321,47 @@ def read_sql(query: SqlQuery) -> pd.DataFrame:
         raise DataError(f"{query.key('sql')}: the {query.parsed.engine} query returned no columns")
     if table.num_rows == 0:
         raise _empty(query)
-    return table.to_pandas()
+    return arrow_frame(table)
+
+
+def arrow_frame(table) -> pd.DataFrame:
+    """A query's Arrow result as the DataFrame the column types are inferred from.
+
+    Exact decimals (DuckDB ``DECIMAL``; PostgreSQL ``NUMERIC``, which the ADBC driver returns as
+    text in an opaque extension type) become float64, numbers rather than ``Decimal`` objects
+    or strings (which would infer categorical); ``date`` becomes ``datetime64`` (datetime)
+    rather than ``datetime.date`` objects. Everything else converts as pyarrow converts it
+    (booleans with gaps as objects, integers with gaps as float64, strings as strings).
+    """
+    import pyarrow as pa
+
+    return pa.table([_plain(table.column(i)) for i in range(table.num_columns)],
+                    names=table.column_names).to_pandas()
+
+
+def _is_numeric_text(t) -> bool:
+    """PostgreSQL ``NUMERIC`` as the ADBC driver returns it: an opaque type over strings."""
+    import pyarrow as pa
+
+    return isinstance(t, pa.BaseExtensionType) and getattr(t, "type_name", None) == "numeric"
+
+
+def _plain(column):
+    """``column`` (an Array or ChunkedArray) with exact decimals as float64 and dates as
+    timestamps; other types unchanged."""
+    import pyarrow as pa
+
+    t = column.type
+    if _is_numeric_text(t):
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        storage = pa.chunked_array([c.storage for c in chunks], t.storage_type)
+        column = storage if isinstance(column, pa.ChunkedArray) else storage.combine_chunks()
+        return column.cast(pa.float64())
+    if pa.types.is_decimal(t):
+        return column.cast(pa.float64())
+    if pa.types.is_date(t):
+        return column.cast(pa.timestamp("ms"))
+    return column
 
 
 def spool_sql(query: SqlQuery, folder: str | Path, columns: Sequence[str] | None = None,
@@ -368,7 +408,7 @@ def spool_sql(query: SqlQuery, folder: str | Path, columns: Sequence[str] | None
                                 f"{missing}; it returns: {', '.join(names)}")
             for c in keep:
                 t = reader.schema.field(c).type
-                if not (pa.types.is_integer(t) or pa.types.is_floating(t)
+                if not (pa.types.is_integer(t) or pa.types.is_floating(t) or _is_numeric_text(t)
                         or pa.types.is_boolean(t) or pa.types.is_decimal(t)):
                     raise DataError(f"{query.key('sql')}: column {c!r} of the {engine} query is "
                                     f"{t}, not a number; cast it in the query")
@@ -381,7 +421,7 @@ def spool_sql(query: SqlQuery, folder: str | Path, columns: Sequence[str] | None
                         if batch.column(c).null_count:
                             raise DataError(f"{query.key('sql')}: column {c!r} of the {engine} "
                                             f"query holds NULL values; filter or fill them")
-                    pending.append(pa.table([batch.column(c).cast(pa.float64()) for c in keep],
+                    pending.append(pa.table([_plain(batch.column(c)).cast(pa.float64()) for c in keep],
                                             schema=schema))
                     held += batch.num_rows
                     while held >= row_group_rows:

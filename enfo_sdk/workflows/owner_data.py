@@ -105,7 +105,7 @@ class OwnerSplit:
         where = contract.where("forge.rows")
         if self.source is not None:
             settings.check_rows(self.source.n_train, where=where, error=ConfigError,
-                                why=f"the training rows of {contract.data.source}")
+                                why=f"the training rows of {source_label(contract)}")
             return
         n = self.n_train + self.n_test
         n_val = settings.validation_rows(self.n_train)
@@ -141,6 +141,7 @@ def read_owner_frame(contract) -> pd.DataFrame:
 
     d = contract.data
     source = d.source
+    label = source_label(contract)
     query = _sql_query(contract)
     with context(contract.where("data.source")) if query is None else nullcontext():
         if query is not None:
@@ -156,10 +157,10 @@ def read_owner_frame(contract) -> pd.DataFrame:
     columns = [str(c) for c in df.columns]
     if len(set(columns)) != len(columns):
         dup = sorted({c for c in columns if columns.count(c) > 1})
-        raise DataError(f"{source}: duplicate column names {dup}")
+        raise DataError(f"{label}: duplicate column names {dup}")
     if d.target not in columns:
         raise DataError(
-            f"{contract.where('data.target')}: column {d.target!r} not found in {source}; "
+            f"{contract.where('data.target')}: column {d.target!r} not found in {label}; "
             f"available: {', '.join(columns)}"
         )
     return df.rename(columns=str).reset_index(drop=True)
@@ -170,7 +171,7 @@ def owner_schema(contract, df: pd.DataFrame) -> dict[str, Any]:
     from ..data.columns import infer_schema
 
     d = contract.data
-    return infer_schema(df, d.target, d.columns, d.features, where=d.source)
+    return infer_schema(df, d.target, d.columns, d.features, where=source_label(contract))
 
 
 def split_indices(n: int, contract) -> tuple[np.ndarray, np.ndarray]:
@@ -190,19 +191,20 @@ def _memory_split(contract) -> OwnerSplit:
     from ..data.columns import ColumnTransform
 
     d = contract.data
+    label = source_label(contract)
     df = read_owner_frame(contract)
     schema = owner_schema(contract, df)
     train_idx, test_idx = split_indices(len(df), contract)
     train, test = df.iloc[train_idx], df.iloc[test_idx]
-    with context(contract.where("data.columns") if d.columns else d.source):
-        columns = ColumnTransform.fit(train, schema, d.target, where=f"{d.source} (training rows)")
-    X_train = columns.encode_frame(train, where=d.source)
-    y_train = pd.Series(columns.target_values(train, where=d.source), index=train.index, name=d.target)
-    _check_finite(X_train, y_train, d.source, contract)
+    with context(contract.where("data.columns") if d.columns else label):
+        columns = ColumnTransform.fit(train, schema, d.target, where=f"{label} (training rows)")
+    X_train = columns.encode_frame(train, where=label)
+    y_train = pd.Series(columns.target_values(train, where=label), index=train.index, name=d.target)
+    _check_finite(X_train, y_train, label, contract)
     return OwnerSplit(
         X_train=X_train, y_train=y_train,
-        X_test=columns.encode(test, where=d.source, unknown="ignore"),
-        y_test=columns.target_values(test, where=d.source),
+        X_test=columns.encode(test, where=label, unknown="ignore"),
+        y_test=columns.target_values(test, where=label),
         n_train=len(train_idx), n_test=len(test_idx), columns=columns, raw_test=test,
     )
 
@@ -226,7 +228,7 @@ def _stream_split(contract) -> OwnerSplit:
         X, y = source.sample(STREAM_SAMPLE_ROWS, d.seed)
         Xt, yt = source.test_rows()
     if len(yt) == 0:
-        raise ConfigError(f"{contract.where('data.test_fraction')}: no test rows in {d.source}")
+        raise ConfigError(f"{contract.where('data.test_fraction')}: no test rows in {source_label(contract)}")
     columns = _stream_columns(contract, X, y)
     return OwnerSplit(X_train=X, y_train=y, X_test=Xt, y_test=yt, n_train=source.n_train,
                       n_test=len(yt), source=source, columns=columns)
@@ -238,10 +240,11 @@ def _stream_columns(contract, X: pd.DataFrame, y: pd.Series):
     from ..data.columns import ColumnTransform
 
     d = contract.data
+    label = source_label(contract)
     frame = pd.concat([X, y], axis=1)
     schema = owner_schema(contract, frame)
-    with context(contract.where("data.columns") if d.columns else d.source):
-        columns = ColumnTransform.fit(frame, schema, d.target, where=f"{d.source} (training subsample)")
+    with context(contract.where("data.columns") if d.columns else label):
+        columns = ColumnTransform.fit(frame, schema, d.target, where=f"{label} (training subsample)")
     if columns.feature_names != [str(c) for c in X.columns]:
         raise ConfigError(
             f"{contract.where('data.stream')}: a streamed table is read as numbers; its columns "
@@ -249,6 +252,16 @@ def _stream_columns(contract, X: pd.DataFrame, y: pd.Series):
             f"without missing indicators, or drop data.stream)"
         )
     return columns
+
+
+def source_label(contract) -> str:
+    """The contract's source as messages name it: the file (or ``builtin:NAME``), or for a SQL
+    query the contract key, the engine and the database (never a password)."""
+    source = contract.data.source
+    if isinstance(source, str):
+        return source
+    conn = source.query().parsed
+    return f"{contract.where('data.source.sql')} (the {conn.engine} query on {conn.target})"
 
 
 def _sql_query(contract):

@@ -11,7 +11,7 @@ import pytest
 
 from owner_cli.main import cli
 
-from data.sql_helpers import make_duckdb, make_postgres  # tests/ is on sys.path (rootdir)
+from data.sql_helpers import make_duckdb, make_postgres, make_sqlite, mixed_rows  # tests/ is on sys.path (rootdir)
 from .conftest import owner_table, tiny_contract, write_contract
 
 SQL = "SELECT x1, x2, x3, x4, y FROM owner ORDER BY id"
@@ -112,3 +112,49 @@ def test_forge_from_postgres_with_the_password_from_the_environment(
         assert result.exit_code == 0, result.output
     pd.testing.assert_frame_equal(pd.read_parquet(project / "out" / "owner.bundle.parquet"),
                                   pd.read_parquet(project / "out" / "csv.parquet"))
+
+
+MIXED_SQL = "SELECT area, rooms, kind, driveway, built, price FROM {table} ORDER BY id"
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite", "postgresql"])
+def test_a_mixed_type_table_forges_from_a_database_as_from_its_csv(runner, project, request,
+                                                                   monkeypatch, engine):
+    """Typed columns, gaps and categoricals read from a database exactly as from a CSV: the same
+    inferred schema, the same fitted encoding in the manifest, the same bundle rows."""
+    from enfo_sdk.bundle import read_envelope_unverified
+
+    df = mixed_rows()
+    df.drop(columns="id").to_csv(project / "owner.csv", index=False)
+    source = {"sql": MIXED_SQL.format(table="owner")}
+    if engine == "duckdb":
+        source["connection"] = make_duckdb(project / "owner.duckdb", df)
+    elif engine == "sqlite":
+        source["connection"] = make_sqlite(project / "owner.db", df)
+    else:
+        server = request.getfixturevalue("postgres")
+        table = f"mixed_{abs(hash(request.node.name)) % 10**8}"
+        source = {"sql": MIXED_SQL.format(table=table), "connection": make_postgres(server, df, table),
+                  "password_env": "ENFO_TEST_PG"}
+        monkeypatch.setenv("ENFO_TEST_PG", server["password"])
+    # a CSV has no date type (SQLite neither): the contract types that column, the rest is inferred
+    data = {"target": "price", "test_fraction": 0.5, "columns": {"built": {"type": "datetime"}}}
+    paths = {}
+    for name, src in (("csv", "owner.csv"), ("sql", source)):
+        paths[name] = project / "out" / f"{name}.parquet"
+        contract = write_contract(project, tiny_contract(
+            data={**data, "source": src}, output={"bundle": f"out/{name}.parquet"}), f"{name}.yaml")
+        result = forge(runner, contract)
+        assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_parquet(paths["sql"]), pd.read_parquet(paths["csv"]))
+    manifests = {k: read_envelope_unverified(p)[0] for k, p in paths.items()}
+    columns = {c.name: c for c in manifests["sql"].key.columns.columns}
+    # the table's gaps and types reached the encoding (else this comparison proves little)
+    assert {k: c.type for k, c in columns.items()} == {
+        "area": "numeric", "rooms": "numeric", "kind": "categorical", "driveway": "boolean",
+        "built": "datetime"}
+    assert columns["kind"].levels == ["flat", "house", "loft", "(missing)"]
+    assert columns["rooms"].integer and not columns["area"].integer
+    # all but what is drawn per bundle: its id, times, and the probe points seeded by the id
+    same = lambda m: m.model_dump(exclude={"bundle_id", "created", "expires", "probes"})  # noqa: E731
+    assert same(manifests["sql"]) == same(manifests["csv"])

@@ -49,3 +49,25 @@ def make_postgres(server: dict, df: pd.DataFrame, table: str) -> str:
             cur.adbc_ingest(table, pa.Table.from_pandas(df, preserve_index=False), mode="create")
         con.commit()
     return uri
+
+
+def mixed_rows(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A mixed-type owner table with gaps: ``id`` (the ORDER BY key), ``area`` (float, 5% missing),
+    ``rooms`` (integer), ``kind`` (three levels, 4% missing), ``driveway`` (yes/no), ``built``
+    (dates) and the target ``price``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    area = rng.uniform(40.0, 220.0, n)
+    area[rng.choice(n, n // 20, replace=False)] = np.nan
+    rooms = rng.integers(1, 7, n)
+    kind = rng.choice(["flat", "house", "loft"], n).astype(object)
+    kind[rng.choice(n, n // 25, replace=False)] = None
+    driveway = rng.choice(["yes", "no"], n)
+    built = pd.Timestamp("1950-01-01") + pd.to_timedelta(rng.integers(0, 25000, n), unit="D")
+    price = (900.0 + 4.0 * np.nan_to_num(area, nan=120.0) + 60.0 * rooms
+             + np.select([kind == "house", kind == "loft"], [300.0, 150.0], 0.0)
+             + 80.0 * (driveway == "yes") + 0.01 * (built - pd.Timestamp("1950-01-01")).days
+             + rng.normal(0.0, 25.0, n))
+    return pd.DataFrame({"id": range(n), "area": area, "rooms": rooms, "kind": kind,
+                         "driveway": driveway, "built": built, "price": price})

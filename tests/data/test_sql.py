@@ -160,3 +160,60 @@ def test_a_missing_engine_package_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "duckdb", None)
     with pytest.raises(ConfigError, match=r"needs the duckdb package: pip install 'enfo-sdk\[db\]'"):
         read_sql(SqlQuery("SELECT 1", str(tmp_path / "a.duckdb")))
+
+
+NATIVE_ROWS = [  # (price NUMERIC(8,2), opened DATE, open BOOLEAN, y)
+    ("12.50", "2020-01-01", True, 1.0), ("7.25", "2021-06-30", None, 2.0),
+    (None, "1999-12-31", False, 3.0), ("100.00", None, True, 4.0),
+]
+NATIVE_DDL = "CREATE TABLE native (id INTEGER, price NUMERIC(8,2), opened DATE, open BOOLEAN, y DOUBLE PRECISION)"
+
+
+def _native_values() -> str:
+    sql = lambda v: "NULL" if v is None else repr(v) if isinstance(v, str) else str(v).upper()  # noqa: E731
+    return ", ".join(f"({i}, {', '.join(sql(v) for v in row)})" for i, row in enumerate(NATIVE_ROWS))
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgresql"])
+def test_a_databases_own_types_infer_as_they_mean(engine, tmp_path, request, monkeypatch):
+    """NUMERIC is a number (not Decimal objects, which would infer categorical), DATE a datetime,
+    BOOLEAN with a gap a boolean: what infer_schema makes of them, and the values it encodes."""
+    from enfo_sdk.data.columns import infer_schema
+
+    insert = f"INSERT INTO native VALUES {_native_values()}"
+    if engine == "duckdb":
+        import duckdb
+
+        conn = str(tmp_path / "native.duckdb")
+        with duckdb.connect(conn) as con:
+            con.execute(NATIVE_DDL)
+            con.execute(insert)
+        pw = None
+    else:
+        import adbc_driver_postgresql.dbapi as pg
+        from urllib.parse import quote
+
+        server = request.getfixturevalue("postgres")
+        conn, pw = server["uri"], PW_ENV
+        monkeypatch.setenv(PW_ENV, server["password"])
+        with pg.connect(f"{conn}&password={quote(server['password'], safe='')}") as con:
+            with con.cursor() as cur:
+                cur.execute("DROP TABLE IF EXISTS native")
+                cur.execute(NATIVE_DDL)
+                cur.execute(insert)
+            con.commit()
+    df = read_sql(SqlQuery("SELECT price, opened, open, y FROM native ORDER BY id", conn, pw))
+    schema = infer_schema(df, "y")
+    assert {k: v.type for k, v in schema.items()} == {"price": "numeric", "opened": "datetime",
+                                                      "open": "boolean"}
+    expected_price = [float(r[0]) if r[0] else np.nan for r in NATIVE_ROWS]
+    np.testing.assert_array_equal(df["price"].to_numpy(np.float64), expected_price)
+    assert list(df["opened"]) == [pd.Timestamp(r[1]) if r[1] else pd.NaT for r in NATIVE_ROWS]
+    assert list(df["open"]) == [r[2] for r in NATIVE_ROWS]
+    # and the streaming spool takes NUMERIC as a number too
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    path, rows = spool_sql(SqlQuery("SELECT price, y FROM native WHERE price IS NOT NULL "
+                                    "ORDER BY id", conn, pw), spool)
+    got = pq.read_table(path).to_pandas()
+    assert rows == 3 and got["price"].tolist() == [12.5, 7.25, 100.0]
