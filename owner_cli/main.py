@@ -48,17 +48,35 @@ def keygen(out: Path | None, name: str | None) -> None:
 
 
 @cli.command()
-@click.option("--data", "source", required=True, help="CSV or Parquet file, Parquet directory, or builtin:NAME.")
+@click.option("--data", "source", help="CSV or Parquet file, Parquet directory, or builtin:NAME.")
+@click.option("--sql", help="Instead of --data: a SQL query whose result is the table (with --connection).")
+@click.option("--connection", help="With --sql: a DuckDB file (or duckdb://FILE), sqlite://FILE, or "
+              "postgresql://user@host/db (no password in it).")
+@click.option("--password-env", help="With --sql: the environment variable holding the PostgreSQL password.")
 @click.option("--target", required=True, help="The column to predict.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("key.yaml"),
               show_default=True, help="The contract to write.")
 @click.option("--force", is_flag=True, help="Replace an existing contract file.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON only.")
 @verbose_option
-def init(source: str, target: str, out: Path, force: bool, as_json: bool) -> None:
-    """Inspect a table and write a commented contract (column types, counts, forge.rows) to edit and run."""
+def init(source: str | None, sql: str | None, connection: str | None, password_env: str | None,
+         target: str, out: Path, force: bool, as_json: bool) -> None:
+    """Inspect a table and write a commented contract (column types, counts, forge.rows) to edit and run.
+
+    The table is a file (--data) or the result of a SQL query (--sql with --connection), e.g.
+    --sql "SELECT * FROM sales ORDER BY id" --connection sales.duckdb.
+    """
+    from enfo_sdk.data.sql import SqlQuery
     from enfo_sdk.workflows.init_contract import init_contract
 
+    if (source is None) == (sql is None):
+        raise click.UsageError("give the table as --data SOURCE or as --sql QUERY --connection DB")
+    if sql is None and (connection or password_env):
+        raise click.UsageError("--connection and --password-env go with --sql")
+    if sql is not None and not connection:
+        raise click.UsageError("--sql needs --connection (a DuckDB file, sqlite://FILE or postgresql://...)")
+    if sql is not None:
+        source = SqlQuery(sql, connection, password_env, where="")
     run = init_contract(source, target, out=out, force=force)
     if as_json:
         click.echo(json.dumps(run.to_json(), indent=2))

@@ -172,7 +172,9 @@ class SqlQuery:
         Environment variable holding the PostgreSQL password.
     where : str
         The contract key of this source, e.g. ``"key.yaml: data.source"``; errors name
-        ``{where}.sql``, ``{where}.connection`` or ``{where}.password_env``.
+        ``{where}.sql``, ``{where}.connection`` or ``{where}.password_env``. An empty string
+        names the command-line options instead: ``--sql``, ``--connection``, ``--password-env``
+        (``enfo-owner init``).
     """
 
     sql: str
@@ -181,7 +183,7 @@ class SqlQuery:
     where: str = "data.source"
 
     def key(self, name: str) -> str:
-        return f"{self.where}.{name}"
+        return f"{self.where}.{name}" if self.where else "--" + name.replace("_", "-")
 
     @property
     def parsed(self) -> Connection:
@@ -189,7 +191,7 @@ class SqlQuery:
 
     def __str__(self) -> str:
         conn = self.parsed
-        return f"the {conn.engine} query at {self.where}.sql"
+        return f"the {conn.engine} query on {conn.target}"
 
 
 def _one_line(e: BaseException, secret: str | None = None) -> str:

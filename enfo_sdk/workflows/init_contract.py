@@ -9,7 +9,7 @@ saying why), states the row counts and each categorical column's levels, and sug
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +45,16 @@ def suggest_rows(n_rows: int, test_fraction: float = TEST_FRACTION, validation: 
     return int(max(10, min(100, (usable // 5) // 10 * 10)))
 
 
-def init_contract(source: str, target: str, *, out: str | Path, force: bool = False) -> InitRun:
+def init_contract(source, target: str, *, out: str | Path, force: bool = False) -> InitRun:
     """Inspect ``source`` and write a commented contract for it to ``out``.
 
     Parameters
     ----------
-    source : str
-        A CSV or Parquet file, a directory of Parquet files, or ``builtin:NAME``.
+    source : str or enfo_sdk.data.sql.SqlQuery
+        A CSV or Parquet file, a directory of Parquet files, or ``builtin:NAME``; or a SQL
+        query, whose whole result is read (a relative database file resolves against the
+        current folder and is written absolute, like a file source; the password variable's
+        name is written, never its value).
     target : str
         The column to predict.
     out : str or Path
@@ -60,29 +63,35 @@ def init_contract(source: str, target: str, *, out: str | Path, force: bool = Fa
     Raises
     ------
     ConfigError
-        ``out`` exists (without ``force``).
+        ``out`` exists (without ``force``); the query is refused or its password variable unset.
     DataError
-        The table cannot be read or lacks ``target``.
+        The table cannot be read or lacks ``target``; the database cannot be reached.
     """
     from ..data.builtin import load_builtin
     from ..data.columns import infer_schema
+    from ..data.sql import SqlQuery, read_sql, resolve_connection
     from ..data.tables import BUILTIN_PREFIX, read_table
     from ..fs import write_bytes_atomic
 
     out = Path(out)
     if out.exists() and not force:
         raise ConfigError(f"{out} already exists; choose another --out or pass --force to replace it")
-    if source.startswith(BUILTIN_PREFIX):
+    if isinstance(source, SqlQuery):
+        source = replace(source, connection=resolve_connection(source.connection, Path.cwd()))
+        df = read_sql(source)
+        shown: str | SqlQuery = source
+        where = f"{source.key('sql')} ({source})"
+    elif source.startswith(BUILTIN_PREFIX):
         df, _ = load_builtin(source[len(BUILTIN_PREFIX):])
-        shown = source
+        shown = where = source
     else:
         df = read_table(source)
-        shown = str(Path(source).resolve())
+        shown, where = str(Path(source).resolve()), source
     df = df.rename(columns=str)
     if target not in df.columns:
-        raise DataError(f"{source}: column {target!r} not found; available: {', '.join(df.columns)}")
+        raise DataError(f"{where}: column {target!r} not found; available: {', '.join(df.columns)}")
     notes: list[str] = []
-    schema = infer_schema(df, target, where=source, notes=notes)
+    schema = infer_schema(df, target, where=where, notes=notes)
     rows = suggest_rows(len(df))
     text = _render(shown, target, df, schema, rows, notes)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +100,7 @@ def init_contract(source: str, target: str, *, out: str | Path, force: bool = Fa
                    suggested_rows=rows, notes=notes)
 
 
-def _render(source: str, target: str, df: pd.DataFrame, schema: dict, rows: int, notes: list[str]) -> str:
+def _render(source, target: str, df: pd.DataFrame, schema: dict, rows: int, notes: list[str]) -> str:
     n = len(df)
     n_test = int(round(TEST_FRACTION * n))
     why = {note.split(":", 1)[0]: note.split(": ", 1)[1] for note in notes}
@@ -100,7 +109,7 @@ def _render(source: str, target: str, df: pd.DataFrame, schema: dict, rows: int,
         "# Check the column types below, then run: enfo-owner forge --contract THIS_FILE",
         "version: 1",
         "data:",
-        f"  source: {_yaml_str(source)}",
+        *_source_lines(source),
         f"  target: {_yaml_str(target)}" + f"    # {_describe(df[target])}",
         f"  test_fraction: {TEST_FRACTION}    # {n_test:,} rows held out for the test, {n - n_test:,} for training",
         "  columns:",
@@ -142,7 +151,22 @@ def _describe(s: pd.Series, spec=None) -> str:
     return f"{s.nunique()} distinct values{gap}"
 
 
-def _stem(source: str) -> str:
+def _source_lines(source) -> list[str]:
+    """``data.source``: a file or builtin on one line, a query as its three keys."""
+    if isinstance(source, str):
+        return [f"  source: {_yaml_str(source)}"]
+    lines = ["  source:    # a SQL query: ORDER BY keeps the row order, and so the test split, fixed",
+             f"    sql: {_yaml_str(source.sql)}",
+             f"    connection: {_yaml_str(source.connection)}"]
+    if source.password_env:
+        lines.append(f"    password_env: {_yaml_str(source.password_env)}    # holds the password; never write it here")
+    return lines
+
+
+def _stem(source) -> str:
+    if not isinstance(source, str):  # a query: the database file's name, or "query" for a server
+        conn = source.parsed
+        return Path(conn.target).stem if conn.is_file else "query"
     name = source.split(":", 1)[-1] if source.startswith("builtin:") else Path(source).name
     for suffix in (".csv.gz", ".csv", ".parquet", ".pq"):
         if name.endswith(suffix):

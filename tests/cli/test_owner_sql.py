@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from owner_cli.main import cli
 
 from data.sql_helpers import make_duckdb, make_postgres, make_sqlite, mixed_rows  # tests/ is on sys.path (rootdir)
-from .conftest import owner_table, tiny_contract, write_contract
+from .conftest import TINY_SEARCH, owner_table, tiny_contract, write_contract
 
 SQL = "SELECT x1, x2, x3, x4, y FROM owner ORDER BY id"
 
@@ -158,3 +159,66 @@ def test_a_mixed_type_table_forges_from_a_database_as_from_its_csv(runner, proje
     # all but what is drawn per bundle: its id, times, and the probe points seeded by the id
     same = lambda m: m.model_dump(exclude={"bundle_id", "created", "expires", "probes"})  # noqa: E731
     assert same(manifests["sql"]) == same(manifests["csv"])
+
+
+def _columns_section(path) -> dict:
+    import yaml
+
+    return yaml.safe_load(path.read_text())["data"]["columns"]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_init_from_a_query_types_columns_as_from_the_csv_and_forges(runner, project, engine):
+    df = mixed_rows()
+    df.drop(columns="id").to_csv(project / "owner.csv", index=False)
+    connection = (make_duckdb(project / "owner.duckdb", df) if engine == "duckdb"
+                  else make_sqlite(project / "owner.db", df))
+    sql = MIXED_SQL.format(table="owner")
+    by_csv = runner.invoke(cli, ["init", "--data", str(project / "owner.csv"), "--target", "price",
+                                 "--out", str(project / "csv.yaml")])
+    by_sql = runner.invoke(cli, ["init", "--sql", sql, "--connection", connection, "--target", "price",
+                                 "--out", str(project / "sql.yaml")])
+    assert by_csv.exit_code == 0 and by_sql.exit_code == 0, by_csv.output + by_sql.output
+    import yaml
+
+    written = yaml.safe_load((project / "sql.yaml").read_text())
+    assert written["data"]["source"] == {"sql": sql, "connection": connection}
+    csv_columns, sql_columns = _columns_section(project / "csv.yaml"), _columns_section(project / "sql.yaml")
+    # a CSV and SQLite have no date type: their dates are text, a category with too many
+    # levels, left out; DuckDB's TIMESTAMP is a datetime
+    assert csv_columns.pop("built") == {"type": "ignore"}
+    assert sql_columns.pop("built") == {"type": "datetime" if engine == "duckdb" else "ignore"}
+    assert sql_columns == csv_columns == {
+        "area": {"type": "numeric"}, "rooms": {"type": "numeric", "integer": True},
+        "kind": {"type": "categorical"}, "driveway": {"type": "boolean"}}
+    # the written contract runs as written (with tiny settings for the test)
+    written.update(key={"algorithm": "nu-method", "search": TINY_SEARCH},
+                   forge={"rows": 20, "steps": 30})
+    result = forge(runner, write_contract(project, written, "run.yaml"))
+    assert result.exit_code == 0, result.output
+    assert (project / Path(written["output"]["bundle"])).exists()
+
+
+@pytest.mark.parametrize("case", ["query fails", "password unset", "unreachable", "no connection"])
+def test_init_from_a_query_fails_in_one_line_naming_the_option(runner, project, monkeypatch, case):
+    make_duckdb(project / "owner.duckdb", owner_with_id())
+    monkeypatch.delenv("ENFO_TEST_NO_SUCH_VAR", raising=False)
+    args, needles = {
+        "query fails": (["--sql", "SELECT * FROM sales", "--connection", "owner.duckdb"],
+                        ["--sql: duckdb refused the query", "sales does not exist"]),
+        "password unset": (["--sql", SQL, "--connection", "postgresql://enfo@127.0.0.1/crm",
+                            "--password-env", "ENFO_TEST_NO_SUCH_VAR"],
+                           ["--password-env: environment variable ENFO_TEST_NO_SUCH_VAR is not set"]),
+        "unreachable": (["--sql", SQL, "--connection", f"postgresql://enfo@127.0.0.1:{_free_port()}/crm"],
+                        ["--connection: cannot open the postgresql database", "Connection refused"]),
+        "no connection": (["--sql", SQL], ["--sql needs --connection"]),
+    }[case]
+    monkeypatch.chdir(project)  # a relative database file resolves against the current folder
+    result = runner.invoke(cli, ["init", *args, "--target", "y", "--out", "key.yaml"])
+    out = result.output
+    assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), out
+    if case != "no connection":  # click's usage errors print the usage line first
+        assert out.startswith("Error: ") and out.count("\n") == 1, out
+    for needle in needles:
+        assert needle in out, f"{needle!r} not in:\n{out}"
+    assert not (project / "key.yaml").exists()  # nothing written
