@@ -17,7 +17,7 @@ times; medians), so its peak resident memory (``ru_maxrss``: torch, DuckDB and a
 Printed per case (medians): peak RSS when the rows are read (the query, the spool, the split
 count, the encapsulation subsample, the validation and test scans), when forging is done, and
 for the whole run (the evaluation fits the key on the 5,000-row training subsample and predicts
-the test rows, at most 100,000 of them, in one kernel block); the read's time, encapsulation,
+the test rows, at most 100,000 of them, 4,096 at a time); the read's time, encapsulation,
 per-step forging time (forging seconds / steps, one evaluation at the end), the evaluation and
 the whole run. One fixed key (bandwidth
 2, 200 iterations) so a step costs the same in both cases.

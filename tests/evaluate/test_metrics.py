@@ -110,3 +110,24 @@ def test_stability_is_sample_std():
     v = [1.0, 2.5, 2.0, 4.0]
     assert stability(v) == pytest.approx(statistics.stdev(v))
     assert stability([1.0]) is None
+
+
+# -- RMSE, predicted in blocks --------------------------------------------------------------------
+def test_rmse_in_blocks_equals_the_whole_prediction_and_bounds_the_block():
+    from sklearn.kernel_ridge import KernelRidge
+
+    from enfo_sdk.evaluate.utility import rmse
+
+    X, Xt = _gauss(200, d=3, seed=3), _gauss(103, d=3, seed=4)
+    y, yt = X.sum(axis=1), Xt.sum(axis=1) + 0.1
+    model = KernelRidge(alpha=0.1, kernel="rbf").fit(X, y)
+    seen = []
+
+    class Recording:
+        def predict(self, rows):
+            seen.append(len(rows))
+            return model.predict(rows)
+
+    reference = float(np.sqrt(np.mean((model.predict(Xt) - yt) ** 2)))
+    assert rmse(Recording(), Xt, yt, block=10) == pytest.approx(reference, rel=1e-12)
+    assert seen == [10] * 10 + [3]
