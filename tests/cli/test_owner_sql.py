@@ -222,3 +222,36 @@ def test_init_from_a_query_fails_in_one_line_naming_the_option(runner, project, 
     for needle in needles:
         assert needle in out, f"{needle!r} not in:\n{out}"
     assert not (project / "key.yaml").exists()  # nothing written
+
+
+def test_streaming_a_query_takes_its_integer_boolean_and_decimal_columns_as_numbers(runner, project):
+    """data.stream reads numbers only: a query's INTEGER, BOOLEAN and DECIMAL columns stream as
+    float64, the same bundle (rows and encoding) as the same values in a streamed Parquet file."""
+    import duckdb
+
+    from enfo_sdk.bundle import read_envelope_unverified
+
+    df = owner_with_id()
+    df["rooms"] = (df["x4"] // 2).astype("int64")
+    df["flag"] = df["x3"] > 0.5
+    df["x2"] = df["x2"].round(2)
+    with duckdb.connect(str(project / "owner.duckdb")) as con:
+        con.register("frame", df)
+        con.execute("CREATE TABLE owner AS SELECT id, x1, CAST(x2 AS DECIMAL(12,2)) AS x2, "
+                    "CAST(rooms AS INTEGER) AS rooms, flag, y FROM frame")
+    df[["x1", "x2", "rooms", "flag", "y"]].astype("float64").to_parquet(project / "owner.parquet", index=False)
+    data = {"target": "y", "test_fraction": 0.5, "stream": True}
+    paths = {}
+    sql = {"sql": "SELECT x1, x2, rooms, flag, y FROM owner ORDER BY id", "connection": "owner.duckdb"}
+    for name, src in (("file", "owner.parquet"), ("sql", sql)):
+        paths[name] = project / "out" / f"{name}.parquet"
+        contract = write_contract(project, tiny_contract(
+            data={**data, "source": src}, output={"bundle": f"out/{name}.parquet"}), f"{name}.yaml")
+        result = forge(runner, contract)
+        assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_parquet(paths["sql"]), pd.read_parquet(paths["file"]))
+    manifests = {k: read_envelope_unverified(p)[0] for k, p in paths.items()}
+    columns = {c.name: c for c in manifests["sql"].key.columns.columns}
+    assert list(columns) == ["x1", "x2", "rooms", "flag"]
+    assert columns["rooms"].integer and (columns["flag"].min, columns["flag"].max) == (0.0, 1.0)
+    assert manifests["sql"].key == manifests["file"].key
