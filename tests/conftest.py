@@ -71,15 +71,24 @@ def _start_postgres() -> tuple[dict | None, str]:
             "uri": f"postgresql://{PG_USER}@/postgres?host={folder}", "stop": stop}, ""
 
 
+_NO_SERVER: list[str] = []  # why no server could be started, for the closing summary
+
+
 @pytest.fixture(scope="session")
 def postgres():
     """A running PostgreSQL server: ``uri`` (no password), ``user``, ``password``, ``socket``."""
     server, why = _start_postgres()
     if server is None:
-        print(f"\nno PostgreSQL server for the tests: {why}")
+        _NO_SERVER.append(why)
         pytest.skip(f"cannot start a PostgreSQL server: {why}")
     try:
         yield server
     finally:
         subprocess.run(server["stop"], capture_output=True)
         shutil.rmtree(server["folder"], ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print why the PostgreSQL tests were skipped, also under -q (whose summary omits skips)."""
+    for why in dict.fromkeys(_NO_SERVER):
+        terminalreporter.write_line(f"PostgreSQL tests skipped: no server could be started: {why}")
