@@ -116,6 +116,12 @@ class DataSection(_Section):
         "builtin:friedman3. Only for builtin: sources.",
     )
     target: str = Field(description="Name of the target column.")
+    task: Literal["regression", "classification"] | None = Field(
+        None,
+        description="What the key predicts. Default: inferred from the target -- strings, "
+        "booleans, categories or an integer column with at most 10 values are classes "
+        "(classification, 2..50 classes), anything else is regression. The run states the task.",
+    )
     features: list[str] | None = Field(
         None,
         min_length=1,

@@ -76,6 +76,11 @@ class KeySpec(BaseModel):
         return get_key(self.algorithm, self.version)
 
     @property
+    def task(self) -> str:
+        """``"regression"`` or ``"classification"`` (the key's)."""
+        return self.key.task
+
+    @property
     def n_features(self) -> int:
         return self.preprocessing.n_features
 

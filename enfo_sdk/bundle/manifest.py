@@ -15,7 +15,9 @@ import platform
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_serializer, model_validator,
+)
 
 from ..errors import KeySpecError, ManifestError
 from ..spec import KeySpec
@@ -28,8 +30,11 @@ __all__ = [
 #: DSSE payloadType of a v1 manifest
 MANIFEST_PAYLOAD_TYPE = "application/vnd.enfo.manifest+json; version=1"
 #: DSSE payloadType of each manifest format version this library reads and writes (v2: typed
-#: columns, the key carries the raw table's encoding)
-MANIFEST_PAYLOAD_TYPES = {1: MANIFEST_PAYLOAD_TYPE, 2: "application/vnd.enfo.manifest+json; version=2"}
+#: columns, the key carries the raw table's encoding; v3: v2 with a classification target)
+MANIFEST_PAYLOAD_TYPES = {
+    1: MANIFEST_PAYLOAD_TYPE, 2: "application/vnd.enfo.manifest+json; version=2",
+    3: "application/vnd.enfo.manifest+json; version=3",
+}
 #: the one Parquet footer key-value entry of a bundle
 ENVELOPE_KEY = "enfo.envelope"
 
@@ -59,23 +64,51 @@ class Partner(_Strict):
 
 
 class Task(_Strict):
-    """The table's columns: ``features`` in order, then ``target``."""
+    """The table's columns: ``features`` in order, then the target.
+
+    A regression bundle has one target column, ``target``, and records no ``type`` (formats v1
+    and v2). A classification bundle (format v3) says ``type: classification`` and lists its
+    ``classes``; its target columns are one probability per class, ``target=class``, in that
+    order (:attr:`target_columns`).
+    """
 
     target: ColumnName
     features: list[ColumnName] = Field(min_length=1)
+    type: Literal["regression", "classification"] = "regression"
+    classes: list[ColumnName] | None = Field(None, min_length=2, max_length=50)
+
+    @model_serializer(mode="wrap")
+    def _omit_regression_defaults(self, handler):
+        out = handler(self)
+        if out.get("type") == "regression":  # v1/v2 manifests stay as they were
+            out.pop("type", None)
+        if out.get("classes") is None:
+            out.pop("classes", None)
+        return out
 
     @model_validator(mode="after")
     def _distinct(self) -> "Task":
+        if (self.type == "classification") != (self.classes is not None):
+            raise ValueError("classes are listed exactly when type is classification")
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes must be distinct")
         seen = set()
-        for name in [*self.features, self.target]:
+        for name in [*self.features, *self.target_columns]:
             if name in seen:
                 raise ValueError(f"column name {name!r} appears twice (features and target must be distinct)")
             seen.add(name)
         return self
 
     @property
+    def target_columns(self) -> list[str]:
+        """The target's columns: ``[target]``, or ``target=class`` per class."""
+        if self.classes is None:
+            return [self.target]
+        return [f"{self.target}={c}" for c in self.classes]
+
+    @property
     def columns(self) -> list[str]:
-        return [*self.features, self.target]
+        return [*self.features, *self.target_columns]
 
 
 class Forging(_Strict):
@@ -90,10 +123,11 @@ class Forging(_Strict):
 
 
 class Probes(_Strict):
-    """Query points (original units, not real rows) and the owner's key predictions there."""
+    """Query points (original units, not real rows) and the owner's key predictions there
+    (classification: the class probabilities, one list per point)."""
 
     points: list[list[float]] = Field(min_length=1, max_length=10_000)
-    predictions: list[float]
+    predictions: list[float] | list[list[float]]
 
     @model_validator(mode="after")
     def _shapes(self) -> "Probes":
@@ -110,8 +144,9 @@ class Manifest(_Strict):
 
     Attributes
     ----------
-    format_version : 1 or 2
-        2 when the key carries the raw table's column encoding (``key.columns``), else 1.
+    format_version : 1, 2 or 3
+        2 when the key carries the raw table's column encoding (``key.columns``), 3 when it
+        also has a classification target, else 1.
     bundle_id : str
         Unique id (a UUID4 string from the writer).
     created, expires : datetime (timezone-aware)
@@ -139,7 +174,7 @@ class Manifest(_Strict):
         One ``sha256:<hex>`` per column, in column order, so a mismatch names the column.
     """
 
-    format_version: Literal[1, 2]
+    format_version: Literal[1, 2, 3]
     bundle_id: Name
     created: AwareDatetime
     expires: AwareDatetime | None = None
@@ -170,14 +205,28 @@ class Manifest(_Strict):
         if self.expires is not None and self.expires <= self.created:
             raise ValueError("expires must be after created")
         cols = self.key.columns
-        if (cols is not None) != (self.format_version == 2):
-            raise ValueError("key.columns is present exactly in format_version 2 manifests")
+        if (cols is not None) != (self.format_version >= 2):
+            raise ValueError("key.columns is present exactly in format_version 2 and 3 manifests")
+        classify = self.task.type == "classification"
+        if classify != (self.format_version == 3):
+            raise ValueError("task.type is classification exactly in format_version 3 manifests")
+        if classify != (self.key.task == "classification"):
+            raise ValueError(f"task.type {self.task.type!r} but key {self.key.algorithm!r} is a {self.key.task} key")
+        if classify:
+            widths = {len(p) for p in self.probes.predictions} if all(isinstance(p, list) for p in self.probes.predictions) else set()
+            if widths != {len(self.task.classes)}:
+                raise ValueError(f"probe predictions must hold {len(self.task.classes)} class probabilities per point")
+        elif any(isinstance(p, list) for p in self.probes.predictions):
+            raise ValueError("probe predictions of a regression key are numbers")
         if cols is not None:
             if cols.feature_names != list(self.task.features):
                 raise ValueError(f"task.features {list(self.task.features)} differ from the key's encoded "
                                  f"features {cols.feature_names}")
             if cols.target.name != self.task.target:
                 raise ValueError(f"task.target {self.task.target!r} differs from the key's {cols.target.name!r}")
+            if cols.task != self.task.type or getattr(cols.target, "classes", None) != self.task.classes:
+                raise ValueError(f"task ({self.task.type}, classes {self.task.classes}) differs from the key's "
+                                 f"encoded target ({cols.task}, classes {getattr(cols.target, 'classes', None)})")
         return self
 
     @property

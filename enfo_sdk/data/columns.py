@@ -43,14 +43,20 @@ from ..errors import DataError, DataTypeError
 
 __all__ = [
     "ColumnSpec", "NumericSpec", "CategoricalSpec", "BooleanSpec", "DatetimeSpec", "IdSpec",
-    "IgnoreSpec", "ColumnTransform", "TargetColumn", "infer_schema", "MISSING_LEVEL",
-    "DEFAULT_MAX_LEVELS", "ID_MIN_ROWS",
+    "IgnoreSpec", "ColumnTransform", "TargetColumn", "CategoricalTarget", "infer_schema", "infer_task",
+    "target_classes", "MISSING_LEVEL", "DEFAULT_MAX_LEVELS", "ID_MIN_ROWS", "MAX_CLASSES", "TASKS",
 ]
 
 #: The level a gap in a categorical column becomes.
 MISSING_LEVEL = "(missing)"
 #: Default cap on a categorical column's levels.
 DEFAULT_MAX_LEVELS = 50
+#: Most classes a classification target may have.
+MAX_CLASSES = 50
+#: An integer-typed target with at most this many distinct values is taken for class labels.
+INTEGER_CLASS_LEVELS = 10
+#: The task types (``data.task``).
+TASKS = ("regression", "classification")
 #: A column of all-distinct integers or strings is taken for an id from this many rows on.
 ID_MIN_ROWS = 20
 _EPOCH = pd.Timestamp("1970-01-01")
@@ -180,6 +186,19 @@ class TargetColumn(_Fitted):
     integer: bool
 
 
+class CategoricalTarget(_Fitted):
+    """The classification target: its name and its classes, in the order of the one-hot columns."""
+
+    type: Literal["categorical"]
+    name: str
+    classes: list[str] = Field(min_length=2, max_length=MAX_CLASSES)
+
+    @property
+    def column_names(self) -> list[str]:
+        """A bundle's target columns: one probability per class, ``name=class``."""
+        return [f"{self.name}={c}" for c in self.classes]
+
+
 class ColumnTransform(_Fitted):
     """The fitted encoding of an owner's table (module docstring); part of the key.
 
@@ -193,10 +212,15 @@ class ColumnTransform(_Fitted):
     """
 
     columns: list[FittedColumn] = Field(min_length=1)
-    target: TargetColumn
+    target: TargetColumn | CategoricalTarget
     dropped: list[str] = Field(default_factory=list)
 
     # -- names ------------------------------------------------------------------------------
+    @property
+    def task(self) -> str:
+        """``"classification"`` for a categorical target, else ``"regression"``."""
+        return "classification" if isinstance(self.target, CategoricalTarget) else "regression"
+
     @property
     def input_columns(self) -> list[str]:
         """The raw columns a table must hold (the features' sources)."""
@@ -210,7 +234,8 @@ class ColumnTransform(_Fitted):
     # -- fitting ----------------------------------------------------------------------------
     @classmethod
     def fit(cls, df: pd.DataFrame, schema: Mapping[str, Any], target: str, *,
-            where: str = "table") -> ColumnTransform:
+            where: str = "table", task: str = "regression",
+            classes: Sequence[str] | None = None) -> ColumnTransform:
         """Learn the encoding from the owner's training rows ``df``.
 
         Parameters
@@ -222,6 +247,11 @@ class ColumnTransform(_Fitted):
         target : str
         where : str
             How to name the table in messages.
+        task : {"regression", "classification"}
+        classes : sequence of str, optional
+            Classification: the classes of the whole table (:func:`target_classes`); each must
+            occur in ``df`` (a class absent from the training rows is an error naming it).
+            Default: the classes of ``df``.
         """
         fitted, dropped = [], []
         for name, spec in schema.items():
@@ -231,6 +261,10 @@ class ColumnTransform(_Fitted):
             fitted.append(_fit_column(df[name], name, spec, where))
         if not fitted:
             raise DataError(f"{where}: no feature column left (every column is the target, an id or ignored)")
+        if task == "classification":
+            return cls(columns=fitted, target=_fit_classes(df[target], target, where, classes), dropped=dropped)
+        if task != "regression":
+            raise DataError(f"{where}: unknown task {task!r}; choose {' or '.join(TASKS)}")
         y = _numeric_values(df[target], target, where)
         if np.isnan(y).any():
             raise DataError(f"{where}: target column {target!r} has {int(np.isnan(y).sum())} missing value(s); "
@@ -270,9 +304,13 @@ class ColumnTransform(_Fitted):
         return pd.DataFrame(self.encode(df, **kwargs), columns=self.feature_names, index=df.index)
 
     def target_values(self, df: pd.DataFrame, *, where: str = "table") -> np.ndarray:
-        """The target column as float64 (gaps are an error)."""
+        """The target column as float64 (gaps are an error); for classification the class
+        codes 0..k-1 in the order of ``target.classes`` (a label the key never saw is an error
+        naming the column and the label)."""
         if self.target.name not in df.columns:
             raise DataError(f"{where}: missing column(s) {self.target.name!r} (the target)")
+        if isinstance(self.target, CategoricalTarget):
+            return class_codes(df[self.target.name], self.target, where)
         y = _numeric_values(df[self.target.name], self.target.name, where)
         if np.isnan(y).any():
             raise DataError(f"{where}: target column {self.target.name!r} has missing values")
@@ -343,6 +381,70 @@ def _feature_names(c) -> list[str]:
         return [f"{c.name}={level}" for level in c.levels]
     base = f"{c.name}__days" if c.type == "datetime" else c.name
     return [base, f"{c.name}__missing"] if c.missing_indicator else [base]
+
+
+# -- the classification target ------------------------------------------------------------------
+def infer_task(s: pd.Series) -> str:
+    """``"classification"`` for a boolean, string or categorical target, or an integer-typed one
+    with at most :data:`INTEGER_CLASS_LEVELS` distinct values; ``"regression"`` otherwise
+    (a float column, even of whole numbers, stays regression: say ``data.task`` to change it)."""
+    if pd.api.types.is_bool_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
+        return "classification"
+    if pd.api.types.is_integer_dtype(s):
+        return "classification" if s.nunique(dropna=True) <= INTEGER_CLASS_LEVELS else "regression"
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
+        return "regression"
+    return "classification"
+
+
+def target_classes(s: pd.Series, name: str, where: str) -> list[str]:
+    """The sorted classes of a classification target (as strings), checked.
+
+    Raises
+    ------
+    DataError
+        Missing labels, a single class, or more than :data:`MAX_CLASSES` classes, each naming
+        the column and the count.
+    """
+    strings = _level_strings(s)
+    if strings.isna().any():
+        raise DataError(f"{where}: target column {name!r} has {int(strings.isna().sum())} missing label(s); "
+                        f"drop those rows")
+    classes = sorted(strings.unique())
+    if len(classes) < 2:
+        raise DataError(f"{where}: target column {name!r} has one class only ({classes[0]!r} in every row); "
+                        f"classification needs at least two")
+    if len(classes) > MAX_CLASSES:
+        raise DataError(f"{where}: target column {name!r} has {len(classes)} classes, more than the "
+                        f"{MAX_CLASSES} allowed; group rare classes or set data.task: regression")
+    return classes
+
+
+def _fit_classes(s: pd.Series, name: str, where: str, classes: Sequence[str] | None) -> CategoricalTarget:
+    if classes is None:
+        return CategoricalTarget(type="categorical", name=name, classes=target_classes(s, name, where))
+    here = set(_level_strings(s).dropna())
+    absent = [c for c in classes if c not in here]
+    if absent:
+        raise DataError(f"{where}: class {absent[0]!r} of target column {name!r} does not occur in the "
+                        f"training rows ({len(absent)} class(es) absent); a key cannot learn it -- add rows "
+                        f"of it, drop it, or change data.seed / data.test_fraction")
+    return CategoricalTarget(type="categorical", name=name, classes=list(classes))
+
+
+def class_codes(s: pd.Series, target: CategoricalTarget, where: str) -> np.ndarray:
+    """Class codes 0..k-1 (float64) of the labels ``s``; an unknown or missing label is an error."""
+    strings = _level_strings(s)
+    index = {c: i for i, c in enumerate(target.classes)}
+    codes = strings.map(index)
+    bad = codes.isna().to_numpy()
+    if bad.any():
+        first = strings[bad].iloc[0]
+        what = "a missing label" if first is np.nan or first is None or (isinstance(first, float) and math.isnan(first)) \
+            else f"label {first!r}"
+        raise DataError(f"{where}: target column {target.name!r} holds {what} that the key never saw "
+                        f"({int(bad.sum())} row(s)); the key's classes: {', '.join(target.classes)}")
+    return codes.to_numpy(dtype=np.float64)
 
 
 # -- inference ------------------------------------------------------------------------------------

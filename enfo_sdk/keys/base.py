@@ -70,6 +70,9 @@ class Key(ABC):
 
     name: ClassVar[str]
     version: ClassVar[int]
+    #: what the key predicts: "regression" (one standardized target) or "classification"
+    #: (one-hot targets, multi-output; :mod:`enfo_sdk.keys.classify`)
+    task: ClassVar[str] = "regression"
     hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = ()
     #: state entries that are arrays over training rows (saved as table columns)
     row_state: ClassVar[tuple[str, ...]] = ()

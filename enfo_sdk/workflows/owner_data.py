@@ -57,6 +57,10 @@ class OwnerSplit:
         The encoding fitted on the training rows (part of the key).
     raw_test : DataFrame or None
         The held-out rows as read (in-memory tables), e.g. to check a partner's predictions.
+    task : {"regression", "classification"}
+        What the key predicts (``data.task``, or inferred from the target).
+    task_note : str
+        How the task was decided (stated in the run's output).
     """
 
     X_train: pd.DataFrame
@@ -68,6 +72,8 @@ class OwnerSplit:
     source: Any = None
     columns: Any = None
     raw_test: pd.DataFrame | None = None
+    task: str = "regression"
+    task_note: str = ""
 
     @property
     def features(self) -> list[str]:
@@ -188,7 +194,7 @@ def split_indices(n: int, contract) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _memory_split(contract) -> OwnerSplit:
-    from ..data.columns import ColumnTransform
+    from ..data.columns import ColumnTransform, target_classes
 
     d = contract.data
     label = source_label(contract)
@@ -196,8 +202,14 @@ def _memory_split(contract) -> OwnerSplit:
     schema = owner_schema(contract, df)
     train_idx, test_idx = split_indices(len(df), contract)
     train, test = df.iloc[train_idx], df.iloc[test_idx]
+    task, note = owner_task(contract, df)
+    classes = None
+    if task == "classification":
+        with context(contract.where("data.target")):
+            classes = target_classes(df[d.target], d.target, label)
     with context(contract.where("data.columns") if d.columns else label):
-        columns = ColumnTransform.fit(train, schema, d.target, where=f"{label} (training rows)")
+        columns = ColumnTransform.fit(train, schema, d.target, where=f"{label} (training rows)",
+                                      task=task, classes=classes)
     X_train = columns.encode_frame(train, where=label)
     y_train = pd.Series(columns.target_values(train, where=label), index=train.index, name=d.target)
     _check_finite(X_train, y_train, label, contract)
@@ -206,7 +218,20 @@ def _memory_split(contract) -> OwnerSplit:
         X_test=columns.encode(test, where=label, unknown="ignore"),
         y_test=columns.target_values(test, where=label),
         n_train=len(train_idx), n_test=len(test_idx), columns=columns, raw_test=test,
+        task=task, task_note=note,
     )
+
+
+def owner_task(contract, df: pd.DataFrame) -> tuple[str, str]:
+    """The task (``data.task``, else inferred from the target column) and a sentence saying how."""
+    from ..data.columns import infer_task
+
+    d = contract.data
+    if d.task is not None:
+        return d.task, f"task: {d.task} (data.task)"
+    task = infer_task(df[d.target])
+    return task, (f"task: {task} (inferred from target column {d.target!r} of type {df[d.target].dtype}; "
+                  f"set data.task to change it)")
 
 
 def _stream_split(contract) -> OwnerSplit:
@@ -229,6 +254,10 @@ def _stream_split(contract) -> OwnerSplit:
         Xt, yt = source.test_rows()
     if len(yt) == 0:
         raise ConfigError(f"{contract.where('data.test_fraction')}: no test rows in {source_label(contract)}")
+    task, _ = owner_task(contract, pd.concat([X, y], axis=1))
+    if task != "regression":
+        raise ConfigError(f"{contract.where('data.stream')}: streaming reads regression tables only; "
+                          f"this target is a {task} target (drop data.stream)")
     columns = _stream_columns(contract, X, y)
     return OwnerSplit(X_train=X, y_train=y, X_test=Xt, y_test=yt, n_train=source.n_train,
                       n_test=len(yt), source=source, columns=columns)
