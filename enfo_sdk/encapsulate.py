@@ -89,8 +89,15 @@ def encapsulate(
     key = get_key(algorithm, version)
     if int(cv) < 2:
         raise HyperparameterError(f"cv must be >= 2, got {cv}")
-    pre = Preprocessing.fit(Xa, ya)
-    Z, t = pre.transform_X(Xa), pre.transform_y(ya)
+    classify = key.task == "classification"
+    if classify:  # one-hot targets, not standardized (docs/keys.md, "Classification keys")
+        from .keys.classify import one_hot
+
+        pre = Preprocessing.fit(Xa, np.zeros(len(ya)))
+        Z, t = pre.transform_X(Xa), one_hot(_class_codes(ya), int(ya.max()) + 1)
+    else:
+        pre = Preprocessing.fit(Xa, ya)
+        Z, t = pre.transform_X(Xa), pre.transform_y(ya)
     g = make_rng(seed)
     if max_rows is not None and len(t) > max_rows:
         sub = g.choice(len(t), int(max_rows), replace=False)
@@ -129,12 +136,29 @@ def encapsulate(
             EdgeOfGridWarning,
             stacklevel=2,
         )
-    spec = KeySpec(
-        algorithm=key.name, version=key.version, hyperparameters=result.best_params, preprocessing=pre
-    )
+    params = result.best_params
+    if classify:  # the temperature, on the chosen key's out-of-fold scores
+        from .keys.classify import fit_temperature
+
+        checked = key.check_params(params)
+        params = {**params, "temperature": fit_temperature(key.oof_scores(Z, t, folds, checked), t.argmax(1))}
+    spec = KeySpec(algorithm=key.name, version=key.version, hyperparameters=params, preprocessing=pre)
     if return_search:
         return Encapsulation(spec=spec, search=result, grid=grid, rows_searched=len(t))
     return spec
+
+
+def _class_codes(y: np.ndarray) -> np.ndarray:
+    """Class codes 0..k-1 (each present) of a classification target given as numbers."""
+    if not (np.all(y == np.round(y)) and y.min() >= 0):
+        raise HyperparameterError("a classification key needs class codes 0..k-1 as the target "
+                                  "(ColumnTransform.target_values gives them)")
+    codes = y.astype(np.int64)
+    absent = sorted(set(range(int(codes.max()) + 1)) - set(codes.tolist()))
+    if absent or codes.max() < 1:
+        raise HyperparameterError(f"a classification key needs every class 0..k-1 (k >= 2) in the "
+                                  f"training rows; absent: {absent or 'all but one'}")
+    return codes
 
 
 def _edge_side(best, values) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator, model_serializer, model_validator
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import validate_data
 
 from .data.columns import ColumnTransform
@@ -84,8 +84,25 @@ class KeySpec(BaseModel):
     def n_features(self) -> int:
         return self.preprocessing.n_features
 
-    def build(self) -> "KeyRegressor":
-        """An unfitted estimator with this spec's hyperparameters and fixed preprocessing."""
+    @property
+    def classes(self) -> list[str] | None:
+        """A classification key's classes (from its column encoding), else None."""
+        target = None if self.columns is None else self.columns.target
+        return list(getattr(target, "classes", None) or []) or None
+
+    def with_temperature(self, temperature: float) -> "KeySpec":
+        """This classification key with another probability temperature."""
+        if self.task != "classification":
+            raise KeySpecError(f"key {self.algorithm!r} is not a classification key; it has no temperature")
+        return self.model_copy(update={"hyperparameters": {**self.hyperparameters, "temperature": float(temperature)}})
+
+    def build(self) -> "KeyRegressor | KeyClassifier":
+        """An unfitted estimator with this spec's hyperparameters and fixed preprocessing
+        (a :class:`KeyClassifier` for a classification key)."""
+        if self.task == "classification":
+            return KeyClassifier(algorithm=self.algorithm, version=self.version,
+                                 hyperparameters=dict(self.hyperparameters),
+                                 preprocessing=self.preprocessing, classes=self.classes)
         return KeyRegressor(
             algorithm=self.algorithm,
             version=self.version,
@@ -183,20 +200,7 @@ class KeyRegressor(RegressorMixin, BaseEstimator):
         -------
         y : ndarray of shape (n_samples,)
         """
-        if not hasattr(self, "state_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first."
-            )
-        from ._validation import _column_names, check_finite, check_numeric_columns
-
-        check_numeric_columns(X)
-        try:
-            Xa = validate_data(self, X, dtype=np.float64, reset=False, ensure_all_finite=False)
-        except TypeError as e:
-            raise DataTypeError(str(e)) from e
-        except ValueError as e:
-            raise ShapeError(str(e)) from e
-        check_finite(Xa, _column_names(X, Xa.shape[1]))
+        Xa = _checked_query(self, X)
         key = get_key(self.algorithm, self.version)
         Z = self.preprocessing_.transform_X(Xa)
         return self.preprocessing_.inverse_y(key.predict(self.state_, Z, self.params_))
@@ -210,3 +214,137 @@ class KeyRegressor(RegressorMixin, BaseEstimator):
             algorithm=key.name, version=key.version, hyperparameters=self.params_,
             preprocessing=self.preprocessing_,
         )
+
+
+class KeyClassifier(ClassifierMixin, BaseEstimator):
+    """A classification key model as a scikit-learn classifier (docs/keys.md, "Classification keys").
+
+    Parameters
+    ----------
+    algorithm : str, default="nu-method-classifier"
+    version : int or None, default=None
+    hyperparameters : dict or None, default=None
+    preprocessing : Preprocessing or None, default=None
+        Fixed feature standardization; None fits it on the training rows (targets are never
+        standardized).
+    classes : list of str or None, default=None
+        The class names in code order; None takes the codes 0..k-1 seen in ``fit`` (or the
+        width of a label matrix).
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The labels ``predict`` returns (``classes`` or the codes).
+    state_ : dict of ndarray
+    preprocessing_ : Preprocessing
+    n_features_in_ : int
+    """
+
+    def __init__(self, algorithm="nu-method-classifier", version=None, hyperparameters=None,
+                 preprocessing=None, classes=None):
+        self.algorithm = algorithm
+        self.version = version
+        self.hyperparameters = hyperparameters
+        self.preprocessing = preprocessing
+        self.classes = classes
+
+    def fit(self, X, y):
+        """Fit on features ``X`` (n, d) and labels ``y``: class codes 0..k-1 or labels among
+        ``classes`` (n,), or a label matrix (n, k) whose rows are distributions (a bundle's rows).
+
+        Returns
+        -------
+        self
+        """
+        from ._validation import _column_names, check_finite, check_numeric_columns
+        from .keys.classify import one_hot
+
+        key, params = KeyRegressor._key_and_params(self)
+        if key.task != "classification":
+            raise KeySpecError(f"key {key.name!r} is a {key.task} key; use KeyRegressor")
+        check_numeric_columns(X)
+        try:
+            Xa = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, ensure_min_samples=2)
+        except TypeError as e:
+            raise DataTypeError(str(e)) from e
+        except ValueError as e:
+            raise DataError(str(e)) from e
+        check_finite(Xa, _column_names(X, Xa.shape[1]))
+        Y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+        if Y.ndim == 2 and Y.shape[1] > 1:
+            Y = Y.astype(np.float64)
+            k = Y.shape[1]
+            if self.classes is not None and len(self.classes) != k:
+                raise ShapeError(f"the label matrix has {k} columns but the key has {len(self.classes)} classes")
+        else:
+            Y = Y.reshape(-1)
+            codes = self._codes(Y)
+            k = len(self.classes) if self.classes is not None else int(codes.max()) + 1
+            Y = one_hot(codes, k)
+        if len(Y) != len(Xa):
+            raise ShapeError(f"X has {len(Xa)} rows but y has {len(Y)}")
+        if not np.isfinite(Y).all():
+            raise DataError("the labels hold missing or infinite values")
+        self.classes_ = np.asarray(self.classes if self.classes is not None else np.arange(k))
+        pre = self.preprocessing
+        if pre is None:
+            pre = Preprocessing.fit(Xa, np.zeros(len(Xa)))
+        elif isinstance(pre, dict):
+            pre = Preprocessing.model_validate(pre)
+        self.state_ = key.fit(pre.transform_X(Xa), Y, params)
+        self.params_ = params
+        self.preprocessing_ = pre
+        return self
+
+    def _codes(self, y: np.ndarray) -> np.ndarray:
+        if self.classes is not None and y.dtype.kind in "OUSb":
+            index = {str(c): i for i, c in enumerate(self.classes)}
+            bad = [v for v in y if str(v) not in index]
+            if bad:
+                raise DataError(f"label {bad[0]!r} is not one of the key's classes {list(self.classes)}")
+            return np.array([index[str(v)] for v in y], dtype=np.int64)
+        try:
+            codes = y.astype(np.float64)
+        except (TypeError, ValueError) as e:
+            raise DataTypeError(f"labels must be class codes 0..k-1 or among classes=..., got {y[:3]!r}") from e
+        if not (np.isfinite(codes).all() and np.all(codes == np.round(codes)) and codes.min() >= 0):
+            raise DataError("class codes must be whole numbers >= 0")
+        if self.classes is not None and codes.max() >= len(self.classes):
+            raise DataError(f"class code {int(codes.max())} is out of range for {len(self.classes)} classes")
+        return codes.astype(np.int64)
+
+    def _scores(self, X) -> np.ndarray:
+        Xa = _checked_query(self, X)
+        key = get_key(self.algorithm, self.version)
+        return key.predict(self.state_, self.preprocessing_.transform_X(Xa), self.params_)
+
+    def decision_function(self, X) -> np.ndarray:
+        """The scores F (n, k) (docs/keys.md)."""
+        return self._scores(X)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities (n, k): softmax of the scores at the key's temperature."""
+        from .keys.classify import softmax
+
+        return softmax(self._scores(X), self.params_["temperature"])
+
+    def predict(self, X) -> np.ndarray:
+        """The class with the highest score (the first on ties), as in ``classes_``."""
+        return self.classes_[np.argmax(self._scores(X), axis=1)]
+
+
+def _checked_query(est, X) -> np.ndarray:
+    """``X`` as float64 for a fitted estimator's prediction (fitted, numeric, finite, right width)."""
+    if not hasattr(est, "state_"):
+        raise NotFittedError(f"This {type(est).__name__} instance is not fitted yet. Call 'fit' first.")
+    from ._validation import _column_names, check_finite, check_numeric_columns
+
+    check_numeric_columns(X)
+    try:
+        Xa = validate_data(est, X, dtype=np.float64, reset=False, ensure_all_finite=False)
+    except TypeError as e:
+        raise DataTypeError(str(e)) from e
+    except ValueError as e:
+        raise ShapeError(str(e)) from e
+    check_finite(Xa, _column_names(X, Xa.shape[1]))
+    return Xa

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..errors import KeySpecError, UnknownAlgorithmError
 from .base import Hyperparameter, Key, SearchResult
+from .classify import KRRClassifier, NuMethodClassifier
 from .krr import KRR
 from .linear import OLS, Ridge
 from .nu_method import NuMethod
@@ -25,7 +26,7 @@ def register(key: Key) -> Key:
     return key
 
 
-for _k in (NuMethod(), OLS(), Ridge(), KRR()):
+for _k in (NuMethod(), OLS(), Ridge(), KRR(), NuMethodClassifier(), KRRClassifier()):
     register(_k)
 
 

@@ -127,6 +127,10 @@ class Key(ABC):
         """Extend a grid past an edge; None when it cannot be widened further."""
         return None
 
+    def cv_score(self, Z: np.ndarray, t: np.ndarray, folds: Sequence[np.ndarray], params) -> float:
+        """Mean validation MSE of ``params`` over the folds (what :meth:`cv_search` ranks)."""
+        return _cv_mse(self, Z, t, folds, params)
+
     def cv_search(
         self,
         Z: np.ndarray,
@@ -142,7 +146,7 @@ class Key(ABC):
         combos = list(itertools.product(*grids)) or [()]
         for i, combo in enumerate(combos):
             params = self.check_params(dict(zip(names, combo)))
-            mse = _cv_mse(self, Z, t, folds, params)
+            mse = self.cv_score(Z, t, folds, params)
             table.append({**params, "cv_mse": mse})
             if progress:
                 progress((i + 1) / len(combos))

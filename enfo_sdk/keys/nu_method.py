@@ -246,14 +246,6 @@ class NuMethod(Key):
         nus = [float(v) for v in _as_list(search.pop("nu", [1.0]))]
         iters = search.pop("iterations", {"max": DEFAULT_MAX_ITERATIONS})
         T_max, T_list, adaptive = _iteration_grid(iters)
-        n = len(t)
-        F = len(folds)
-        train_mask = np.ones((n, F), dtype=bool)
-        for f, val in enumerate(folds):
-            train_mask[val, f] = False
-        m = train_mask.sum(0).astype(np.float64)
-        tt = np.where(train_mask, t[:, None], 0.0)
-        val_mask = ~train_mask
         table: list[dict] = []
         scores: dict[int, float] = {}
 
@@ -263,7 +255,7 @@ class NuMethod(Key):
             K = gaussian(Z, Z, bws[i]).astype(np.float32)
             best_i = np.inf
             for nu in nus:
-                mse = _path_mse(K, t, tt, train_mask, val_mask, m, T_max, nu, adaptive)
+                mse = self.path_mse(K, t, folds, T_max, nu, adaptive)
                 for T in T_list:
                     if T < len(mse):
                         table.append({"bandwidth": bws[i], "iterations": T, "nu": nu, "cv_mse": float(mse[T])})
@@ -293,8 +285,23 @@ class NuMethod(Key):
         return result
 
 
-def _path_mse(K, t, tt, train_mask, val_mask, m, T_max, nu, adaptive):
-    """Validation MSE (mean over all rows, each validated once) for T = 0..T_stop."""
+    def path_mse(self, K, t, folds, T_max: int, nu: float, adaptive: bool) -> np.ndarray:
+        """Validation MSE along the iteration path, all folds at once (:meth:`cv_search`)."""
+        n = len(t)
+        train_mask = np.ones((n, len(folds)), dtype=bool)
+        for f, val in enumerate(folds):
+            train_mask[val, f] = False
+        m = train_mask.sum(0).astype(np.float64)
+        tt = np.where(train_mask, t[:, None], 0.0)
+        return _path_mse(K, t[:, None], tt, train_mask, ~train_mask, m, T_max, nu, adaptive)
+
+
+def _path_mse(K, target, tt, train_mask, val_mask, m, T_max, nu, adaptive):
+    """Validation MSE (mean over all rows, each validated once) for T = 0..T_stop.
+
+    Columns are (fold) paths; ``target`` broadcasts against them (``t[:, None]``, or one column
+    of targets per path), ``tt`` is the target on each path's training rows and 0 elsewhere.
+    """
     n, F = tt.shape
     u, w = nu_coefficients(T_max, nu)
     C_prev2 = np.zeros((n, F))
@@ -303,7 +310,7 @@ def _path_mse(K, t, tt, train_mask, val_mask, m, T_max, nu, adaptive):
     best, best_T = np.inf, 0
     for s in range(T_max + 1):
         R = (K @ C_prev.astype(np.float32)).astype(np.float64)
-        resid = np.where(val_mask, R - t[:, None], 0.0)
+        resid = np.where(val_mask, R - target, 0.0)
         mse = float((resid * resid).sum()) / n
         out.append(mse)
         if mse < best:
