@@ -17,4 +17,8 @@ class LabelledRows:
 
     @property
     def y(self) -> np.ndarray:
+        """The target (n,), or the label distributions (n, k) when ``target_columns`` is set."""
+        cols = getattr(self, "target_columns", None)
+        if cols:
+            return self.data[list(cols)].to_numpy(dtype=np.float64)
         return self.data[self.target_name].to_numpy(dtype=np.float64)

@@ -288,6 +288,14 @@ class ForgeSection(_Section):
     init: Literal["kmeans", "sample", "noise"] | None = Field(
         None, description="Starting rows: kmeans (default), sample or noise."
     )
+    class_loss: Literal["squared", "cross_entropy"] | None = Field(
+        None, description="Classification keys: the forging loss on the owner's rows -- squared "
+        "(default; on the one-hot labels) or cross_entropy (on the temperature-scaled scores)."
+    )
+    min_per_class: int | None = Field(
+        None, ge=0, description="Classification keys: every class gets at least this many forged "
+        "rows, whose labels then stay fixed (default 0: at least one each, labels forged too)."
+    )
     validation: float | None = Field(
         None, gt=0, lt=1, description="Fraction of training rows held out for early stopping."
     )

@@ -36,6 +36,7 @@ from ._rows import LabelledRows
 from ._threads import torch_threads
 from .bundle.rows import rows_from_bundle
 from .forging.owner_rows import owner_rows, start_rows
+from .forging.labels import classification_result, stratified_rows
 from .forging.params import Parametrisation
 from .forging.reduce import check_finite, reducer
 from .forging.settings import UPDATE_LR_FACTOR, ForgeSettings, Init, Mode, default_lr
@@ -71,8 +72,9 @@ class ForgeResult(LabelledRows):
 
     Attributes
     ----------
-    data : DataFrame of shape (rows, n_features + 1)
-        Forged rows in original units, feature columns then the target.
+    data : DataFrame of shape (rows, n_features + k)
+        Forged rows in original units, feature columns then the target (k = 1), or for a
+        classification key the label distribution, one column per class (``target_columns``).
     spec : KeySpec
         The key the rows were forged for.
     history : DataFrame
@@ -91,9 +93,12 @@ class ForgeResult(LabelledRows):
     settings: dict[str, Any]
     feature_names: list[str] = field(default_factory=list)
     target_name: str = "y"
+    target_columns: list[str] = field(default_factory=list)
 
     def model(self):
         """The key model trained on the forged rows (what a partner rebuilds)."""
+        if self.target_columns:  # a classification key: the label distributions
+            return self.spec.build().fit(self.data[self.feature_names], self.y)
         return self.spec.build().fit(self.data[self.feature_names], self.data[self.target_name])
 
 
@@ -162,11 +167,13 @@ class _Forging:
         self.dev = torch.device(s.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.data = owner_rows(X, y, spec, s.validation, s.seed, self.dev, distributed)
         self.red = reducer(self.data.reduce)
-        self.param = Parametrisation.of(spec)
+        self.param = Parametrisation.of(spec, self.data.n_targets)
         self.terms: list[Term] = mode_terms(s, spec, scale=self.red.scale, penalty=penalty)
         self.lr = s.learning_rate(spec, update=init_rows is not None)
         s.check_rows(self.data.n_train, total=self.data.n_owner)
         self.s, self.spec, self.d = s, spec, spec.n_features
+        # the target's columns of a row: index d (regression), or the label columns d.. (classes)
+        self.tcol = self.d if self.data.n_targets == 1 else slice(self.d, None)
         self.settings = self._record()
         given = None if init_rows is None else start_rows(init_rows, self.data, spec, s.rows)
         if given is not None:
@@ -176,6 +183,8 @@ class _Forging:
         if s.mode == "augment":  # the alignment term's validation counterpart
             self.val_rows = torch.column_stack([self.data.Zval, self.data.tval])[:VAL_ALIGN_ROWS]
         self._given = given
+        self.classify = spec.task == "classification"
+        self.fixed_labels = self.classify and s.min_per_class > 0
 
     def _record(self) -> dict[str, Any]:
         settings = self.s.record(lr=self.lr)
@@ -195,11 +204,11 @@ class _Forging:
     def validate(self, S: torch.Tensor) -> tuple[float, float]:
         """(validation RMSE in original units, validation objective) of the rows ``S``."""
         with torch.no_grad():
-            f = self.fit(S[:, :self.d], S[:, self.d])
+            f = self.fit(S[:, :self.d], S[:, self.tcol])
             v = self.data.val_rmse(f, self.spec.preprocessing.target_scale)
             # fresh views: a key may reuse its kernel when asked to predict on its own training
             # tensor, which changes the last bits of the self-fit term (validation as always was)
-            x = ValidationInputs(S, S[:, :self.d], S[:, self.d], f, self.val_rows)
+            x = ValidationInputs(S, S[:, :self.d], S[:, self.tcol], f, self.val_rows)
             parts = [p for p in (t.validation_loss(x) for t in self.terms) if p is not None]
             if not parts:
                 return v, v
@@ -215,6 +224,8 @@ class _Forging:
             state, start, arrays = ForgeState.load(s.checkpoint, fingerprint=self.fingerprint, dev=self.dev)
         elif self._given is not None:
             start = self._given
+        elif self.classify:
+            start = stratified_rows(s.init, data.Zinit, data.tinit, int(s.rows), s.seed, s.min_per_class)
         else:
             start = data.init_rows(s.init, int(s.rows), s.seed)
         if red.distributed:  # every rank must resume from the same step (checkpoints on a shared disk)
@@ -252,7 +263,7 @@ class _Forging:
             S = self.param.rows(U)  # the rows (U itself without a column encoding)
             # one pair of views of S per step: gradients from every term meet there first, in
             # the order they always did (a second pair of views changes the sum's last bits)
-            Zs, ts = S[:, :self.d], S[:, self.d]
+            Zs, ts = S[:, :self.d], S[:, self.tcol]
             f = self.fit(Zs, ts)
             x = StepInputs(Zs, ts, f, Zb, tb, key_fit, gen, step, S=S, batch_size=int(s.batch_size), data=data)
             loss = self.terms[0].step_loss(x)
@@ -260,6 +271,8 @@ class _Forging:
                 loss = loss + term.step_loss(x)
             loss.backward()
             loss_value = red.gradients(U, loss)
+            if self.fixed_labels:
+                U.grad[:, self.d:] = 0.0  # min_per_class: the labels stay as they started
             check_finite(loss_value, step, self.lr)
             opt.step()
             state.loss_acc += loss_value
@@ -286,15 +299,22 @@ class _Forging:
         pre, d, data = self.spec.preprocessing, self.d, self.data
         rows_std = state.best_rows.cpu().numpy()
         out = pd.DataFrame(pre.inverse_X(rows_std[:, :d]), columns=data.names)
-        out[data.target] = pre.inverse_y(rows_std[:, d])
+        spec, extra = self.spec, {}
+        if self.classify:
+            for j, name in enumerate(data.target_columns):
+                out[name] = rows_std[:, d + j]
+            spec, extra = classification_result(spec, rows_std, d, data)
+        else:
+            out[data.target] = pre.inverse_y(rows_std[:, d])
         metrics = dict(
             best_val_rmse=state.best_rmse, best_step=state.best_step, steps_run=state.step,
             stopped_early=state.stopped_early, seconds=seconds, rows=int(self.s.rows),
-            n_owner_rows=data.n_owner, n_validation_rows=data.n_val,
+            n_owner_rows=data.n_owner, n_validation_rows=data.n_val, **extra,
         )
         return ForgeResult(
-            data=out, spec=self.spec, history=pd.DataFrame(state.history), metrics=metrics,
+            data=out, spec=spec, history=pd.DataFrame(state.history), metrics=metrics,
             settings=self.settings, feature_names=data.names, target_name=data.target,
+            target_columns=list(data.target_columns) if self.classify else [],
         )
 
 

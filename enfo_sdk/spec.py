@@ -85,6 +85,33 @@ class KeySpec(BaseModel):
         return self.preprocessing.n_features
 
     @property
+    def n_targets(self) -> int:
+        """Target columns of the key's rows: 1, or the number of classes (classification; needs
+        the column encoding or a fitted label width, see :meth:`label_matrix`)."""
+        if self.task != "classification":
+            return 1
+        if self.classes is None:
+            raise KeySpecError(f"classification key {self.algorithm!r} without a column encoding: its "
+                               f"classes are not known (fit it through ColumnTransform, or pass labels)")
+        return len(self.classes)
+
+    def target_matrix(self, y: np.ndarray, k: int | None = None) -> np.ndarray:
+        """Targets in the key's space: standardized values (n,), or one-hot labels (n, k) of
+        class codes (k: the key's classes, else ``k``, else the largest code + 1)."""
+        if self.task != "classification":
+            return self.preprocessing.transform_y(y)
+        from .keys.classify import one_hot
+
+        codes = np.asarray(y, dtype=np.float64)
+        if self.classes is not None:
+            k = len(self.classes)
+        elif k is None:
+            k = int(codes.max()) + 1
+        if not (np.all(codes == np.round(codes)) and codes.min() >= 0 and codes.max() < k):
+            raise DataError(f"classification targets must be class codes 0..{k - 1}")
+        return one_hot(codes, k)
+
+    @property
     def classes(self) -> list[str] | None:
         """A classification key's classes (from its column encoding), else None."""
         target = None if self.columns is None else self.columns.target

@@ -42,8 +42,12 @@ def probe_points(pre: Preprocessing, n: int, seed: int) -> np.ndarray:
 
 
 def rebuild_predictions(spec: KeySpec, X: np.ndarray, y: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Fit ``spec.build()`` on (X, y) and predict at ``points`` (what owner and partner both run)."""
-    return np.asarray(spec.build().fit(X, y).predict(points), dtype=np.float64)
+    """Fit ``spec.build()`` on (X, y) and predict at ``points`` (what owner and partner both run):
+    values (p,), or for a classification key the class probabilities (p, k)."""
+    model = spec.build().fit(X, y)
+    if spec.task == "classification":
+        return np.asarray(model.predict_proba(points), dtype=np.float64)
+    return np.asarray(model.predict(points), dtype=np.float64)
 
 
 def check_probes(spec: KeySpec, X: np.ndarray, y: np.ndarray, points, predictions, name: str = "bundle",
@@ -56,9 +60,16 @@ def check_probes(spec: KeySpec, X: np.ndarray, y: np.ndarray, points, prediction
         mine = rebuild_predictions(spec, X, y, pts)
     except (EnfoError, np.linalg.LinAlgError, ValueError, FloatingPointError) as e:
         raise ReconstructionError(f"{name}: rebuilding the {what} key on the bundle rows failed: {e}") from e
+    if mine.shape != owner.shape:
+        raise ReconstructionError(f"{name}: the rebuilt {what} model gives predictions of shape "
+                                  f"{mine.shape} at the probes, the owner's have {owner.shape}")
     scale = np.maximum(np.abs(owner), spec.preprocessing.target_scale)
     with np.errstate(invalid="ignore"):
         err = np.abs(mine - owner) / scale
+    if err.ndim == 2:  # class probabilities: the worst per point
+        worst = np.argmax(np.where(np.isfinite(err), err, np.inf), axis=1)
+        rows = np.arange(len(err))
+        err, mine, owner = err[rows, worst], mine[rows, worst], owner[rows, worst]
     bad = ~(err <= PROBE_RTOL)  # NaN counts as bad
     if bad.any():
         i = int(np.argmax(np.where(np.isfinite(err), err, np.inf)))

@@ -168,7 +168,8 @@ def verify(
     _check_digest(data, manifest, name)
     # 11. the rebuilt key reproduces the probe predictions
     X = np.column_stack([data[c] for c in manifest.task.features])
-    y = data[manifest.task.target]
+    y = (np.column_stack([data[c] for c in manifest.task.target_columns]) if manifest.task.classes
+         else data[manifest.task.target])
     worst = check_probes(manifest.key, X, y, manifest.probes.points, manifest.probes.predictions, name,
                          versions=manifest.forging.library_versions)
     frame = pd.DataFrame({c: data[c] for c in manifest.columns})

@@ -94,7 +94,8 @@ def write_bundle(
     spec = result.spec
     features = [str(c) for c in result.feature_names]
     target = str(result.target_name)
-    columns = [*features, target]
+    task = _task(spec, features, target, getattr(result, "target_columns", None))
+    columns = task.columns
     values = _checked_columns(result.data, columns)
     if spec.n_features != len(features):
         raise DataError(f"the key expects {spec.n_features} features, the bundle has {len(features)}: {features}")
@@ -109,20 +110,20 @@ def write_bundle(
 
     bundle_id = str(uuid.uuid4())
     X = np.column_stack([values[n] for n in features])
-    y = values[target]
+    y = np.column_stack([values[n] for n in task.target_columns]) if task.classes else values[target]
     points = probe_points(spec.preprocessing, n_probes, probe_seed(bundle_id))
     predictions = rebuild_predictions(spec, X, y, points)
     if not np.isfinite(predictions).all():
         raise DataError("the key model trained on the forged rows predicts non-finite values at the probe points")
 
     manifest = Manifest(
-        format_version=2 if spec.columns is not None else 1,
+        format_version=3 if task.classes else 2 if spec.columns is not None else 1,
         bundle_id=bundle_id,
         created=created,
         expires=expires,
         owner=Owner(name=owner_name.strip(), fingerprint=fingerprint(signing_key.public_key())),
         partner=partner,
-        task=Task(target=target, features=features),
+        task=task,
         key=spec,
         forging=_forging(result),
         probes=Probes(points=points.tolist(), predictions=predictions.tolist()),
@@ -180,6 +181,20 @@ def _checked_columns(data, columns: list[str]) -> dict[str, np.ndarray]:
     if len(next(iter(out.values()))) < 2:
         raise DataError("a bundle needs at least 2 rows")
     return out
+
+
+def _task(spec, features: list[str], target: str, target_columns) -> Task:
+    """The manifest's task: a regression target column, or a classification key's classes."""
+    if spec.task != "classification":
+        return Task(target=target, features=features)
+    classes = spec.classes
+    if classes is None:
+        raise DataError(f"a bundle of classification key {spec.algorithm!r} needs its column encoding "
+                        f"(the classes); forge it through a ColumnTransform")
+    task = Task(target=target, features=features, type="classification", classes=classes)
+    if target_columns and list(target_columns) != task.target_columns:
+        raise DataError(f"the forged label columns {list(target_columns)} differ from the key's {task.target_columns}")
+    return task
 
 
 def _utc(dt: datetime) -> datetime:

@@ -63,7 +63,10 @@ class ArrayRows:
         self.n_train = n - self.n_val
         pre = spec.preprocessing
         Z = pre.transform_X(Xa)
-        t = pre.transform_y(ya)
+        t = spec.target_matrix(ya)  # standardized, or one-hot labels (classification)
+        self.n_targets = 1 if t.ndim == 1 else t.shape[1]
+        self.target_columns = [target] if t.ndim == 1 else [
+            f"{target}={c}" for c in (spec.classes or range(self.n_targets))]
         perm = make_rng(seed).permutation(n)
         val_idx, tr_idx = perm[:self.n_val], perm[self.n_val:]
         self.Ztr = torch.as_tensor(Z[tr_idx], device=dev)
@@ -76,6 +79,16 @@ class ArrayRows:
 
     def init_rows(self, init: str, rows: int, seed: int) -> np.ndarray:
         return initial_rows(init, self._Z[self._tr_idx], self._t[self._tr_idx], rows, seed)
+
+    @property
+    def Zinit(self) -> np.ndarray:
+        """The standardized training rows starting rows are drawn from."""
+        return self._Z[self._tr_idx]
+
+    @property
+    def tinit(self) -> np.ndarray:
+        """Their targets (one-hot labels for a classification key)."""
+        return self._t[self._tr_idx]
 
     def batch(self, step: int, size: int, seed: int, gen):
         idx = torch.randint(0, self.n_train, (min(size, self.n_train),), generator=gen).to(self.dev)
@@ -101,11 +114,14 @@ class ArrayRows:
 class SourceRows:
     """A minibatch source (e.g. ParquetSource): batches by step, its own validation rows."""
 
+    n_targets = 1  # regression only (data.stream refuses classification)
+
     def __init__(self, source, spec, dev, distributed: bool) -> None:
         if spec.n_features != source.n_features:
             raise DataError(f"the key expects {spec.n_features} features, the source has {source.n_features}")
         self.source, self.pre, self.dev = source, spec.preprocessing, dev
         self.names, self.target = list(source.feature_names), source.target_name
+        self.target_columns = [self.target]
         self.n_train = int(source.n_train)
         self.n_owner = int(source.n_rows)
         self.reduce = bool(distributed)
@@ -158,21 +174,23 @@ class SourceRows:
 def start_rows(init_rows, data, spec, rows: int) -> np.ndarray:
     """``init_rows`` (original units, features then target) in standardized space."""
     if isinstance(init_rows, pd.DataFrame):
-        cols = [*data.names, data.target]
+        cols = [*data.names, *data.target_columns]
         missing = [c for c in cols if c not in init_rows.columns]
         if missing:
             raise ForgeError(f"init_rows lacks column(s) {missing}; it has {list(init_rows.columns)}")
         A = init_rows[cols].to_numpy(dtype=np.float64)
     else:
         A = np.asarray(init_rows, dtype=np.float64)
-    d = spec.n_features
-    if A.ndim != 2 or A.shape[1] != d + 1:
-        raise ForgeError(f"init_rows must have shape (rows, {d + 1}), got {A.shape}")
+    d, k = spec.n_features, data.n_targets
+    if A.ndim != 2 or A.shape[1] != d + k:
+        raise ForgeError(f"init_rows must have shape (rows, {d + k}), got {A.shape}")
     if A.shape[0] != rows:
         raise ForgeError(f"init_rows has {A.shape[0]} rows but rows={rows}")
     if not np.isfinite(A).all():
         raise ForgeError("init_rows holds missing or infinite values")
     pre = spec.preprocessing
+    if k > 1:  # label distributions are not standardized
+        return np.column_stack([pre.transform_X(A[:, :d]), A[:, d:]])
     return np.column_stack([pre.transform_X(A[:, :d]), pre.transform_y(A[:, d])])
 
 

@@ -7,8 +7,8 @@ feature group of :meth:`enfo_sdk.data.columns.ColumnTransform.ranges`, and the t
 
 * a box ``[lo, hi]`` (numeric and datetime features, missing indicators, booleans, the target):
   x = lo + (hi - lo) * sigmoid(u), so lo <= x <= hi for every u;
-* the simplex (a categorical group's one-hot features): p = softmax(u_G), so p >= 0 and
-  sum(p) = 1 for every u_G;
+* the simplex (a categorical group's one-hot features, and a classification key's label
+  distribution): p = softmax(u_G), so p >= 0 and sum(p) = 1 for every u_G;
 
 and z = (x - mean) / scale maps to standardized space. A feature whose range is a single value
 (``lo == hi``) is that value. Nothing is clipped after the fact.
@@ -36,7 +36,9 @@ MARGIN = 1e-3
 
 @dataclass(frozen=True)
 class Parametrisation:
-    """The map from parameters U (rows, d + 1) to standardized rows S (see the module docstring).
+    """The map from parameters U (rows, d + k) to standardized rows S (see the module docstring);
+    k = 1 for regression, the number of classes for classification (the label distribution is
+    a simplex group).
 
     Attributes
     ----------
@@ -71,12 +73,13 @@ class Parametrisation:
         return cls(width, np.zeros(0, dtype=int), empty, empty, empty, empty, (), (), ())
 
     @classmethod
-    def of(cls, spec) -> Parametrisation:
-        """The parametrisation of ``spec``'s rows (the identity when it has no column encoding)."""
+    def of(cls, spec, n_targets: int = 1) -> Parametrisation:
+        """The parametrisation of ``spec``'s rows (the identity when it has no column encoding;
+        ``n_targets`` target columns then, e.g. the classes of labels given as codes)."""
         d = spec.n_features
         cols = spec.columns
         if cols is None:
-            return cls.none(d + 1)
+            return cls.none(d + n_targets)
         pre = spec.preprocessing
         mean = np.append(np.asarray(pre.feature_mean), pre.target_mean)
         scale = np.append(np.asarray(pre.feature_scale), pre.target_scale)
@@ -88,12 +91,17 @@ class Parametrisation:
                 hi.append(b)
             else:
                 simplexes.append(np.asarray(idx, dtype=int))
-        boxes.append(d)
-        lo.append(cols.target.min)
-        hi.append(cols.target.max)
+        k = spec.n_targets
+        if spec.task == "classification":  # the label distribution: a simplex, not standardized
+            simplexes.append(np.arange(d, d + k))
+            mean, scale = np.append(mean[:d], np.zeros(k)), np.append(scale[:d], np.ones(k))
+        else:
+            boxes.append(d)
+            lo.append(cols.target.min)
+            hi.append(cols.target.max)
         boxes = np.asarray(boxes, dtype=int)
         return cls(
-            d + 1, boxes, np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64),
+            d + k, boxes, np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64),
             mean[boxes], scale[boxes], tuple(simplexes),
             tuple(mean[g] for g in simplexes), tuple(scale[g] for g in simplexes),
         )
@@ -168,7 +176,7 @@ def harden(data, columns, *, integers: bool) -> tuple:
         for j in columns.integer_features():
             out[names[j]] = np.round(out[names[j]].to_numpy())
             done.append(names[j])
-        if columns.target.integer:
+        if getattr(columns.target, "integer", False):
             out[columns.target.name] = np.round(out[columns.target.name].to_numpy())
             done.append(columns.target.name)
     return out, done

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from ..errors import EnfoError, ForgeError
 
 Mode = Literal["rival", "augment", "adaptable"]
+ClassLoss = Literal["squared", "cross_entropy"]
 Init = Literal["kmeans", "sample", "noise"]
 
 MODES = ("rival", "augment", "adaptable")
@@ -103,6 +104,12 @@ class ForgeSettings:
     checkpoint_every : int
     resume : bool
         Continue from ``checkpoint`` when it exists (a fresh start otherwise).
+    class_loss : {"squared", "cross_entropy"}
+        Classification keys only: the base term on the owner's minibatch
+        (:mod:`enfo_sdk.forging.labels`).
+    min_per_class : int
+        Classification keys only: every class starts with at least this many forged rows
+        (at least one always) and, when > 0, the labels stay fixed so it keeps them.
     """
 
     rows: int = 100
@@ -124,6 +131,8 @@ class ForgeSettings:
     checkpoint: str | Path | None = None
     checkpoint_every: int = 100
     resume: bool = False
+    class_loss: ClassLoss = "squared"
+    min_per_class: int = 0
 
     def __post_init__(self) -> None:
         if not _is_int(self.rows) or self.rows < 1:
@@ -146,6 +155,10 @@ class ForgeSettings:
             raise ForgeError("resume=True needs checkpoint=PATH")
         if not 0.0 < self.validation < 1.0:
             raise ForgeError(f"validation must be a fraction in (0, 1), got {self.validation}")
+        if self.class_loss not in ("squared", "cross_entropy"):
+            raise ForgeError(f"unknown class_loss {self.class_loss!r}; choose squared or cross_entropy")
+        if not _is_int(self.min_per_class) or self.min_per_class < 0:
+            raise ForgeError(f"min_per_class must be a whole number >= 0, got {self.min_per_class!r}")
 
     # -- construction ---------------------------------------------------------------------
     @classmethod

@@ -206,6 +206,10 @@ def mode_terms(settings: ForgeSettings, spec, *, scale: float = 1.0,
     alignment; ``adaptable``: base and adaptability; a ``penalty`` comes last in every mode.
     """
     terms: list[Term] = [BaseTerm()]
+    if spec.task == "classification":  # the base term on label rows (enfo_sdk.forging.labels)
+        from .labels import ClassBaseTerm
+
+        terms = [ClassBaseTerm(settings.class_loss, spec.hyperparameters["temperature"], settings.min_per_class)]
     if settings.mode == "augment":
         terms.append(AlignmentTerm(settings.alignment_weight, settings.blur, scale))
     elif settings.mode == "adaptable":

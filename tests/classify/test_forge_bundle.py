@@ -1,0 +1,119 @@
+"""Forging classification rows, the signed bundle (format 3), its verification and tampering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from enfo_sdk.bundle import verify, write_bundle
+from enfo_sdk.bundle.manifest import MANIFEST_PAYLOAD_TYPES
+from enfo_sdk.errors import (
+    DigestMismatchError, ManifestError, PayloadTypeError, ReconstructionError, SignatureError, UntrustedSignerError,
+)
+from enfo_sdk.forging.labels import allocate
+from enfo_sdk.signing import TrustStore, generate_private_key
+
+from bundle import helpers as bh  # tests/bundle (pytest puts tests/ on the path)
+from . import helpers
+
+
+@pytest.fixture(scope="module")
+def owner_key():
+    return generate_private_key()
+
+
+@pytest.fixture(scope="module")
+def trust(owner_key):
+    store = TrustStore()
+    store.add("acme", owner_key.public_key())
+    return store
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory, owner_key):
+    path = tmp_path_factory.mktemp("clf") / "clf.parquet"
+    write_bundle(path, helpers.forged(), signing_key=owner_key, owner_name="acme")
+    return path
+
+
+def test_forged_rows_carry_label_distributions():
+    res = helpers.forged()
+    assert res.target_columns == ["label=high", "label=low", "label=mid"]
+    P = res.data[res.target_columns].to_numpy()
+    assert (P >= 0).all()
+    np.testing.assert_allclose(P.sum(1), 1.0, atol=1e-12)
+    bal = res.metrics["class_balance"]
+    assert sum(b["rows"] for b in bal.values()) == 12
+    assert sum(b["mass"] for b in bal.values()) == pytest.approx(12.0)
+    # the recorded temperature is the log-loss minimiser on the validation rows, not the start
+    assert res.spec.hyperparameters["temperature"] == res.metrics["temperature"] != res.metrics["temperature_encapsulated"]
+    assert res.settings["class_loss"] == "squared" and res.settings["min_per_class"] == 0
+
+
+def test_bundle_is_format_3_and_partner_probabilities_equal_the_owner_s(bundle, trust):
+    v = verify(bundle, trust)
+    m = v.manifest
+    assert m.format_version == 3 and m.task.type == "classification"
+    assert m.task.classes == ["high", "low", "mid"] and list(v.data.columns)[-3:] == m.task.target_columns
+    assert v.max_probe_error <= 1e-6
+    # the partner's rebuilt model against the owner's model on fresh rows (not the probes)
+    res = helpers.forged()
+    owner = res.model()
+    partner = m.key.build().fit(v.data[m.task.features].to_numpy(), v.data[m.task.target_columns].to_numpy())
+    Xq = helpers.key()[1].iloc[:50]
+    np.testing.assert_allclose(partner.predict_proba(Xq.to_numpy()), owner.predict_proba(Xq), rtol=0, atol=1e-6)
+    assert list(partner.predict(Xq.to_numpy())) == list(owner.predict(Xq))
+    assert set(partner.predict(Xq.to_numpy())) <= {"high", "low", "mid"}
+
+
+@pytest.mark.parametrize("edit, error, match", [
+    (lambda o: o["task"].__setitem__("classes", ["low", "high", "mid"]), ManifestError, "column_digests must list the columns"),
+    (lambda o: o["task"].pop("type"), ManifestError, "classes are listed exactly when"),
+    (lambda o: (o["task"].pop("type"), o["task"].pop("classes")), ManifestError, "column_digests must list the columns"),
+    (lambda o: o["key"]["hyperparameters"].__setitem__("temperature", 0.5), ReconstructionError, "probe"),
+    (lambda o: o["probes"]["predictions"][0].__setitem__(0, o["probes"]["predictions"][0][0] + 1e-4), ReconstructionError, "probe"),
+    (lambda o: o["probes"].__setitem__("predictions", [p[0] for p in o["probes"]["predictions"]]), ManifestError, "class probabilities"),
+    (lambda o: o["key"].__setitem__("algorithm", "nu-method") or o["key"]["hyperparameters"].pop("temperature"), ManifestError, "regression key"),
+])
+def test_tampered_manifest_fields_are_refused(bundle, trust, owner_key, tmp_path, edit, error, match):
+    bad = bh.resign(bundle, tmp_path / "bad.parquet", owner_key, edit=edit)
+    with pytest.raises(error, match=match):
+        verify(bad, trust)
+
+
+def test_other_tampering_is_refused(bundle, trust, owner_key, tmp_path, monkeypatch):
+    with pytest.raises(DigestMismatchError):
+        verify(bh.tamper_value(bundle, tmp_path / "v.parquet", "label=mid", 3), trust)
+    with pytest.raises(ManifestError, match="format_version 3 but the signed payload type is version 2"):
+        verify(bh.resign(bundle, tmp_path / "p.parquet", owner_key, payload_type=MANIFEST_PAYLOAD_TYPES[2]), trust)
+    with pytest.raises(UntrustedSignerError):
+        verify(bh.resign(bundle, tmp_path / "k.parquet", generate_private_key()), trust)
+    with pytest.raises((SignatureError, ManifestError)):
+        verify(bh.flip_manifest_byte(bundle, tmp_path / "f.parquet"), trust)
+    # an older reader (formats 1 and 2 only) refuses the payload type before parsing
+    monkeypatch.delitem(MANIFEST_PAYLOAD_TYPES, 3)  # the dict the verifier reads
+    with pytest.raises(PayloadTypeError):
+        verify(bundle, trust)
+
+
+def test_min_per_class_keeps_fixed_labels():
+    res = helpers.forged(min_per_class=3)
+    P = res.data[res.target_columns].to_numpy()
+    assert np.bincount(P.argmax(1), minlength=3).min() >= 3
+    assert (P.max(1) > 0.99).all()  # the one-hot start (inside the simplex by the margin), never moved
+    assert res.settings["min_per_class"] == 3
+
+
+def test_cross_entropy_loss_forges():
+    res = helpers.forged(class_loss="cross_entropy")
+    assert res.settings["class_loss"] == "cross_entropy"
+    assert res.metrics["val_accuracy"] > 0.5
+
+
+@pytest.mark.parametrize("counts, rows, minimum, expected", [
+    ([50, 30, 20], 10, 0, [5, 3, 2]),
+    ([97, 2, 1], 10, 0, [8, 1, 1]),
+    ([97, 2, 1], 10, 2, [7, 2, 1]),   # a class with one row gets its one row
+])
+def test_allocate(counts, rows, minimum, expected):
+    assert list(allocate(np.array(counts), rows, minimum)) == expected
