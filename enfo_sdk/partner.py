@@ -42,7 +42,7 @@ from .bundle.verify import VerifiedBundle
 from .bundle.write import encode_parquet
 from .errors import ApiUsageError, BundleError, DataError, KeySpecError, ModelFileError, NotFittedError
 from .keys import get_key
-from .spec import KeyRegressor, KeySpec
+from .spec import KeyClassifier, KeyRegressor, KeySpec
 
 __all__ = [
     "MODEL_FOOTER_KEY", "AugmentReport", "ModelMetadata", "TrainedModel", "augment", "check", "default_model_path",
@@ -81,11 +81,93 @@ def train(verified: VerifiedBundle) -> "TrainedModel":
     """
     if not isinstance(verified, VerifiedBundle):
         raise ApiUsageError(f"train needs a VerifiedBundle from enfo_sdk.bundle.verify, got {type(verified).__name__}")
-    model = TrainedModel(**verified.manifest.key.build().get_params()).fit(verified.X, verified.y)
+    spec = verified.manifest.key
+    model = _trained_class(spec)(**spec.build().get_params()).fit(verified.X, verified.y)
     return model._with_provenance(verified.manifest, verified.fingerprint)
 
 
-class TrainedModel(KeyRegressor):
+def _trained_class(spec: KeySpec) -> type:
+    return TrainedClassifier if spec.task == "classification" else TrainedModel
+
+
+class _Provenance:
+    """What a partner's trained key adds to its estimator: the bundle's names and provenance,
+    and predictions on DataFrames matched by column name (see :class:`TrainedModel`)."""
+
+    def fit(self, X, y):
+        """The key's ``fit``, clearing the provenance (:class:`TrainedModel`)."""
+        super().fit(X, y)
+        self.feature_names_ = None
+        self.columns_ = None
+        self.target_name_ = str(y.name) if isinstance(y, pd.Series) and y.name is not None else None
+        self.bundle_id_ = None
+        self.signer_fingerprint_ = None
+        return self
+
+    def _query(self, X):
+        """``X`` for the key: a DataFrame encoded through ``columns_`` or matched to
+        ``feature_names_`` by name; an array as it is (the bundle's feature order)."""
+        names = getattr(self, "feature_names_", None)
+        columns = getattr(self, "columns_", None)
+        if columns is not None and isinstance(X, pd.DataFrame):
+            cols = [str(c) for c in X.columns]
+            dupes = sorted({c for c in cols if cols.count(c) > 1})
+            if dupes:
+                raise DataError(f"column(s) {', '.join(map(repr, dupes))} appear more than once")
+            X = columns.encode(X, where="data")
+        elif names is not None and isinstance(X, pd.DataFrame):
+            X = check_X(_select_features(X, names, self.target_name_), what="data")
+        return X
+
+    def get_feature_names_out(self, input_features=None):
+        """The name of the one output column: the bundle's target (``"prediction"`` if unknown).
+
+        Returns
+        -------
+        ndarray of str of shape (1,)
+        """
+        if not hasattr(self, "state_"):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first.")
+        return np.asarray([self.target_name_ or "prediction"], dtype=object)
+
+    def _with_provenance(self, manifest: Manifest, signer_fingerprint: str) -> "TrainedModel":
+        if self.to_spec() != manifest.key.with_columns(None):
+            raise DataError(
+                f"the model ({self.algorithm}) was not trained with this bundle's key "
+                f"({manifest.key.algorithm} v{manifest.key.version}, {manifest.key.hyperparameters})"
+            )
+        self.feature_names_ = list(manifest.task.features)
+        self.columns_ = manifest.key.columns
+        self.target_name_ = manifest.task.target
+        self.bundle_id_ = manifest.bundle_id
+        self.signer_fingerprint_ = signer_fingerprint
+        return self
+
+    @classmethod
+    def from_bundle(cls, verified: VerifiedBundle, estimator: KeyRegressor | None = None):
+        """``train(verified)``, or a fitted ``estimator`` of the bundle's key adopted with its provenance."""
+        if estimator is None:
+            return train(verified)
+        return _adopt(estimator, verified.manifest, verified.fingerprint)
+
+    # the names of the pre-estimator TrainedModel record
+    estimator = property(lambda self: self, doc="The model itself (it is the estimator).")
+    spec = property(lambda self: self.to_spec().with_columns(getattr(self, "columns_", None)),
+                    doc="The KeySpec (``to_spec()`` with the column encoding).")
+    feature_names = property(lambda self: self.feature_names_, doc="``feature_names_``.")
+    target_name = property(lambda self: self.target_name_, doc="``target_name_``.")
+    bundle_id = property(lambda self: self.bundle_id_, doc="``bundle_id_``.")
+    signer_fingerprint = property(lambda self: self.signer_fingerprint_, doc="``signer_fingerprint_``.")
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The columns a table to predict on must hold: the raw columns the key's encoding
+        reads (format v2), else the numeric features."""
+        columns = getattr(self, "columns_", None)
+        return columns.input_columns if columns is not None else list(self.feature_names_ or [])
+
+
+class TrainedModel(_Provenance, KeyRegressor):
     """The key model a partner trained on a verified bundle: a scikit-learn regressor with provenance.
 
     Parameters are those of :class:`enfo_sdk.spec.KeyRegressor` (the bundle's KeySpec), so
@@ -113,16 +195,6 @@ class TrainedModel(KeyRegressor):
     ``bundle_id`` and ``signer_fingerprint`` remain as read-only properties.
     """
 
-    def fit(self, X, y):
-        """:meth:`KeyRegressor.fit <enfo_sdk.spec.KeyRegressor.fit>`, clearing the provenance (class doc)."""
-        super().fit(X, y)
-        self.feature_names_ = None
-        self.columns_ = None
-        self.target_name_ = str(y.name) if isinstance(y, pd.Series) and y.name is not None else None
-        self.bundle_id_ = None
-        self.signer_fingerprint_ = None
-        return self
-
     def predict(self, X):
         """Predict in original units.
 
@@ -136,72 +208,37 @@ class TrainedModel(KeyRegressor):
         -------
         ndarray of shape (n_samples,)
         """
-        names = getattr(self, "feature_names_", None)
-        columns = getattr(self, "columns_", None)
-        if columns is not None and isinstance(X, pd.DataFrame):
-            cols = [str(c) for c in X.columns]
-            dupes = sorted({c for c in cols if cols.count(c) > 1})
-            if dupes:
-                raise DataError(f"column(s) {', '.join(map(repr, dupes))} appear more than once")
-            X = columns.encode(X, where="data")
-        elif names is not None and isinstance(X, pd.DataFrame):
-            X = check_X(_select_features(X, names, self.target_name_), what="data")
-        return super().predict(X)
-
-    def get_feature_names_out(self, input_features=None):
-        """The name of the one output column: the bundle's target (``"prediction"`` if unknown).
-
-        Returns
-        -------
-        ndarray of str of shape (1,)
-        """
-        if not hasattr(self, "state_"):
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first.")
-        return np.asarray([self.target_name_ or "prediction"], dtype=object)
-
-    def _with_provenance(self, manifest: Manifest, signer_fingerprint: str) -> "TrainedModel":
-        if self.to_spec() != manifest.key.with_columns(None):
-            raise DataError(
-                f"the model ({self.algorithm}) was not trained with this bundle's key "
-                f"({manifest.key.algorithm} v{manifest.key.version}, {manifest.key.hyperparameters})"
-            )
-        self.feature_names_ = list(manifest.task.features)
-        self.columns_ = manifest.key.columns
-        self.target_name_ = manifest.task.target
-        self.bundle_id_ = manifest.bundle_id
-        self.signer_fingerprint_ = signer_fingerprint
-        return self
-
-    @classmethod
-    def from_bundle(cls, verified: VerifiedBundle, estimator: KeyRegressor | None = None) -> "TrainedModel":
-        """``train(verified)``, or a fitted ``estimator`` of the bundle's key adopted with its provenance."""
-        if estimator is None:
-            return train(verified)
-        return _adopt(estimator, verified.manifest, verified.fingerprint)
-
-    # the names of the pre-estimator TrainedModel record
-    estimator = property(lambda self: self, doc="The model itself (it is the estimator).")
-    spec = property(lambda self: self.to_spec().with_columns(getattr(self, "columns_", None)),
-                    doc="The KeySpec (``to_spec()`` with the column encoding).")
-    feature_names = property(lambda self: self.feature_names_, doc="``feature_names_``.")
-    target_name = property(lambda self: self.target_name_, doc="``target_name_``.")
-    bundle_id = property(lambda self: self.bundle_id_, doc="``bundle_id_``.")
-    signer_fingerprint = property(lambda self: self.signer_fingerprint_, doc="``signer_fingerprint_``.")
-
-    @property
-    def input_columns(self) -> list[str]:
-        """The columns a table to predict on must hold: the raw columns the key's encoding
-        reads (format v2), else the numeric features."""
-        columns = getattr(self, "columns_", None)
-        return columns.input_columns if columns is not None else list(self.feature_names_ or [])
+        return super().predict(self._query(X))
 
 
-def _adopt(estimator: KeyRegressor, manifest: Manifest, signer_fingerprint: str) -> TrainedModel:
-    """A new TrainedModel holding ``estimator``'s fitted state, with the bundle's provenance."""
+class TrainedClassifier(_Provenance, KeyClassifier):
+    """A classification key a partner trained on a verified bundle (format 3): a scikit-learn
+    classifier with the provenance and name matching of :class:`TrainedModel`; ``classes_``
+    are the bundle's classes."""
+
+    def predict(self, X):
+        """The most likely class per row (n_samples,), among ``classes_``."""
+        return super().predict(self._query(X))
+
+    def predict_proba(self, X):
+        """Class probabilities (n_samples, n_classes), in ``classes_`` order."""
+        return super().predict_proba(self._query(X))
+
+    def decision_function(self, X):
+        """The key's scores (n_samples, n_classes)."""
+        return super().decision_function(self._query(X))
+
+
+#: The partner's trained models (regression and classification keys).
+TRAINED = (TrainedModel, TrainedClassifier)
+
+
+def _adopt(estimator, manifest: Manifest, signer_fingerprint: str):
+    """A new trained model holding ``estimator``'s fitted state, with the bundle's provenance."""
     if not hasattr(estimator, "state_"):
         raise NotFittedError("the model is not fitted; call enfo_sdk.partner.train(verified) first")
-    model = TrainedModel(**estimator.get_params())
-    for name in ("state_", "params_", "preprocessing_", "n_features_in_", "feature_names_in_"):
+    model = _trained_class(manifest.key)(**estimator.get_params())
+    for name in ("state_", "params_", "preprocessing_", "n_features_in_", "feature_names_in_", "classes_"):
         if hasattr(estimator, name):
             setattr(model, name, getattr(estimator, name))
     return model._with_provenance(manifest, signer_fingerprint)
@@ -241,20 +278,28 @@ def predict(model: TrainedModel, data: pd.DataFrame) -> pd.Series:
 
     Returns
     -------
-    Series of shape (n_samples,)
-        Named after the target, indexed like ``data``.
+    Series of shape (n_samples,), or DataFrame for a classification key
+        Named after the target, indexed like ``data``. A classification key gives a DataFrame:
+        the most likely class in a column named after the target, then one probability column
+        per class, ``target=class`` (the bundle's label columns), summing to one.
 
     Raises
     ------
     DataError
         Naming missing and extra columns, or the column with non-numeric / missing values.
     """
-    if not isinstance(model, TrainedModel) or getattr(model, "feature_names_", None) is None:
+    if not isinstance(model, TRAINED) or getattr(model, "feature_names_", None) is None:
         raise ApiUsageError(f"predict needs a TrainedModel from train / load_model, got {type(model).__name__}")
     if not isinstance(data, pd.DataFrame):
         raise DataError(
             f"predict needs a DataFrame with the named columns {model.feature_names_}, got {type(data).__name__}"
         )
+    if isinstance(model, TrainedClassifier):
+        P = model.predict_proba(data)
+        out = pd.DataFrame({model.target_name_: model.classes_[P.argmax(1)]}, index=data.index)
+        for j, c in enumerate(model.classes_):
+            out[f"{model.target_name_}={c}"] = P[:, j]
+        return out
     return pd.Series(model.predict(data), index=data.index, name=model.target_name_)
 
 
@@ -398,8 +443,15 @@ def load_model(path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> T
         raise ModelFileError(f"{name}: the {meta.key.algorithm} state lacks {', '.join(map(repr, absent))}")
     if meta.key.n_features != len(meta.features):
         raise ModelFileError(f"{name}: the key has {meta.key.n_features} features, the metadata names {len(meta.features)}")
-    model = TrainedModel(**meta.key.build().get_params())
+    model = _trained_class(meta.key)(**meta.key.build().get_params())
     model.state_ = state
+    if isinstance(model, TrainedClassifier):
+        k = state["coef"].shape[1] if state.get("coef") is not None and state["coef"].ndim == 2 else 0
+        classes = meta.key.classes
+        if classes is None or len(classes) != k:
+            raise ModelFileError(f"{name}: the classification key's state has {k} class columns, its "
+                                 f"encoding names {classes}")
+        model.classes_ = np.asarray(classes)
     model.params_ = dict(meta.key.hyperparameters)
     model.preprocessing_ = meta.key.preprocessing
     model.n_features_in_ = len(meta.features)
@@ -408,6 +460,7 @@ def load_model(path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> T
     model.target_name_ = meta.target
     model.bundle_id_ = meta.bundle_id
     model.signer_fingerprint_ = meta.signer_fingerprint
+    model.columns_ = meta.key.columns  # a v2/v3 key reads raw tables, as when it was saved
     return model
 
 

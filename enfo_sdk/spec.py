@@ -286,7 +286,7 @@ class KeyClassifier(ClassifierMixin, BaseEstimator):
         from ._validation import _column_names, check_finite, check_numeric_columns
         from .keys.classify import one_hot
 
-        key, params = KeyRegressor._key_and_params(self)
+        key, params = self._key_and_params()
         if key.task != "classification":
             raise KeySpecError(f"key {key.name!r} is a {key.task} key; use KeyRegressor")
         check_numeric_columns(X)
@@ -322,6 +322,9 @@ class KeyClassifier(ClassifierMixin, BaseEstimator):
         self.params_ = params
         self.preprocessing_ = pre
         return self
+
+    _key_and_params = KeyRegressor._key_and_params
+    to_spec = KeyRegressor.to_spec
 
     def _codes(self, y: np.ndarray) -> np.ndarray:
         if self.classes is not None and y.dtype.kind in "OUSb":

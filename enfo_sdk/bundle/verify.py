@@ -87,6 +87,11 @@ class VerifiedBundle(LabelledRows):
     def target_name(self) -> str:
         return self.manifest.task.target
 
+    @property
+    def target_columns(self) -> list[str]:
+        """A classification bundle's label columns (``target=class``); empty for regression."""
+        return list(self.manifest.task.target_columns) if self.manifest.task.classes else []
+
     def _repr_html_(self) -> str:
         """A table for notebooks: signer, rows, task, key and forging of the verified bundle."""
         from .._html import key_value_table

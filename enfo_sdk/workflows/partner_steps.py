@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from ..errors import ConfigError, DataError
 from .common import context
 
@@ -81,7 +83,8 @@ def predict_file(model_path: str | Path, input: str | Path, out: str | Path) -> 
 
     The output holds the input's columns and the predictions in a column named after the
     target with ``_pred`` appended (the input may hold other columns, e.g. ids or the true
-    target; they are passed through, not used).
+    target; they are passed through, not used). A classification key writes the class there
+    and each class's probability in ``target_prob=class``.
 
     Raises
     ------
@@ -108,7 +111,12 @@ def predict_file(model_path: str | Path, input: str | Path, out: str | Path) -> 
         pred = partner_api.predict(model, df.rename(columns=str)[model.input_columns])
     name = f"{model.target_name}_pred"
     result = df.copy()
-    result[name] = pred.to_numpy()
+    if isinstance(pred, pd.DataFrame):  # a classification key: the class, then its probabilities
+        result[name] = pred[model.target_name].to_numpy()
+        for col in pred.columns[1:]:
+            result[f"{model.target_name}_prob{col[len(model.target_name):]}"] = pred[col].to_numpy()
+    else:
+        result[name] = pred.to_numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "csv":
         data = result.to_csv(index=False).encode("utf-8")

@@ -117,3 +117,31 @@ def test_cross_entropy_loss_forges():
 ])
 def test_allocate(counts, rows, minimum, expected):
     assert list(allocate(np.array(counts), rows, minimum)) == expected
+
+
+def test_partner_round_trip_train_save_load_predict(bundle, trust, tmp_path):
+    """verify -> train -> save -> load -> predict_file: the class and probabilities the owner's
+    model gives, to 1e-6, through a CSV of raw rows (strings in the categorical column)."""
+    import pandas as pd
+
+    from enfo_sdk import partner
+    from enfo_sdk.workflows.partner_steps import predict_file
+
+    v = verify(bundle, trust)
+    model = partner.train(v)
+    assert list(model.classes_) == ["high", "low", "mid"]
+    path = partner.save_model(model, tmp_path / "m.parquet", v)
+    loaded = partner.load_model(path)
+    raw = helpers.table().iloc[:40]
+    raw.to_csv(tmp_path / "in.csv", index=False)
+    run = predict_file(path, tmp_path / "in.csv", tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv")
+    owner = helpers.forged().model()
+    X = helpers.key()[0].encode_frame(raw)
+    P = owner.predict_proba(X)
+    got = out[["label_prob=high", "label_prob=low", "label_prob=mid"]].to_numpy()
+    np.testing.assert_allclose(got, P, rtol=0, atol=1e-6)
+    assert list(out["label_pred"]) == list(owner.predict(X)) and run.column == "label_pred"
+    np.testing.assert_allclose(loaded.predict_proba(raw), P, rtol=0, atol=1e-6)
+    frame = partner.predict(loaded, raw)
+    assert list(frame.columns) == ["label", "label=high", "label=low", "label=mid"]
