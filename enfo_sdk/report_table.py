@@ -35,6 +35,10 @@ def format_forge_table(summary: Mapping[str, Any]) -> str:
     Test RMSE of the key trained on all owner rows, on the forged rows and on as many
     sampled real rows (with the difference to the first), then rows, time, bundle, signer.
     """
+    if summary.get("task") == "classification":  # accuracy and friends, not RMSE
+        from .report_classify import format_classification_table
+
+        return format_classification_table(summary)
     rmse = summary["test_rmse"]
     rows = summary["rows"]
     train, test = summary["owner_rows"]["train"], summary["owner_rows"]["test"]

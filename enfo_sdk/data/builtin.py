@@ -36,6 +36,7 @@ import pandas as pd
 
 from .._random import rng as _seeded_rng
 from ..errors import DataError
+from .builtin_classes import CLASS_TARGETS, breast_cancer, churn, wine
 
 __all__ = ["BUILTIN_TARGETS", "cdnow", "clv", "friedman3", "load_builtin"]
 
@@ -428,10 +429,12 @@ def cdnow(
 
 
 # -- registry -----------------------------------------------------------------------------------
-_LOADERS = {"friedman3": friedman3, "clv": clv, "cdnow": cdnow}
+_LOADERS = {"friedman3": friedman3, "clv": clv, "cdnow": cdnow,
+            "breast_cancer": breast_cancer, "wine": wine, "churn": churn}
 
-#: Target column of each built-in dataset.
-BUILTIN_TARGETS = {"friedman3": "y", "clv": "purchases", "cdnow": "spend"}
+#: Target column of each built-in dataset (the last three are classification tables,
+#: :mod:`enfo_sdk.data.builtin_classes`).
+BUILTIN_TARGETS = {"friedman3": "y", "clv": "purchases", "cdnow": "spend", **CLASS_TARGETS}
 
 
 def load_builtin(name: str, **kwargs) -> tuple[pd.DataFrame, str]:
@@ -439,7 +442,7 @@ def load_builtin(name: str, **kwargs) -> tuple[pd.DataFrame, str]:
 
     Parameters
     ----------
-    name : {"friedman3", "clv", "cdnow"}
+    name : {"friedman3", "clv", "cdnow", "breast_cancer", "wine", "churn"}
         Dataset name.
     **kwargs
         Passed to the dataset's loader (:func:`friedman3`, :func:`clv`, :func:`cdnow`).
@@ -447,7 +450,8 @@ def load_builtin(name: str, **kwargs) -> tuple[pd.DataFrame, str]:
     Returns
     -------
     table : pandas.DataFrame of shape (n_samples, n_columns)
-        The dataset, all columns float64.
+        The dataset (the regression tables all float64; the classification tables have a
+        string target, and churn string, integer and boolean columns).
     target : str
         Name of the target column in ``table``.
 

@@ -52,13 +52,33 @@ def encapsulate_contract(contract, X_train, y_train, progress: Progress | None, 
     k = contract.key
     search = None if k.search is None else dict(k.search)
     extra = {} if k.cv is None else {"cv": k.cv}
+    algorithm = task_algorithm(contract, k.algorithm, "regression" if columns is None else columns.task)
     with collect_warnings(caught), context(contract.where("key")):
         spec = encapsulate(
-            X_train, y_train, algorithm=k.algorithm, version=k.version, search=search,
+            X_train, y_train, algorithm=algorithm, version=k.version, search=search,
             seed=contract.data.seed, progress=lambda f: notify(progress, "encapsulate", f),
             **extra,
         )
     return spec.with_columns(columns) if columns is not None else spec
+
+
+#: The classification key a classification task uses when the contract names its regression form.
+CLASSIFIER_OF = {"nu-method": "nu-method-classifier", "krr": "krr-classifier"}
+
+
+def task_algorithm(contract, algorithm: str, task: str) -> str:
+    """The key for ``task``: ``nu-method``/``krr`` become their classifiers for a classification
+    task (the same maths on one-hot targets); any other mismatch is a ConfigError."""
+    from ..errors import ConfigError
+    from ..keys import get_key
+
+    if get_key(algorithm).task == task:
+        return algorithm
+    if task == "classification" and algorithm in CLASSIFIER_OF:
+        return CLASSIFIER_OF[algorithm]
+    raise ConfigError(f"{contract.where('key.algorithm')}: {algorithm!r} is a {get_key(algorithm).task} key "
+                      f"but the task is {task}; use " + (", ".join(CLASSIFIER_OF.values()) if task ==
+                      "classification" else "nu-method, krr, ridge or ols"))
 
 
 def report_meta(contract, spec, notes: list, caught: list, **extra) -> dict[str, Any]:

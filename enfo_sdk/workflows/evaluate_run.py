@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .common import Progress, context, encapsulate_contract, notify, report_meta
-from .owner_data import load_owner_split
+from .owner_data import load_owner_split, require_regression
 
 __all__ = ["EVALUATE_PHASES", "EvaluateRun", "run_evaluate"]
 
@@ -132,6 +132,7 @@ def run_evaluate(
     t_start = time.perf_counter()
     caught: list[str] = []
     split = load_owner_split(contract, check_rows=bundle is None, stream=False)
+    require_regression(contract, split, "evaluate")
     Xa_train, ya_train = split.train_arrays
     features, target = split.features, split.target
     notes = [

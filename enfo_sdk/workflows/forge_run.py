@@ -78,6 +78,7 @@ class ForgeRun:
     signer: Any
     warnings: list[str] = field(default_factory=list)
     report: Path | None = None
+    classification: dict[str, Any] | None = None  # a classification run's summary (classify_run)
 
     @property
     def rows(self) -> int:
@@ -85,9 +86,9 @@ class ForgeRun:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready summary (what ``enfo-owner forge --json`` prints)."""
-        full, forged = self.test_rmse["full"], self.test_rmse["forged"]
+        full, forged = self.test_rmse.get("full", 0.0), self.test_rmse.get("forged", 0.0)
         bundle_id = getattr(self.manifest, "bundle_id", None)
-        return {
+        return {**(self.classification or {}),
             "bundle": str(self.bundle),
             "bundle_id": str(bundle_id) if bundle_id is not None else None,
             "contract": str(self.contract.file) if self.contract.file else None,
@@ -241,21 +242,28 @@ def run_forge(
                            callback=lambda p: report(p.step / p.steps), init_rows=init_rows)
 
     with phases.phase("evaluate") as report:
-        result, hardened = _harden(contract, spec, result, split)
-        test_rmse = _test_rmse(spec, split, result, contract.data.seed, report)
-        if hardened is not None:
-            test_rmse["forged_soft"] = hardened
+        classification = None
+        if split.task == "classification":  # accuracy and friends (workflows/classify_run.py)
+            from .classify_run import classification_test, summary_fields
+
+            test = classification_test(spec, split, result, contract.data.seed, report)
+            classification, test_rmse = summary_fields(test, result, split.task_note), {}
+        else:
+            result, hardened = _harden(contract, spec, result, split)
+            test_rmse = _test_rmse(spec, split, result, contract.data.seed, report)
+            if hardened is not None:
+                test_rmse["forged_soft"] = hardened
     split.close()
 
     with phases.phase("write"):
         signer, key = _signer(contract, plan)
         bundle = Path(contract.output.bundle)
         bundle.parent.mkdir(parents=True, exist_ok=True)
-        manifest = _write_bundle(contract, bundle, result, key, partner_key, test_rmse)
+        manifest = _write_bundle(contract, bundle, result, key, partner_key, test_rmse, classification)
     run = ForgeRun(
         contract=contract, bundle=bundle, manifest=manifest, result=result, spec=spec,
         test_rmse=test_rmse, n_train=split.n_train, n_test=split.n_test,
-        seconds=phases.total(), signer=signer, warnings=caught,
+        seconds=phases.total(), signer=signer, warnings=caught, classification=classification,
     )
     if contract.output.report is not None:
         run.report = Path(contract.output.report)
@@ -307,16 +315,22 @@ def _signer(contract, plan: _SigningPlan):
     return signing.SignerInfo.of(plan.key, plan.path), plan.key
 
 
-def _write_bundle(contract, bundle: Path, result, key, partner_key, test_rmse: dict[str, float]):
+def _write_bundle(contract, bundle: Path, result, key, partner_key, test_rmse: dict[str, float],
+                  classification: dict[str, Any] | None = None):
     from ..bundle import write_bundle
 
     partner = contract.partner
-    metrics = {
-        "test_rmse_full": test_rmse["full"],
-        "test_rmse_forged": test_rmse["forged"],
-        "test_rmse_sampled": test_rmse["sampled"],
-        "best_val_rmse": float(result.metrics["best_val_rmse"]),
-    }
+    if classification is not None:
+        from .classify_run import bundle_metrics
+
+        metrics = bundle_metrics(classification["test"], result)
+    else:
+        metrics = {
+            "test_rmse_full": test_rmse["full"],
+            "test_rmse_forged": test_rmse["forged"],
+            "test_rmse_sampled": test_rmse["sampled"],
+            "best_val_rmse": float(result.metrics["best_val_rmse"]),
+        }
     with context(contract.where("output.bundle")):
         return write_bundle(
             bundle, result, signing_key=key, owner_name=owner_name(contract),

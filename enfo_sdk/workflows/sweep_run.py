@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import Progress, context, encapsulate_contract, notify, report_meta
-from .owner_data import load_owner_split
+from .owner_data import load_owner_split, require_regression
 
 __all__ = ["SWEEP_PHASES", "SweepRun", "run_sweep"]
 
@@ -114,6 +114,7 @@ def run_sweep(
     vals = check_sweep(param, values, min_values=2)
     caught: list[str] = []
     split = load_owner_split(contract, stream=False)
+    require_regression(contract, split, "sweep")
     Xa_train, ya_train = split.train_arrays
     mode = MODE_OF[param]
     kw = contract.forge.forge_kwargs()

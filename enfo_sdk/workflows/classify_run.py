@@ -1,0 +1,56 @@
+"""The classification side of ``enfo-owner forge``: test metrics, bundle metrics, the summary.
+
+:func:`run_forge <enfo_sdk.workflows.forge_run.run_forge>` calls these for a classification
+task (``data.task``, or a categorical target) where a regression run reports test RMSE: the
+key's accuracy, balanced accuracy, log-loss, Brier score and ROC AUC
+(:mod:`enfo_sdk.evaluate.classification`) when trained on all training rows (``full``), on
+the forged rows (``forged``), and on as many real training rows sampled at random
+(``sampled``); plus the forged rows' class balance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._random import rng as make_rng
+
+__all__ = ["classification_test", "bundle_metrics", "summary_fields"]
+
+
+def classification_test(spec, split, result, seed: int, report) -> dict[str, dict[str, Any]]:
+    """Test metrics of the key on all training rows, on the forged rows and on as many sampled rows.
+
+    The forged rows' key is ``result.spec`` (its temperature refitted after forging); the full
+    and sampled keys use the encapsulated ``spec``.
+    """
+    from ..evaluate.classification import key_classification
+
+    Xa, ya = split.train_arrays
+    out = {"full": key_classification(spec, Xa, ya, split.X_test, split.y_test)}
+    report(1 / 3)
+    out["forged"] = key_classification(result.spec, result.X, result.y, split.X_test, split.y_test)
+    report(2 / 3)
+    sample = make_rng(seed).choice(len(ya), len(result.data), replace=False)
+    out["sampled"] = key_classification(spec, Xa[sample], ya[sample], split.X_test, split.y_test)
+    return out
+
+
+def bundle_metrics(test: dict[str, dict[str, Any]], result) -> dict[str, float]:
+    """The owner-side metrics a classification bundle publishes (finite numbers only)."""
+    out = {}
+    for side in ("full", "forged", "sampled"):
+        for name in ("accuracy", "log_loss"):
+            out[f"test_{name}_{side}"] = float(test[side][name])
+    out["temperature"] = float(result.spec.hyperparameters["temperature"])
+    return out
+
+
+def summary_fields(test: dict[str, dict[str, Any]], result, task_note: str) -> dict[str, Any]:
+    """What ``enfo-owner forge --json`` adds for a classification run."""
+    return {
+        "task": "classification",
+        "task_note": task_note,
+        "test": test,
+        "classes": list(result.spec.classes or []),
+        "class_balance": result.metrics.get("class_balance"),
+    }

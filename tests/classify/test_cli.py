@@ -1,0 +1,75 @@
+"""enfo-owner forge on a classification contract, then the partner's verify / train / predict."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from owner_cli.main import cli as owner
+from partner_cli.main import cli as partner
+
+from . import helpers
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENFO_OWNER_KEY", str(tmp_path / "keys" / "owner.key"))
+    monkeypatch.delenv("ENFO_KEY_PASSPHRASE", raising=False)
+    monkeypatch.delenv("ENFO_TRUST_STORE", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+def _contract(tmp_path, **data):
+    helpers.table().to_csv(tmp_path / "owner.csv", index=False)
+    body = {
+        "version": 1,
+        "data": {"source": "owner.csv", "target": "label", "test_fraction": 0.3, **data},
+        "key": {"algorithm": "nu-method", "search": {"bandwidth": [1.0], "iterations": {"max": 60}}},
+        "forge": {"rows": 12, "steps": 40, "min_per_class": 2},
+        "output": {"bundle": "out/b.parquet"},
+    }
+    path = tmp_path / "key.yaml"
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+    return path
+
+
+def test_forge_states_the_task_and_reports_classification_metrics(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(owner, ["forge", "--contract", str(_contract(tmp_path))])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "task: classification (inferred from target column 'label'" in out
+    for label in ("accuracy", "bal. acc.", "log-loss", "Brier", "ROC AUC", "key trained on the 12 forged rows",
+                  "forged rows by most likely class:", "nu-method-classifier v1"):
+        assert label in out, out
+    summary = json.loads(runner.invoke(owner, ["forge", "--contract", str(tmp_path / "key.yaml"), "--json"]).stdout)
+    assert summary["task"] == "classification" and set(summary["test"]) == {"full", "forged", "sampled"}
+    assert summary["classes"] == ["high", "low", "mid"]
+    assert min(b["rows"] for b in summary["class_balance"].values()) >= 2
+
+    bundle, public = tmp_path / "out" / "b.parquet", tmp_path / "keys" / "owner.key.pub"
+    assert runner.invoke(partner, ["verify", str(bundle), "--trust", str(public)]).exit_code == 0
+    model = tmp_path / "m.parquet"
+    r = runner.invoke(partner, ["train", str(bundle), "--trust", str(public), "--out", str(model)])
+    assert r.exit_code == 0, r.output
+    helpers.table().drop(columns="label").iloc[:20].to_csv(tmp_path / "new.csv", index=False)
+    r = runner.invoke(partner, ["predict", str(model), "--input", str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv")])
+    assert r.exit_code == 0, r.output
+    pred = pd.read_csv(tmp_path / "p.csv")
+    probs = pred[["label_prob=high", "label_prob=low", "label_prob=mid"]]
+    assert ((probs.sum(axis=1) - 1.0).abs() < 1e-9).all()
+    assert set(pred["label_pred"]) <= {"high", "low", "mid"}
+
+
+def test_a_regression_key_for_a_classification_task_is_a_clear_error(tmp_path):
+    path = _contract(tmp_path)
+    body = yaml.safe_load(path.read_text())
+    body["key"] = {"algorithm": "ridge"}
+    path.write_text(yaml.safe_dump(body))
+    result = CliRunner().invoke(owner, ["forge", "--contract", str(path)])
+    assert result.exit_code != 0
+    assert "'ridge' is a regression key but the task is classification" in result.output
