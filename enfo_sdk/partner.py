@@ -595,6 +595,10 @@ def augment(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: i
     if cv < 2:
         raise DataError(f"cv must be >= 2, got {cv}")
     spec = verified.manifest.key
+    if spec.task == "classification":  # accuracy and log-loss (partner_classify.py)
+        from .partner_classify import augment_classification
+
+        return augment_classification(spec, X, y, verified.X, verified.y, cv=cv, seed=seed)
     Xb, yb = verified.X, verified.y
     perm = np.random.default_rng(seed).permutation(len(y))
     sse = np.zeros(3)
@@ -625,6 +629,12 @@ def check(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: int
     from .evaluate.attackers import ZOO, attacker_zoo
     from .evaluate.utility import rmse
 
+    if verified.manifest.key.task == "classification":  # the classifier zoo (partner_classify.py)
+        from .partner_classify import check_classification
+
+        X, y = _own_rows(verified, own, what)
+        return check_classification(train(verified), X, y, verified.X, verified.y, families=families, cv=cv,
+                                    seed=seed)
     names = tuple(families) if families is not None else ZOO
     unknown = [f for f in names if f not in ZOO]
     if unknown:

@@ -204,6 +204,9 @@ def augment(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | Non
     if as_json:
         click.echo(json.dumps(body, indent=2))
         return
+    if hasattr(rep, "lines"):  # a classification bundle
+        click.echo("\n".join(rep.lines(body["mode"])))
+        return
     click.echo(f"key RMSE on your rows ({rep.folds}-fold CV over {rep.own_rows} rows; bundle: {rep.bundle_rows} rows, "
                f"mode {body['mode']})")
     click.echo(f"  your rows alone        {rep.own_rmse:.6g}")
@@ -233,6 +236,9 @@ def check(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None,
 
         res = partner_api.check(verified, data, cv=cv, progress=progress, what=str(own))
     key = verified.manifest.key
+    if hasattr(res, "lines"):  # a classification bundle
+        click.echo("\n".join(res.lines(key.algorithm, len(data))))
+        return
     click.echo(f"test RMSE on your {len(data)} rows, each model trained on the bundle alone")
     click.echo(f"  {'key (' + key.algorithm + ')':<22}{res.key_rmse:>12.6g}")
     for name, m in sorted(res.models.items(), key=lambda kv: kv[1]["rmse"]):

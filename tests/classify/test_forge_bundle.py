@@ -8,6 +8,7 @@ import pytest
 from enfo_sdk.bundle import verify, write_bundle
 from enfo_sdk.bundle.manifest import MANIFEST_PAYLOAD_TYPES
 from enfo_sdk.errors import (
+    DataError,
     DigestMismatchError, ManifestError, PayloadTypeError, ReconstructionError, SignatureError, UntrustedSignerError,
 )
 from enfo_sdk.forging.labels import allocate
@@ -145,3 +146,32 @@ def test_partner_round_trip_train_save_load_predict(bundle, trust, tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(raw), P, rtol=0, atol=1e-6)
     frame = partner.predict(loaded, raw)
     assert list(frame.columns) == ["label", "label=high", "label=low", "label=mid"]
+
+
+def test_augment_and_check_report_classification_metrics(bundle, trust):
+    from enfo_sdk import partner
+    from enfo_sdk.evaluate.classification import classification_metrics
+    from enfo_sdk.keys.classify import one_hot
+
+    v = verify(bundle, trust)
+    own = helpers.table(n=120, seed=7)  # the partner's own labelled rows (raw)
+    rep = partner.augment(v, own, cv=3)
+    body = rep.to_json()
+    assert body["task"] == "classification" and body["own_rows"] == 120 and body["bundle_rows"] == 12
+    # "bundle alone" pools the same model in every fold: it is the key trained on the bundle
+    X, y = helpers.key()[0].encode(own), helpers.key()[0].target_values(own)
+    direct = classification_metrics(y, partner.train(v).predict_proba(X))
+    assert body["bundle_only"]["accuracy"] == direct["accuracy"]
+    assert body["bundle_only"]["log_loss"] == pytest.approx(direct["log_loss"], rel=1e-12)
+    # augmented, by hand: per fold the key on the fold's rows (one-hot) stacked on the bundle's label rows
+    perm = np.random.default_rng(0).permutation(120)
+    P = np.zeros((120, 3))
+    for val in np.array_split(perm, 3):
+        tr = np.setdiff1d(perm, val)
+        est = v.manifest.key.build().fit(np.vstack([X[tr], v.X]), np.vstack([one_hot(y[tr], 3), v.y]))
+        P[val] = est.predict_proba(X[val])
+    assert body["augmented"] == classification_metrics(y, P)
+    res = partner.check(v, own, cv=3, families=["logistic", "knn"])
+    assert set(res.models) == {"logistic", "knn"} and res.key["accuracy"] == direct["accuracy"]
+    with pytest.raises(DataError, match="never saw"):
+        partner.augment(v, own.assign(label=["zebra"] + list(own["label"][1:])), cv=3)
