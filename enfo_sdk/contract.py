@@ -272,7 +272,7 @@ class KeySection(_Section):
 
 
 #: ``forge`` settings that the owner's workflow applies after forging (not forge() arguments).
-_WORKFLOW_ONLY = ("round_integers",)
+_WORKFLOW_ONLY = ("round_integers", "hard_labels")
 
 
 class ForgeSection(_Section):
@@ -321,6 +321,10 @@ class ForgeSection(_Section):
     round_integers: bool = Field(
         False, description="Round forged values of integer columns (and an integer target) to "
         "whole numbers at the end; the key's cost is measured and reported."
+    )
+    hard_labels: bool = Field(
+        False, description="Classification keys: give each forged row one class (its most likely) "
+        "at the end, one-hot; the key's cost is measured and reported (forged_soft)."
     )
 
     def forge_kwargs(self) -> dict[str, Any]:

@@ -19,8 +19,10 @@ def format_classification_table(summary: Mapping[str, Any]) -> str:
     rows = summary["rows"]
     train, test_rows = summary["owner_rows"]["train"], summary["owner_rows"]["test"]
     labels = [("full", f"key trained on all {train:,} owner rows"),
+              ("forged_soft", f"... on the {rows:,} forged rows before hardening"),
               ("forged", f"key trained on the {rows:,} forged rows"),
               ("sampled", f"key trained on {rows:,} sampled real rows")]
+    labels = [(side, label) for side, label in labels if side in test]
     width = max(len(label) for _, label in labels)
     cols = ("accuracy", "balanced_accuracy", "log_loss", "brier", "roc_auc")
     heads = ("accuracy", "bal. acc.", "log-loss", "Brier", "ROC AUC")

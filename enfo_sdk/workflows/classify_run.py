@@ -14,7 +14,43 @@ from typing import Any
 
 from .._random import rng as make_rng
 
-__all__ = ["classification_test", "bundle_metrics", "summary_fields"]
+__all__ = ["classification_test", "bundle_metrics", "summary_fields", "harden_labels", "evaluate_classification"]
+
+
+def evaluate_classification(contract, spec, split, result, report):
+    """The evaluate phase of a classification run: hardened labels when ``forge.hard_labels``
+    (the key's metrics on the soft rows kept as ``forged_soft``), then :func:`classification_test`.
+
+    Returns
+    -------
+    (ForgeResult, dict)
+        The rows to sign and the test metrics.
+    """
+    from ..evaluate.classification import key_classification
+
+    soft = None
+    if contract.forge.hard_labels:
+        soft = key_classification(result.spec, result.X, result.y, split.X_test, split.y_test)
+        result = harden_labels(result)
+    test = classification_test(spec, split, result, contract.data.seed, report)
+    if soft is not None:
+        test["forged_soft"] = soft
+    return result, test
+
+
+def harden_labels(result):
+    """The forged rows with one-hot labels: each row's most likely class (the first on ties)."""
+    import dataclasses
+
+    import numpy as np
+
+    data = result.data.copy()
+    P = data[result.target_columns].to_numpy()
+    hard = np.zeros_like(P)
+    hard[np.arange(len(P)), P.argmax(1)] = 1.0
+    data[result.target_columns] = hard
+    settings = {**result.settings, "hardened": "labels"}
+    return dataclasses.replace(result, data=data, settings=settings)
 
 
 def classification_test(spec, split, result, seed: int, report) -> dict[str, dict[str, Any]]:

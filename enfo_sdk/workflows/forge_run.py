@@ -244,9 +244,9 @@ def run_forge(
     with phases.phase("evaluate") as report:
         classification = None
         if split.task == "classification":  # accuracy and friends (workflows/classify_run.py)
-            from .classify_run import classification_test, summary_fields
+            from .classify_run import evaluate_classification, summary_fields
 
-            test = classification_test(spec, split, result, contract.data.seed, report)
+            result, test = evaluate_classification(contract, spec, split, result, report)
             classification, test_rmse = summary_fields(test, result, split.task_note), {}
         else:
             result, hardened = _harden(contract, spec, result, split)

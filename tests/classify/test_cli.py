@@ -51,6 +51,15 @@ def test_forge_states_the_task_and_reports_classification_metrics(tmp_path):
     assert summary["classes"] == ["high", "low", "mid"]
     assert min(b["rows"] for b in summary["class_balance"].values()) >= 2
 
+    # hard labels: one class per row, the soft rows' figures kept beside
+    body = yaml.safe_load((tmp_path / "key.yaml").read_text())
+    body["forge"]["hard_labels"] = True
+    (tmp_path / "key.yaml").write_text(yaml.safe_dump(body))
+    hard = json.loads(runner.invoke(owner, ["forge", "--contract", str(tmp_path / "key.yaml"), "--json"]).stdout)
+    assert set(hard["test"]) == {"full", "forged_soft", "forged", "sampled"}
+    labels = pd.read_parquet(tmp_path / "out" / "b.parquet")[["label=high", "label=low", "label=mid"]].to_numpy()
+    assert set(labels.ravel()) == {0.0, 1.0} and (labels.sum(1) == 1.0).all()
+
     bundle, public = tmp_path / "out" / "b.parquet", tmp_path / "keys" / "owner.key.pub"
     assert runner.invoke(partner, ["verify", str(bundle), "--trust", str(public)]).exit_code == 0
     model = tmp_path / "m.parquet"
