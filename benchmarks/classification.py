@@ -80,6 +80,7 @@ def main() -> None:
                         zoo_lines.append(
                             f"| {name} | {rows} | {loss} | {m['accuracy']:.4f} | {m['log_loss']:.4f} | "
                             f"{z['best']} | {z['best_accuracy']:.4f} | {z['best_log_loss']:.4f} |")
+                        print(f"zoo {zoo_lines[-1]}", flush=True)
                 print(f"| {name} | {k} | {rows} | {loss} | {full['accuracy']:.4f} | "
                       f"{np.mean(fa):.4f} ± {np.std(fa):.4f} | {np.mean(sa):.4f} ± {np.std(sa):.4f} | "
                       f"{full['log_loss']:.4f} | {np.mean(fl):.4f} | {np.mean(sl):.4f} | {np.mean(secs):.1f} |",
