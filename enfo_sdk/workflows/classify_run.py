@@ -83,7 +83,10 @@ def bundle_metrics(test: dict[str, dict[str, Any]], result) -> dict[str, float]:
 
 def summary_fields(test: dict[str, dict[str, Any]], result, task_note: str) -> dict[str, Any]:
     """What ``enfo-owner forge --json`` adds for a classification run."""
+    from .common import key_summary
+
     return {
+        "key": key_summary(result.spec),  # the bundle's key: its temperature refitted after forging
         "task": "classification",
         "task_note": task_note,
         "test": test,

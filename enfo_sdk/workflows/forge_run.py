@@ -88,7 +88,7 @@ class ForgeRun:
         """A JSON-ready summary (what ``enfo-owner forge --json`` prints)."""
         full, forged = self.test_rmse.get("full", 0.0), self.test_rmse.get("forged", 0.0)
         bundle_id = getattr(self.manifest, "bundle_id", None)
-        return {**(self.classification or {}),
+        return {
             "bundle": str(self.bundle),
             "bundle_id": str(bundle_id) if bundle_id is not None else None,
             "contract": str(self.contract.file) if self.contract.file else None,
@@ -110,6 +110,7 @@ class ForgeRun:
             },
             "report": str(self.report) if self.report else None,
             "warnings": list(self.warnings),
+            **(self.classification or {}),  # a classification run: its figures and the bundle's key
         }
 
     summary = to_json  # the name of earlier versions
