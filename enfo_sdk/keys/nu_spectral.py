@@ -4,7 +4,7 @@ Maths. The nu-method (Lo Gerfo, Rosasco, Odone, De Vito, Verri 2008, "Spectral a
 for supervised learning", Neural Computation 20(7)) is a spectral filter: with
 K = U diag(mu) U^T the eigendecomposition of the symmetric m x m kernel matrix and
 lambda = mu / m (in [0, 1] for the Gaussian kernel), the recursion of
-:mod:`enfo_sdk.keys.nu_method` gives exactly
+:mod:`enfo_sdk.keys.nu_recursion` gives exactly
 
     c_T = g(K) t = U diag(g(mu)) U^T t,    g(mu) = h_T(mu / m) / m,
     h_T(lambda) = (1 - r_T(lambda)) / lambda,
@@ -44,7 +44,7 @@ Hence for L(c_T) with G = dL/dc_T, a = U^T G, s = U^T t:
 
 Because g is a polynomial this holds for non-symmetric E too, so dL/dK is the *same*
 (non-symmetric) matrix as the gradient of the unrolled recursion and of the adjoint in
-:class:`~enfo_sdk.keys.nu_method.NuMethodSolve`. (The forward reads only the lower triangle of
+:class:`~enfo_sdk.keys.nu_adjoint.NuMethodSolve`. (The forward reads only the lower triangle of
 K, so K must be symmetric -- as every kernel matrix is; ``gradcheck`` directly on K must use a
 symmetric parametrisation such as K = (A + A^T) / 2.) In lambda units
 Gamma = Gamma_lambda / m^2, and the divided differences are formed so that close eigenvalues
@@ -112,7 +112,7 @@ import numpy as np
 import torch
 from scipy.special import eval_jacobi
 
-from .nu_method import nu_fit_torch
+from .nu_adjoint import nu_fit_torch
 
 __all__ = ["nu_filter", "nu_fit_spectral", "nu_fit_fast", "NuSpectralSolve"]
 
