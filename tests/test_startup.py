@@ -1,0 +1,225 @@
+"""Start-up cost: what importing the SDK and running the CLIs' light commands loads.
+
+Each check runs in a fresh interpreter (``subprocess``), since this test process has long
+imported torch and scikit-learn. A module "made unimportable" is set to ``None`` in
+``sys.modules`` before anything else runs, so ``import torch`` raises ImportError there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from enfo_sdk.bundle import write_bundle
+from enfo_sdk.signing import generate_private_key, save_public_key
+
+try:  # tests/ is on sys.path (pytest's rootdir-less import mode)
+    from bundle import helpers
+except ImportError:  # pragma: no cover - if tests/ ever becomes a package
+    from tests.bundle import helpers
+
+HEAVY = ("torch", "sklearn", "matplotlib")
+
+# argv: [json list of modules to block, python source to run]; prints the heavy modules loaded
+_HARNESS = r"""
+import json, sys, traceback
+for name in json.loads(sys.argv[1]):
+    sys.modules[name] = None
+code = 0
+try:
+    exec(sys.argv[2])
+except SystemExit as e:
+    code = e.code
+except BaseException:
+    traceback.print_exc()
+    code = 1
+loaded = sorted(m for m in ("torch", "sklearn", "matplotlib", "pandas", "scipy") if sys.modules.get(m))
+print("\nLOADED " + json.dumps(loaded))
+sys.exit(code)
+"""
+
+
+def run_fresh(source: str, block=()) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run ``source`` in a new interpreter with ``block`` unimportable; (process, heavy modules loaded)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENFO_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", _HARNESS, json.dumps(list(block)), source],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    marker = [line for line in proc.stdout.splitlines() if line.startswith("LOADED ")]
+    assert marker, f"harness did not finish:\n{proc.stdout}\n{proc.stderr}"
+    return proc, json.loads(marker[-1][len("LOADED "):])
+
+
+def cli_call(app: str, args: list[str]) -> str:
+    """Source that runs ``app``'s click group on ``args`` as the console script would."""
+    module = {"enfo-partner": "partner_cli.main", "enfo-owner": "owner_cli.main"}[app]
+    return f"from {module} import cli\ncli({args!r}, prog_name={app!r})"
+
+
+# -- --help of both CLIs ------------------------------------------------------------------------
+@pytest.mark.parametrize("app", ["enfo-partner", "enfo-owner"])
+def test_help_loads_no_heavy_module(app):
+    proc, loaded = run_fresh(cli_call(app, ["--help"]))
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage:" in proc.stdout and "Commands:" in proc.stdout
+    assert not set(loaded) & set(HEAVY), loaded
+
+
+@pytest.mark.parametrize("app", ["enfo-partner", "enfo-owner"])
+def test_every_subcommand_help_loads_no_heavy_module(app):
+    module = {"enfo-partner": "partner_cli.main", "enfo-owner": "owner_cli.main"}[app]
+    source = (
+        f"from {module} import cli\n"
+        "names = sorted(cli.commands)\n"
+        "assert names, 'no subcommands'\n"
+        "for name in names:\n"
+        f"    cli([name, '--help'], prog_name={app!r}, standalone_mode=False)\n"
+        "print('HELPED', len(names))\n"
+    )
+    proc, loaded = run_fresh(source)
+    assert proc.returncode == 0, proc.stderr
+    assert "HELPED" in proc.stdout and proc.stdout.count("Usage:") >= 2
+    assert not set(loaded) & set(HEAVY), loaded
+
+
+# -- importing the library ------------------------------------------------------------------------
+@pytest.mark.parametrize("module", ["enfo_sdk", "enfo_sdk.errors", "enfo_sdk.cli_support"])
+def test_light_imports_load_no_heavy_module(module):
+    proc, loaded = run_fresh(f"import {module}")
+    assert proc.returncode == 0, proc.stderr
+    assert loaded == [], loaded
+
+
+def test_enfo_sdk_names_resolve_lazily_to_the_submodules_objects():
+    import enfo_sdk
+    from enfo_sdk import encapsulate as encapsulate_module_fn, errors, forge as forge_fn, keys, spec
+
+    assert set(enfo_sdk.__all__) <= set(dir(enfo_sdk))
+    for name in enfo_sdk.__all__:
+        assert getattr(enfo_sdk, name) is not None, name
+    assert enfo_sdk.KeySpec is spec.KeySpec
+    assert enfo_sdk.KeyRegressor is spec.KeyRegressor
+    assert enfo_sdk.EnfoError is errors.EnfoError
+    assert enfo_sdk.get_key is keys.get_key and enfo_sdk.available_keys is keys.available
+    assert callable(forge_fn) and forge_fn.__module__ == "enfo_sdk.forge"
+    assert callable(encapsulate_module_fn) and encapsulate_module_fn.__module__ == "enfo_sdk.encapsulate"
+    with pytest.raises(AttributeError, match="no_such_name"):
+        enfo_sdk.no_such_name  # noqa: B018
+
+
+def test_forge_and_encapsulate_stay_functions_when_their_submodules_load_first():
+    source = (
+        "import enfo_sdk.forge, enfo_sdk.encapsulate\n"
+        "from enfo_sdk.forge import ForgeResult\n"
+        "from enfo_sdk import forge, encapsulate\n"
+        "import enfo_sdk, types\n"
+        "assert isinstance(forge, types.FunctionType), forge\n"
+        "assert isinstance(encapsulate, types.FunctionType), encapsulate\n"
+        "assert enfo_sdk.forge is forge and enfo_sdk.ForgeResult is ForgeResult\n"
+        "assert isinstance(__import__('sys').modules['enfo_sdk.forge'], types.ModuleType)\n"
+    )
+    proc, loaded = run_fresh(source)
+    assert proc.returncode == 0, proc.stderr
+    assert "torch" in loaded  # forging does need torch; only its name resolution is checked here
+
+
+def test_not_fitted_error_is_one_class_and_scikit_learns():
+    from sklearn.exceptions import NotFittedError as SkNotFittedError
+
+    from enfo_sdk import errors
+    from enfo_sdk.errors import EnfoError, NotFittedError
+
+    assert NotFittedError is errors.NotFittedError
+    assert issubclass(NotFittedError, SkNotFittedError) and issubclass(NotFittedError, EnfoError)
+    assert "NotFittedError" in errors.__all__ and "NotFittedError" in dir(errors)
+    assert NotFittedError.__module__ == "enfo_sdk.errors" and NotFittedError.__qualname__ == "NotFittedError"
+
+
+# -- keys without torch ---------------------------------------------------------------------------
+KEY_PARAMS = {
+    "nu-method": {"bandwidth": 0.8, "iterations": 40, "nu": 1.0},
+    "krr": {"bandwidth": 0.8, "alpha": 1e-3},
+    "ridge": {"alpha": 1e-2},
+    "ols": {},
+}
+
+
+def test_keys_fit_and_predict_without_torch_match_this_process_bitwise(tmp_path):
+    from enfo_sdk.keys import get_key
+
+    g = np.random.default_rng(3)
+    Z, t, Zq = g.standard_normal((30, 3)), g.standard_normal(30), g.standard_normal((7, 3))
+    np.savez(tmp_path / "in.npz", Z=Z, t=t, Zq=Zq)
+    source = (
+        "import json, numpy as np\n"
+        "from enfo_sdk.keys import get_key\n"
+        f"params = {KEY_PARAMS!r}\n"
+        f"d = np.load({str(tmp_path / 'in.npz')!r})\n"
+        "out = {}\n"
+        "for name, p in params.items():\n"
+        "    key = get_key(name)\n"
+        "    p = key.check_params(p)\n"
+        "    out[name] = key.predict(key.fit(d['Z'], d['t'], p), d['Zq'], p)\n"
+        f"np.savez({str(tmp_path / 'out.npz')!r}, **out)\n"
+    )
+    proc, loaded = run_fresh(source, block=["torch"])
+    assert proc.returncode == 0, proc.stderr
+    assert "torch" not in loaded
+    got = np.load(tmp_path / "out.npz")
+    for name, p in KEY_PARAMS.items():
+        key = get_key(name)
+        p = key.check_params(p)
+        want = key.predict(key.fit(Z, t, p), Zq, p)
+        np.testing.assert_array_equal(got[name], want, err_msg=name)
+
+
+def test_torch_fit_still_imports_torch_where_used():
+    source = (
+        "from enfo_sdk.keys import get_key\n"
+        "get_key('krr').torch_fit(None, None, {'bandwidth': 1.0, 'alpha': 1.0})\n"
+    )
+    proc, _ = run_fresh(source, block=["torch"])
+    assert proc.returncode == 1 and "ModuleNotFoundError" in proc.stderr and "import of torch" in proc.stderr
+
+
+# -- enfo-partner verify without torch --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def signed_bundle(tmp_path_factory):
+    """(bundle path, owner public key path, owner private key) of a real forged nu-method bundle."""
+    folder = tmp_path_factory.mktemp("startup")
+    key = generate_private_key()
+    pub = save_public_key(key.public_key(), folder / "owner.pub")
+    path = folder / "bundle.parquet"
+    write_bundle(path, helpers.forged(), signing_key=key, owner_name="acme")
+    return path, pub, key
+
+
+def test_partner_verify_runs_with_torch_unimportable(signed_bundle):
+    path, pub, _ = signed_bundle
+    args = ["verify", str(path), "--trust", str(pub), "--json"]
+    proc, loaded = run_fresh(cli_call("enfo-partner", args), block=["torch"])
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout[: proc.stdout.rindex("LOADED")])
+    assert summary["verified"] is True and summary["key"]["algorithm"] == "nu-method"
+    assert summary["rows"] == 20
+    assert not set(loaded) & set(HEAVY), loaded
+
+
+def test_partner_verify_without_torch_still_checks_the_probes(signed_bundle, tmp_path):
+    path, pub, key = signed_bundle
+
+    def shift_first_prediction(manifest):
+        manifest["probes"]["predictions"][0] *= 1.001
+
+    bad = helpers.resign(path, tmp_path / "bad.parquet", key, edit=shift_first_prediction)
+    args = ["verify", str(bad), "--trust", str(pub)]
+    proc, loaded = run_fresh(cli_call("enfo-partner", args), block=["torch"])
+    assert proc.returncode == 1, proc.stdout
+    assert "does not reproduce the owner's predictions at 1 of 8 probe points" in proc.stderr
+    assert "torch" not in loaded
