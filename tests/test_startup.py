@@ -1,8 +1,11 @@
 """Start-up cost: what importing the SDK and running the CLIs' light commands loads.
 
 Each check runs in a fresh interpreter (``subprocess``), since this test process has long
-imported torch and scikit-learn. A module "made unimportable" is set to ``None`` in
-``sys.modules`` before anything else runs, so ``import torch`` raises ImportError there.
+imported torch and scikit-learn. A module "made unimportable" is refused by a finder placed
+first on ``sys.meta_path`` before anything else runs, so ``import torch`` raises
+ModuleNotFoundError there, as when torch is not installed. (Setting ``sys.modules["torch"] =
+None`` does that too, but scipy's array-API helpers, which scikit-learn calls, then fail on
+the ``None`` entry -- something a missing torch never causes.)
 """
 
 from __future__ import annotations
@@ -28,8 +31,17 @@ HEAVY = ("torch", "sklearn", "matplotlib")
 # argv: [json list of modules to block, python source to run]; prints the heavy modules loaded
 _HARNESS = r"""
 import json, sys, traceback
-for name in json.loads(sys.argv[1]):
-    sys.modules[name] = None
+
+class Refuse:
+    blocked = set(json.loads(sys.argv[1]))
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name.partition(".")[0] in cls.blocked:
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
+        return None
+
+sys.meta_path.insert(0, Refuse)
 code = 0
 try:
     exec(sys.argv[2])
@@ -185,7 +197,7 @@ def test_torch_fit_still_imports_torch_where_used():
         "get_key('krr').torch_fit(None, None, {'bandwidth': 1.0, 'alpha': 1.0})\n"
     )
     proc, _ = run_fresh(source, block=["torch"])
-    assert proc.returncode == 1 and "ModuleNotFoundError" in proc.stderr and "import of torch" in proc.stderr
+    assert proc.returncode == 1 and "No module named 'torch' (blocked by the test)" in proc.stderr
 
 
 # -- enfo-partner verify without torch --------------------------------------------------------------
@@ -222,4 +234,17 @@ def test_partner_verify_without_torch_still_checks_the_probes(signed_bundle, tmp
     proc, loaded = run_fresh(cli_call("enfo-partner", args), block=["torch"])
     assert proc.returncode == 1, proc.stdout
     assert "does not reproduce the owner's predictions at 1 of 8 probe points" in proc.stderr
+    assert "torch" not in loaded
+
+
+def test_partner_augment_runs_with_torch_unimportable(signed_bundle, tmp_path):
+    path, pub, _ = signed_bundle
+    own = tmp_path / "own.csv"
+    helpers.owner_table(200).to_csv(own, index=False)
+    args = ["augment", str(path), "--trust", str(pub), "--own", str(own), "--cv", "3", "--json"]
+    proc, loaded = run_fresh(cli_call("enfo-partner", args), block=["torch"])
+    assert proc.returncode == 0, proc.stderr
+    body = json.loads(proc.stdout[: proc.stdout.rindex("LOADED")])
+    assert body["own_rows"] == 200 and body["bundle_rows"] == 20 and body["folds"] == 3
+    assert np.isfinite([body["own_rmse"], body["augmented_rmse"], body["bundle_only_rmse"]]).all()
     assert "torch" not in loaded
