@@ -70,8 +70,8 @@ class VerifiedBundle(LabelledRows):
     arrays : dict of str to ndarray of shape (rows,)
         The signed columns (float64) by name, in manifest order: features, then the target.
     data : DataFrame of shape (rows, n_features + 1)
-        The same rows as a DataFrame, built on first access (verifying does not import pandas,
-        about 0.4 s of a command that otherwise takes about as long).
+        The same rows as a DataFrame, built (and pandas imported, about 0.4 s) on first
+        access, so verifying alone never imports pandas.
     signer : str
         The signer's name *in the verifier's trust store*.
     fingerprint : str
