@@ -3,9 +3,8 @@
 k(z, z') = exp(-|z - z'|^2 / (2 s^2)) with bandwidth s > 0, in standardized space.
 The numpy version works in row blocks so that large kernel matrices are built without an
 (n, m, d) temporary. The torch version, a custom autograd function with a closed-form
-backward, lives in :mod:`enfo_sdk.keys.kernels_torch`; its names (``gaussian_torch``,
-``gaussian_torch_reference``, ``GaussianKernel``) are also reachable here, importing torch only
-when one is asked for.
+backward, lives in :mod:`enfo_sdk.keys.kernels_torch` (so this module, and fitting or predicting with a
+key, needs no torch).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 _BLOCK = 2048
-_TORCH_NAMES = frozenset({"GaussianKernel", "gaussian_torch", "gaussian_torch_reference"})
 
 
 def sq_dists(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -34,12 +32,3 @@ def gaussian(A: np.ndarray, B: np.ndarray, bandwidth: float) -> np.ndarray:
     D = sq_dists(A, B)
     D *= -1.0 / (2.0 * bandwidth * bandwidth)
     return np.exp(D, out=D)
-
-
-def __getattr__(name: str):
-    """The torch kernel's names, from :mod:`.kernels_torch` (imported, with torch, on first use)."""
-    if name in _TORCH_NAMES:
-        from . import kernels_torch
-
-        return getattr(kernels_torch, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,8 +14,7 @@ and f(z) = sum_i c_{T,i} k(z, z_i). The iteration count T is the regulariser.
 Modules. The recursion itself (coefficients, numpy fit) is :mod:`.nu_recursion`; the
 differentiable fits forging uses are :mod:`.nu_adjoint` (adjoint recursion, plain unroll) and
 :mod:`.nu_spectral` (eigendecomposition), both torch, imported by ``torch_fit`` only, so the
-key fits and predicts without torch. ``nu_fit_torch``, ``nu_fit_unrolled`` and
-``NuMethodSolve`` are still reachable here (importing torch on first use).
+key fits and predicts without torch.
 """
 
 from __future__ import annotations
@@ -28,8 +27,6 @@ import numpy as np
 from .base import Hyperparameter, Key, SearchResult, _summarise, check_search_names
 from .kernels import gaussian
 from .nu_recursion import nu_coefficients, nu_fit_numpy
-
-_ADJOINT_NAMES = frozenset({"NuMethodSolve", "nu_fit_torch", "nu_fit_unrolled"})
 
 
 #: Longest iteration path scored by the default search (and when a search names no maximum).
@@ -195,12 +192,3 @@ def _as_list(v) -> list:
     if isinstance(v, (list, tuple, np.ndarray)):
         return list(v)
     return [v]
-
-
-def __getattr__(name: str):
-    """The torch fits' names, from :mod:`.nu_adjoint` (imported, with torch, on first use)."""
-    if name in _ADJOINT_NAMES:
-        from . import nu_adjoint
-
-        return getattr(nu_adjoint, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -114,7 +114,7 @@ from scipy.special import eval_jacobi
 
 from .nu_adjoint import nu_fit_torch
 
-__all__ = ["nu_filter", "nu_fit_spectral", "nu_fit_fast", "NuSpectralSolve"]
+__all__ = ["nu_filter", "nu_fit_spectral", "nu_fit_fast", "uses_spectral", "SPECTRAL_MIN_T_PER_ROW", "NuSpectralSolve"]
 
 _SERIES_Y = 20.0  # the series is used for y = T (T + 2 nu) |lambda| <= _SERIES_Y
 _SERIES_TERMS = 40  # k = 1..40 of the hypergeometric series (tail < 1e-24 relative there)
@@ -273,15 +273,20 @@ def nu_fit_spectral(K: torch.Tensor, t: torch.Tensor, T: int, nu: float) -> torc
     return NuSpectralSolve.apply(K, t, int(T), float(nu))
 
 
-def _spectral_min_T(m: int) -> float:
-    """Smallest T at which :func:`nu_fit_fast` takes the spectral path (measured; see module)."""
-    return 1.3 * m
+#: :func:`nu_fit_fast` takes the spectral path from T >= SPECTRAL_MIN_T_PER_ROW * m on (measured;
+#: the crossover table above).
+SPECTRAL_MIN_T_PER_ROW = 1.3
+
+
+def uses_spectral(m: int, T: int) -> bool:
+    """Whether :func:`nu_fit_fast` fits m rows with T iterations by :func:`nu_fit_spectral`
+    (else the adjoint :func:`nu_fit_torch`)."""
+    return int(T) >= SPECTRAL_MIN_T_PER_ROW * m
 
 
 def nu_fit_fast(K: torch.Tensor, t: torch.Tensor, T: int, nu: float) -> torch.Tensor:
     """c_T with gradients by the faster method for this (m, T): :func:`nu_fit_spectral` when
     T >= 1.3 m, else the adjoint :func:`nu_fit_torch` (module docstring: the measured rule)."""
-    m = K.shape[0]
-    if int(T) >= _spectral_min_T(m):
+    if uses_spectral(K.shape[0], T):
         return nu_fit_spectral(K, t, T, nu)
     return nu_fit_torch(K, t, T, nu)
