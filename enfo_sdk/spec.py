@@ -6,26 +6,31 @@ what the bundle manifest stores and what the partner rebuilds from.
 
 ``spec.build()`` returns a scikit-learn-style regressor that works in original units:
 ``fit(X, y)`` standardizes with the spec's *fixed* preprocessing (the owner's), fits the
-key in standardized space and returns ``self``; ``predict(X)`` maps back. That estimator,
-:class:`~enfo_sdk.key_regressor.KeyRegressor`, lives in its own module (scikit-learn costs
-about 1.5 s to import) and is reachable here as ``enfo_sdk.spec.KeyRegressor``; reading and
-checking a KeySpec (a manifest, a bundle's probes) needs neither it nor scikit-learn.
+key in standardized space and returns ``self``; ``predict(X)`` maps back.
+
+That estimator, ``KeyRegressor``, subclasses scikit-learn's ``BaseEstimator`` and
+``RegressorMixin``, and scikit-learn costs about 1.5 s to import, which reading a KeySpec
+(a manifest) or checking a bundle's probes never needs. So the class is made on first access
+of ``enfo_sdk.spec.KeyRegressor`` (PEP 562 ``__getattr__``, as ``errors.NotFittedError``):
+its methods live in the plain class ``_KeyRegressorMethods`` below, and
+``_key_regressor_class`` adds the scikit-learn bases once. It lives in this module, not its
+own, because ``KeySpec.build`` makes a ``KeyRegressor`` and ``KeyRegressor.to_spec`` makes a
+``KeySpec``: two modules would import each other.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_serializer, model_validator
 
 from .data.columns import ColumnTransform
-from .errors import KeySpecError
+from .errors import DataError, DataTypeError, KeySpecError, ShapeError
 from .keys import Key, get_key
 from .preprocessing import Preprocessing
 
-if TYPE_CHECKING:
-    from .key_regressor import KeyRegressor
+__all__ = ["KeySpec", "KeyRegressor"]
 
 
 class KeySpec(BaseModel):
@@ -85,9 +90,7 @@ class KeySpec(BaseModel):
 
     def build(self) -> "KeyRegressor":
         """An unfitted estimator with this spec's hyperparameters and fixed preprocessing."""
-        from .key_regressor import KeyRegressor
-
-        return KeyRegressor(
+        return _key_regressor_class()(
             algorithm=self.algorithm,
             version=self.version,
             hyperparameters=dict(self.hyperparameters),
@@ -95,10 +98,155 @@ class KeySpec(BaseModel):
         )
 
 
-def __getattr__(name: str):
-    """``KeyRegressor`` from :mod:`enfo_sdk.key_regressor` (imported, with scikit-learn, on first use)."""
-    if name == "KeyRegressor":
-        from .key_regressor import KeyRegressor
+class _KeyRegressorMethods:
+    """A key model as a scikit-learn regressor.
 
-        return KeyRegressor
+    Parameters
+    ----------
+    algorithm : str, default="nu-method"
+        Registered key name (see :func:`enfo_sdk.keys.available`).
+    version : int or None, default=None
+        Key version; None means the newest.
+    hyperparameters : dict or None, default=None
+        The key's hyperparameters; missing ones take the key's defaults.
+    preprocessing : Preprocessing or None, default=None
+        Fixed standardization (as stored in a KeySpec). None fits the standardization on the
+        training data in ``fit``.
+
+    Attributes
+    ----------
+    state_ : dict of ndarray
+        The fitted key's state (e.g. training rows and coefficients).
+    preprocessing_ : Preprocessing
+        The standardization used.
+    n_features_in_ : int
+    """
+
+    def __init__(self, algorithm="nu-method", version=None, hyperparameters=None, preprocessing=None):
+        self.algorithm = algorithm
+        self.version = version
+        self.hyperparameters = hyperparameters
+        self.preprocessing = preprocessing
+
+    def _key_and_params(self) -> tuple[Key, dict]:
+        key = get_key(self.algorithm, self.version)
+        params = dict(self.hyperparameters or {})
+        required = [h.name for h in key.hyperparameters if h.default is None]
+        if required and not any(name in params for name in required):
+            # built with none of its required hyperparameters (as scikit-learn's estimator
+            # checks do): the key's documented estimator defaults
+            params = {**key.estimator_defaults, **params}
+        return key, key.check_params(params)
+
+    def fit(self, X, y):
+        """Fit the key.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        from sklearn.utils.validation import validate_data
+
+        from ._validation import _column_names, check_finite, check_numeric_columns, check_y
+
+        key, params = self._key_and_params()
+        check_numeric_columns(X)
+        try:
+            Xa, ya = validate_data(
+                self, X, y, dtype=np.float64, y_numeric=True, ensure_all_finite=False
+            )
+        except TypeError as e:
+            raise DataTypeError(str(e)) from e
+        except ValueError as e:
+            raise DataError(str(e)) from e
+        check_finite(Xa, _column_names(X, Xa.shape[1]))
+        ya, _ = check_y(ya if not hasattr(y, "name") else y, Xa, min_rows=2)
+        pre = self.preprocessing
+        if pre is None:
+            pre = Preprocessing.fit(Xa, ya)
+        elif isinstance(pre, dict):
+            pre = Preprocessing.model_validate(pre)
+        Z = pre.transform_X(Xa)
+        t = pre.transform_y(ya)
+        self.state_ = key.fit(Z, t, params)
+        self.params_ = params
+        self.preprocessing_ = pre
+        return self
+
+    def predict(self, X):
+        """Predict in original units.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        from .errors import NotFittedError
+
+        if not hasattr(self, "state_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first."
+            )
+        from sklearn.utils.validation import validate_data
+
+        from ._validation import _column_names, check_finite, check_numeric_columns
+
+        check_numeric_columns(X)
+        try:
+            Xa = validate_data(self, X, dtype=np.float64, reset=False, ensure_all_finite=False)
+        except TypeError as e:
+            raise DataTypeError(str(e)) from e
+        except ValueError as e:
+            raise ShapeError(str(e)) from e
+        check_finite(Xa, _column_names(X, Xa.shape[1]))
+        key = get_key(self.algorithm, self.version)
+        Z = self.preprocessing_.transform_X(Xa)
+        return self.preprocessing_.inverse_y(key.predict(self.state_, Z, self.params_))
+
+    def to_spec(self) -> KeySpec:
+        """The KeySpec of a fitted estimator."""
+        from .errors import NotFittedError
+
+        if not hasattr(self, "state_"):
+            raise NotFittedError("fit the estimator before asking for its KeySpec")
+        key = get_key(self.algorithm, self.version)
+        return KeySpec(
+            algorithm=key.name, version=key.version, hyperparameters=self.params_,
+            preprocessing=self.preprocessing_,
+        )
+
+
+_DEFINE_LOCK = threading.Lock()
+
+
+def _key_regressor_class() -> type:
+    """``KeyRegressor``: the methods above on scikit-learn's bases, made (and scikit-learn
+    imported) once, then a plain global of this module."""
+    with _DEFINE_LOCK:
+        if "KeyRegressor" not in globals():
+            from sklearn.base import BaseEstimator, RegressorMixin
+
+            globals()["KeyRegressor"] = type(
+                "KeyRegressor", (_KeyRegressorMethods, RegressorMixin, BaseEstimator),
+                {"__module__": __name__, "__qualname__": "KeyRegressor", "__doc__": _KeyRegressorMethods.__doc__},
+            )
+    return globals()["KeyRegressor"]
+
+
+def __getattr__(name: str):
+    """``KeyRegressor`` on first access (see the module docstring)."""
+    if name == "KeyRegressor":
+        return _key_regressor_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"KeyRegressor"})
