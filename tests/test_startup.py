@@ -5,7 +5,9 @@ imported torch and scikit-learn. A module "made unimportable" is refused by a fi
 first on ``sys.meta_path`` before anything else runs, so ``import torch`` raises
 ModuleNotFoundError there, as when torch is not installed. (Setting ``sys.modules["torch"] =
 None`` does that too, but scipy's array-API helpers, which scikit-learn calls, then fail on
-the ``None`` entry -- something a missing torch never causes.)
+the ``None`` entry -- something a missing torch never causes.) The format-v2 check runs the
+real entry point, ``python -m partner_cli.main``, with the same finder installed by a
+``sitecustomize.py`` on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from enfo_sdk.bundle import write_bundle
+from enfo_sdk.bundle import read_envelope_unverified, write_bundle
 from enfo_sdk.signing import generate_private_key, save_public_key
 
 try:  # tests/ is on sys.path (pytest's rootdir-less import mode)
@@ -265,3 +269,110 @@ def test_column_values_read_from_the_arrow_buffer_equal_to_numpy():
     assert got.tobytes() == want.tobytes()  # every bit, -0.0 included
     assert _float64_values(pa.chunked_array([pa.array(a).slice(3, 1)])).tobytes() == a[3:4].tobytes()
     assert _float64_values(pa.chunked_array([], type=pa.float64())).shape == (0,)
+
+
+# -- a format-v2 bundle (typed columns) through the real entry point, torch not importable ----------
+ROOT = Path(__file__).resolve().parents[1]
+
+_SITECUSTOMIZE = """
+import sys
+
+class Refuse:
+    blocked = {"torch"}
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name.partition(".")[0] in cls.blocked:
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by sitecustomize)", name=name)
+        return None
+
+sys.meta_path.insert(0, Refuse)
+"""
+
+
+@pytest.fixture(scope="module")
+def signed_v2_bundle(tmp_path_factory):
+    """(bundle, owner public key, owner private key): a real forge on a mixed-type table (a
+    categorical and a yes/no column beside Friedman #3's numbers), so the key carries its column
+    encoding and the bundle is format 2."""
+    from enfo_sdk import KeySpec, Preprocessing, forge
+    from enfo_sdk.data.columns import ColumnTransform, infer_schema
+
+    folder = tmp_path_factory.mktemp("startup_v2")
+    df = helpers.owner_table(200).copy()
+    df["region"] = np.where(df["x1"] > 50, "north", "south")
+    df["member"] = np.where(df["x4"] > 6, "yes", "no")
+    columns = ColumnTransform.fit(df, infer_schema(df, "y"), "y")
+    X = columns.encode_frame(df)
+    y = pd.Series(columns.target_values(df), name="y")
+    pre = Preprocessing.fit(X.to_numpy(), y.to_numpy())
+    spec = KeySpec(algorithm="nu-method", version=1, hyperparameters={"bandwidth": 1.0, "iterations": 30},
+                   preprocessing=pre).with_columns(columns)
+    result = forge(X, y, spec, rows=12, steps=10, seed=0)
+    key = generate_private_key()
+    pub = save_public_key(key.public_key(), folder / "owner.pub")
+    path = folder / "bundle_v2.parquet"
+    write_bundle(path, result, signing_key=key, owner_name="acme")
+    return path, pub, key
+
+
+def run_partner_cli(args: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """``python -m partner_cli.main ARGS`` with torch unimportable (a sitecustomize finder); the
+    process and which heavy modules it loaded (reported by a wrapper around the real entry)."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(_SITECUSTOMIZE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENFO_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(blocker), str(ROOT)])
+    report = (
+        "import atexit, importlib.util, json, sys\n"
+        "try:\n"
+        "    importlib.util.find_spec('torch')\n"
+        "except ModuleNotFoundError:\n"
+        "    print('TORCH REFUSED')\n"
+        "atexit.register(lambda: print('\\nLOADED ' + json.dumps(sorted(m for m in "
+        "('torch', 'sklearn', 'matplotlib', 'pandas', 'scipy') if sys.modules.get(m)))))\n"
+        "import runpy\n"
+        "sys.argv = ['enfo-partner', *sys.argv[1:]]\n"
+        "runpy.run_module('partner_cli.main', run_name='__main__', alter_sys=True)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", report, *args], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=tmp_path)
+    marker = [line for line in proc.stdout.splitlines() if line.startswith("LOADED ")]
+    assert marker, f"the wrapper did not report:\n{proc.stdout}\n{proc.stderr}"
+    assert proc.stdout.startswith("TORCH REFUSED\n"), "the sitecustomize blocker was not active"
+    return proc, json.loads(marker[-1][len("LOADED "):])
+
+
+def test_the_sitecustomize_blocker_really_refuses_torch(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(_SITECUSTOMIZE)
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    proc = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and "blocked by sitecustomize" in proc.stderr
+
+
+def test_partner_verify_of_a_v2_bundle_runs_with_torch_unimportable(signed_v2_bundle, tmp_path):
+    path, pub, _ = signed_v2_bundle
+    manifest, _ = read_envelope_unverified(path)
+    assert manifest.format_version == 2 and manifest.key.columns is not None
+    proc, loaded = run_partner_cli(["verify", str(path), "--trust", str(pub), "--json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout[len("TORCH REFUSED\n"): proc.stdout.rindex("LOADED")])
+    assert summary["verified"] is True and summary["rows"] == 12
+    assert {"region=north", "region=south", "member"} <= set(summary["features"])
+    assert loaded == [], loaded  # the column encoding is parsed, never applied: no pandas either
+
+
+def test_partner_verify_of_a_v2_bundle_without_torch_still_checks_the_probes(signed_v2_bundle, tmp_path):
+    path, pub, key = signed_v2_bundle
+
+    def shift_last_prediction(manifest):
+        manifest["probes"]["predictions"][-1] *= 1.001
+
+    bad = helpers.resign(path, tmp_path / "bad.parquet", key, edit=shift_last_prediction)
+    proc, loaded = run_partner_cli(["verify", str(bad), "--trust", str(pub)], tmp_path)
+    assert proc.returncode == 1, proc.stdout
+    assert "does not reproduce the owner's predictions at 1 of 8 probe points" in proc.stderr
+    assert "torch" not in loaded
