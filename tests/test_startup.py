@@ -32,23 +32,43 @@ except ImportError:  # pragma: no cover - if tests/ ever becomes a package
 
 HEAVY = ("torch", "sklearn", "matplotlib")
 
-# argv: [json list of modules to block, python source to run]; prints the heavy modules loaded
-_HARNESS = r"""
-import json, sys, traceback
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def refuse_source(block) -> str:
+    """Python source that makes the modules ``block`` unimportable, as if not installed."""
+    return f"""import sys
 
 class Refuse:
-    blocked = set(json.loads(sys.argv[1]))
+    blocked = {sorted(block)!r}
 
     @classmethod
     def find_spec(cls, name, path=None, target=None):
         if name.partition(".")[0] in cls.blocked:
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
         return None
 
 sys.meta_path.insert(0, Refuse)
+"""
+
+
+# argv: [python source to run, json list of modules that must be unimportable]; checks that they
+# are, runs the source, prints the heavy modules loaded
+_REPORT = r"""
+import importlib.util, json, sys, traceback
+
+def refused(name):
+    try:
+        importlib.util.find_spec(name)
+    except ModuleNotFoundError:
+        return True
+    return False
+
+if not all(refused(m) for m in json.loads(sys.argv[2])):
+    sys.exit("harness: a module to block is importable")
 code = 0
 try:
-    exec(sys.argv[2])
+    exec(sys.argv[1])
 except SystemExit as e:
     code = e.code
 except BaseException:
@@ -60,11 +80,20 @@ sys.exit(code)
 """
 
 
-def run_fresh(source: str, block=()) -> tuple[subprocess.CompletedProcess, list[str]]:
-    """Run ``source`` in a new interpreter with ``block`` unimportable; (process, heavy modules loaded)."""
+def run_fresh(source: str, block=(), *, sitecustomize_in: Path | None = None,
+              ) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run ``source`` in a new interpreter with ``block`` unimportable; (process, heavy modules
+    loaded). The blocker runs first in the harness, or, with ``sitecustomize_in`` (a folder),
+    from a ``sitecustomize.py`` there on ``PYTHONPATH``, before the interpreter runs anything."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENFO_")}
+    harness = refuse_source(block) + _REPORT
+    if sitecustomize_in is not None:
+        sitecustomize_in.mkdir(parents=True, exist_ok=True)
+        (sitecustomize_in / "sitecustomize.py").write_text(refuse_source(block))
+        env["PYTHONPATH"] = os.pathsep.join([str(sitecustomize_in), str(ROOT)])
+        harness = _REPORT
     proc = subprocess.run(
-        [sys.executable, "-c", _HARNESS, json.dumps(list(block)), source],
+        [sys.executable, "-c", harness, source, json.dumps(list(block))],
         capture_output=True, text=True, env=env, timeout=300,
     )
     marker = [line for line in proc.stdout.splitlines() if line.startswith("LOADED ")]
@@ -158,12 +187,7 @@ def test_not_fitted_error_is_one_class_and_scikit_learns():
 
 
 # -- keys without torch ---------------------------------------------------------------------------
-KEY_PARAMS = {
-    "nu-method": {"bandwidth": 0.8, "iterations": 40, "nu": 1.0},
-    "krr": {"bandwidth": 0.8, "alpha": 1e-3},
-    "ridge": {"alpha": 1e-2},
-    "ols": {},
-}
+KEY_PARAMS = helpers.KEY_PARAMS
 
 
 def test_keys_fit_and_predict_without_torch_match_this_process_bitwise(tmp_path):
@@ -272,24 +296,6 @@ def test_column_values_read_from_the_arrow_buffer_equal_to_numpy():
 
 
 # -- a format-v2 bundle (typed columns) through the real entry point, torch not importable ----------
-ROOT = Path(__file__).resolve().parents[1]
-
-_SITECUSTOMIZE = """
-import sys
-
-class Refuse:
-    blocked = {"torch"}
-
-    @classmethod
-    def find_spec(cls, name, path=None, target=None):
-        if name.partition(".")[0] in cls.blocked:
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked by sitecustomize)", name=name)
-        return None
-
-sys.meta_path.insert(0, Refuse)
-"""
-
-
 @pytest.fixture(scope="module")
 def signed_v2_bundle(tmp_path_factory):
     """(bundle, owner public key, owner private key): a real forge on a mixed-type table (a
@@ -316,50 +322,29 @@ def signed_v2_bundle(tmp_path_factory):
     return path, pub, key
 
 
-def run_partner_cli(args: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess, list[str]]:
-    """``python -m partner_cli.main ARGS`` with torch unimportable (a sitecustomize finder); the
-    process and which heavy modules it loaded (reported by a wrapper around the real entry)."""
-    blocker = tmp_path / "blocker"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(_SITECUSTOMIZE)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENFO_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(blocker), str(ROOT)])
-    report = (
-        "import atexit, importlib.util, json, sys\n"
-        "try:\n"
-        "    importlib.util.find_spec('torch')\n"
-        "except ModuleNotFoundError:\n"
-        "    print('TORCH REFUSED')\n"
-        "atexit.register(lambda: print('\\nLOADED ' + json.dumps(sorted(m for m in "
-        "('torch', 'sklearn', 'matplotlib', 'pandas', 'scipy') if sys.modules.get(m)))))\n"
-        "import runpy\n"
-        "sys.argv = ['enfo-partner', *sys.argv[1:]]\n"
-        "runpy.run_module('partner_cli.main', run_name='__main__', alter_sys=True)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", report, *args], capture_output=True, text=True, env=env,
-                          timeout=300, cwd=tmp_path)
-    marker = [line for line in proc.stdout.splitlines() if line.startswith("LOADED ")]
-    assert marker, f"the wrapper did not report:\n{proc.stdout}\n{proc.stderr}"
-    assert proc.stdout.startswith("TORCH REFUSED\n"), "the sitecustomize blocker was not active"
-    return proc, json.loads(marker[-1][len("LOADED "):])
+def module_call(args: list[str]) -> str:
+    """Source that runs ``python -m partner_cli.main ARGS`` (the module's ``__main__`` block)."""
+    return (f"import runpy\nsys.argv = ['enfo-partner', *{args!r}]\n"
+            "runpy.run_module('partner_cli.main', run_name='__main__', alter_sys=True)\n")
 
 
-def test_the_sitecustomize_blocker_really_refuses_torch(tmp_path):
-    blocker = tmp_path / "blocker"
-    blocker.mkdir()
-    (blocker / "sitecustomize.py").write_text(_SITECUSTOMIZE)
-    env = {**os.environ, "PYTHONPATH": str(blocker)}
-    proc = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True, env=env)
-    assert proc.returncode == 1 and "blocked by sitecustomize" in proc.stderr
+def test_a_sitecustomize_blocker_refuses_torch_before_anything_runs(tmp_path):
+    proc, _ = run_fresh("import torch", ["torch"], sitecustomize_in=tmp_path / "site")
+    assert proc.returncode == 1 and "No module named 'torch' (blocked by the test)" in proc.stderr
+    # and the harness itself refuses to run when the blocker is missing
+    proc = subprocess.run([sys.executable, "-c", _REPORT, "pass", json.dumps(["json"])],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "a module to block is importable" in proc.stderr
 
 
 def test_partner_verify_of_a_v2_bundle_runs_with_torch_unimportable(signed_v2_bundle, tmp_path):
     path, pub, _ = signed_v2_bundle
     manifest, _ = read_envelope_unverified(path)
     assert manifest.format_version == 2 and manifest.key.columns is not None
-    proc, loaded = run_partner_cli(["verify", str(path), "--trust", str(pub), "--json"], tmp_path)
+    args = ["verify", str(path), "--trust", str(pub), "--json"]
+    proc, loaded = run_fresh(module_call(args), ["torch"], sitecustomize_in=tmp_path / "site")
     assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout[len("TORCH REFUSED\n"): proc.stdout.rindex("LOADED")])
+    summary = json.loads(proc.stdout[: proc.stdout.rindex("LOADED")])
     assert summary["verified"] is True and summary["rows"] == 12
     assert {"region=north", "region=south", "member"} <= set(summary["features"])
     assert loaded == [], loaded  # the column encoding is parsed, never applied: no pandas either
@@ -372,7 +357,8 @@ def test_partner_verify_of_a_v2_bundle_without_torch_still_checks_the_probes(sig
         manifest["probes"]["predictions"][-1] *= 1.001
 
     bad = helpers.resign(path, tmp_path / "bad.parquet", key, edit=shift_last_prediction)
-    proc, loaded = run_partner_cli(["verify", str(bad), "--trust", str(pub)], tmp_path)
+    args = ["verify", str(bad), "--trust", str(pub)]
+    proc, loaded = run_fresh(module_call(args), ["torch"], sitecustomize_in=tmp_path / "site")
     assert proc.returncode == 1, proc.stdout
     assert "does not reproduce the owner's predictions at 1 of 8 probe points" in proc.stderr
     assert "torch" not in loaded

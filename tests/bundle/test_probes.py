@@ -10,23 +10,15 @@ from enfo_sdk.errors import DataError, ReconstructionError
 
 from . import helpers
 
-KEYS = {
-    "nu-method": {"bandwidth": 0.7, "iterations": 60, "nu": 1.0},
-    "krr": {"bandwidth": 0.7, "alpha": 1e-4},
-    "ridge": {"alpha": 1e-2},
-    "ols": {},
-}
-
-
 def _rows(result):
     X = result.data[result.feature_names].to_numpy(dtype=np.float64)
     y = result.data[result.target_name].to_numpy(dtype=np.float64)
     return X, y
 
 
-@pytest.mark.parametrize("algorithm", sorted(KEYS))
+@pytest.mark.parametrize("algorithm", sorted(helpers.KEY_PARAMS))
 def test_numpy_rebuild_equals_the_estimator_bitwise(result, algorithm):
-    spec = helpers.with_algorithm(result.spec, algorithm, **KEYS[algorithm])
+    spec = helpers.with_algorithm(result.spec, algorithm, **helpers.KEY_PARAMS[algorithm])
     X, y = _rows(result)
     points = probe_points(spec.preprocessing, 16, probe_seed("bundle-id"))
     mine = rebuild_predictions(spec, X, y, points)
