@@ -44,9 +44,9 @@ try:  # a scikit-learn dependency; limits numpy's OpenBLAS pool
 except ImportError:  # pragma: no cover
     threadpool_limits = None
 
-from enfo_sdk.keys.kernels import gaussian_torch
-from enfo_sdk.keys.nu_method import nu_fit_torch, nu_fit_unrolled
-from enfo_sdk.keys.nu_spectral import _spectral_min_T, nu_fit_fast, nu_fit_spectral
+from enfo_sdk.keys.kernels_torch import gaussian_torch
+from enfo_sdk.keys.nu_adjoint import nu_fit_torch, nu_fit_unrolled
+from enfo_sdk.keys.nu_spectral import nu_fit_fast, nu_fit_spectral, uses_spectral
 
 
 def _kernel_only(K, t, T, nu):
@@ -136,7 +136,7 @@ def main_table(args):
             q1, med, q3 = np.percentile(r[n], [25, 50, 75])
             cells += f"{med:.2f} [{q1:.1f}-{q3:.1f}]".rjust(24)
         speedup = np.median(r["unroll"]) / np.median(r["fast"])
-        uses = "spectral" if args.iterations >= _spectral_min_T(m) else "adjoint"
+        uses = "spectral" if uses_spectral(m, args.iterations) else "adjoint"
         adj = np.median(r["unroll"]) / np.median(r["adjoint"])
         core = min(np.median(r["floor+eigh"]), np.median(r["floor+2T matvec"]))
         print(f"{m:6d}{cells}{speedup:12.1f}x{uses:>11s}   unroll/(floor+core) "

@@ -1,22 +1,34 @@
-"""Input checking at the public entry points (the numerical cores trust their inputs)."""
+"""Input checking at the public entry points (the numerical cores trust their inputs).
+
+pandas is not imported here: an object can only be a DataFrame or Series if pandas is
+loaded already (the test scikit-learn uses too), so checking numpy input costs no pandas.
+"""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-import pandas as pd
 
 from .errors import DataError, DataTypeError, ShapeError
 
 
+def _pandas_instance(obj, kind: str) -> bool:
+    """Whether ``obj`` is a pandas ``kind`` ("DataFrame" or "Series"), without importing pandas."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(obj, getattr(pd, kind))
+
+
 def _column_names(X, n: int) -> list[str]:
-    if isinstance(X, pd.DataFrame):
+    if _pandas_instance(X, "DataFrame"):
         return [str(c) for c in X.columns]
     return [f"x{i + 1}" for i in range(n)]
 
 
 def check_numeric_columns(X, *, what: str = "X") -> None:
     """For a DataFrame, raise listing every non-numeric column."""
-    if isinstance(X, pd.DataFrame):
+    if _pandas_instance(X, "DataFrame"):
+        pd = sys.modules["pandas"]
         bad = [
             str(c) for c in X.columns
             if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))
@@ -58,7 +70,7 @@ def _as_float64(obj, what: str) -> np.ndarray:
 
 def check_X(X, *, what: str = "X") -> np.ndarray:
     """Return X as a float64 (n, d) array, or raise naming the bad column."""
-    if isinstance(X, pd.DataFrame):
+    if _pandas_instance(X, "DataFrame"):
         check_numeric_columns(X, what=what)
         arr = X.to_numpy(dtype=np.float64)
     else:
@@ -85,13 +97,13 @@ def check_Xy(X, y, *, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray, list[s
 
 def check_y(y, Xa: np.ndarray, *, min_rows: int = 2) -> tuple[np.ndarray, str]:
     """Validate the target against already-checked features Xa."""
-    target = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "y"
-    if isinstance(y, pd.DataFrame):
+    target = str(y.name) if _pandas_instance(y, "Series") and y.name is not None else "y"
+    if _pandas_instance(y, "DataFrame"):
         if y.shape[1] != 1:
             raise ShapeError(f"y must be one column, got {y.shape[1]}")
         target = str(y.columns[0])
         y = y.iloc[:, 0]
-    if isinstance(y, pd.Series) and not pd.api.types.is_numeric_dtype(y):
+    if _pandas_instance(y, "Series") and not sys.modules["pandas"].api.types.is_numeric_dtype(y):
         raise DataError(f"target {target!r} is not numeric (dtype {y.dtype})")
     ya = _as_float64(y, f"target {target!r}")
     if ya.ndim == 2 and ya.shape[1] == 1:

@@ -3,11 +3,15 @@
 Every error the library raises on purpose is a subclass of ``EnfoError``; third-party
 errors are wrapped with ``raise ... from e`` so that callers (and the CLIs) can catch one
 base class and show one clear message.
+
+:class:`NotFittedError` subclasses scikit-learn's, so this module defines it on first use
+(PEP 562 ``__getattr__``): importing the error tree does not import scikit-learn (about 1.5 s),
+which the partner's ``verify`` and both CLIs' ``--help`` never need.
 """
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SkNotFittedError
+import threading
 
 
 class EnfoError(Exception):
@@ -38,13 +42,6 @@ class UnknownAlgorithmError(KeySpecError):
 
 class HyperparameterError(KeySpecError):
     """A hyperparameter is unknown, missing or out of range."""
-
-
-class NotFittedError(EnfoError, _SkNotFittedError):
-    """A model was used before ``fit``.
-
-    Subclasses scikit-learn's NotFittedError so that its conventions hold.
-    """
 
 
 class ForgeError(EnfoError):
@@ -143,4 +140,35 @@ class ModelFileError(EnfoError, ValueError):
     """A saved partner model file cannot be read: not Parquet, truncated, or bad metadata."""
 
 
-__all__ = [name for name in dir() if name.endswith("Error")]
+def _not_fitted_error() -> type:
+    from sklearn.exceptions import NotFittedError as _SkNotFittedError
+
+    class NotFittedError(EnfoError, _SkNotFittedError):
+        """A model was used before ``fit``.
+
+        Subclasses scikit-learn's NotFittedError so that its conventions hold.
+        """
+
+    NotFittedError.__module__ = __name__
+    NotFittedError.__qualname__ = "NotFittedError"
+    return NotFittedError
+
+
+_DEFINE_LOCK = threading.Lock()
+
+
+def __getattr__(name: str):
+    """Define :class:`NotFittedError` (and import scikit-learn) on first access, once."""
+    if name == "NotFittedError":
+        with _DEFINE_LOCK:
+            if "NotFittedError" not in globals():
+                globals()["NotFittedError"] = _not_fitted_error()
+        return globals()["NotFittedError"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [name for name in dir() if name.endswith("Error")] + ["NotFittedError"]
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"NotFittedError"})

@@ -7,21 +7,30 @@ what the bundle manifest stores and what the partner rebuilds from.
 ``spec.build()`` returns a scikit-learn-style regressor that works in original units:
 ``fit(X, y)`` standardizes with the spec's *fixed* preprocessing (the owner's), fits the
 key in standardized space and returns ``self``; ``predict(X)`` maps back.
+
+That estimator, ``KeyRegressor``, subclasses scikit-learn's ``BaseEstimator`` and
+``RegressorMixin``, and scikit-learn costs about 1.5 s to import, which reading a KeySpec
+(a manifest) or checking a bundle's probes never needs. So the class is made on first access
+of ``enfo_sdk.spec.KeyRegressor`` (PEP 562 ``__getattr__``, as ``errors.NotFittedError``):
+its methods live in the plain class ``_KeyRegressorMethods`` below, and
+``_key_regressor_class`` adds the scikit-learn bases once. It lives in this module, not its
+own, because ``KeySpec.build`` makes a ``KeyRegressor`` and ``KeyRegressor.to_spec`` makes a
+``KeySpec``: two modules would import each other.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, field_validator, model_serializer, model_validator
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.validation import validate_data
+from pydantic import BaseModel, ConfigDict, model_serializer, model_validator
 
 from .data.columns import ColumnTransform
-from .errors import DataError, DataTypeError, KeySpecError, NotFittedError, ShapeError
+from .errors import DataError, DataTypeError, KeySpecError, ShapeError
 from .keys import Key, get_key
 from .preprocessing import Preprocessing
+
+__all__ = ["KeySpec", "KeyRegressor", "KeyClassifier"]
 
 
 class KeySpec(BaseModel):
@@ -127,10 +136,10 @@ class KeySpec(BaseModel):
         """An unfitted estimator with this spec's hyperparameters and fixed preprocessing
         (a :class:`KeyClassifier` for a classification key)."""
         if self.task == "classification":
-            return KeyClassifier(algorithm=self.algorithm, version=self.version,
-                                 hyperparameters=dict(self.hyperparameters),
-                                 preprocessing=self.preprocessing, classes=self.classes)
-        return KeyRegressor(
+            return _key_classifier_class()(algorithm=self.algorithm, version=self.version,
+                                           hyperparameters=dict(self.hyperparameters),
+                                           preprocessing=self.preprocessing, classes=self.classes)
+        return _key_regressor_class()(
             algorithm=self.algorithm,
             version=self.version,
             hyperparameters=dict(self.hyperparameters),
@@ -138,7 +147,7 @@ class KeySpec(BaseModel):
         )
 
 
-class KeyRegressor(RegressorMixin, BaseEstimator):
+class _KeyRegressorMethods:
     """A key model as a scikit-learn regressor.
 
     Parameters
@@ -190,6 +199,8 @@ class KeyRegressor(RegressorMixin, BaseEstimator):
         -------
         self
         """
+        from sklearn.utils.validation import validate_data
+
         from ._validation import _column_names, check_finite, check_numeric_columns, check_y
 
         key, params = self._key_and_params()
@@ -234,6 +245,8 @@ class KeyRegressor(RegressorMixin, BaseEstimator):
 
     def to_spec(self) -> KeySpec:
         """The KeySpec of a fitted estimator."""
+        from .errors import NotFittedError
+
         if not hasattr(self, "state_"):
             raise NotFittedError("fit the estimator before asking for its KeySpec")
         key = get_key(self.algorithm, self.version)
@@ -243,7 +256,7 @@ class KeyRegressor(RegressorMixin, BaseEstimator):
         )
 
 
-class KeyClassifier(ClassifierMixin, BaseEstimator):
+class _KeyClassifierMethods:
     """A classification key model as a scikit-learn classifier (docs/keys.md, "Classification keys").
 
     Parameters
@@ -283,6 +296,8 @@ class KeyClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
+        from sklearn.utils.validation import validate_data
+
         from ._validation import _column_names, check_finite, check_numeric_columns
         from .keys.classify import one_hot
 
@@ -323,8 +338,8 @@ class KeyClassifier(ClassifierMixin, BaseEstimator):
         self.preprocessing_ = pre
         return self
 
-    _key_and_params = KeyRegressor._key_and_params
-    to_spec = KeyRegressor.to_spec
+    _key_and_params = _KeyRegressorMethods._key_and_params
+    to_spec = _KeyRegressorMethods.to_spec
 
     def _codes(self, y: np.ndarray) -> np.ndarray:
         if self.classes is not None and y.dtype.kind in "OUSb":
@@ -365,10 +380,13 @@ class KeyClassifier(ClassifierMixin, BaseEstimator):
 
 def _checked_query(est, X) -> np.ndarray:
     """``X`` as float64 for a fitted estimator's prediction (fitted, numeric, finite, right width)."""
+    from sklearn.utils.validation import validate_data
+
+    from ._validation import _column_names, check_finite, check_numeric_columns
+    from .errors import NotFittedError
+
     if not hasattr(est, "state_"):
         raise NotFittedError(f"This {type(est).__name__} instance is not fitted yet. Call 'fit' first.")
-    from ._validation import _column_names, check_finite, check_numeric_columns
-
     check_numeric_columns(X)
     try:
         Xa = validate_data(est, X, dtype=np.float64, reset=False, ensure_all_finite=False)
@@ -378,3 +396,46 @@ def _checked_query(est, X) -> np.ndarray:
         raise ShapeError(str(e)) from e
     check_finite(Xa, _column_names(X, Xa.shape[1]))
     return Xa
+
+
+_DEFINE_LOCK = threading.Lock()
+
+
+def _key_regressor_class() -> type:
+    """``KeyRegressor``: the methods above on scikit-learn's bases, made (and scikit-learn
+    imported) once, then a plain global of this module."""
+    with _DEFINE_LOCK:
+        if "KeyRegressor" not in globals():
+            from sklearn.base import BaseEstimator, RegressorMixin
+
+            globals()["KeyRegressor"] = type(
+                "KeyRegressor", (_KeyRegressorMethods, RegressorMixin, BaseEstimator),
+                {"__module__": __name__, "__qualname__": "KeyRegressor", "__doc__": _KeyRegressorMethods.__doc__},
+            )
+    return globals()["KeyRegressor"]
+
+
+def _key_classifier_class() -> type:
+    """``KeyClassifier``, made like :func:`_key_regressor_class` on scikit-learn's classifier bases."""
+    with _DEFINE_LOCK:
+        if "KeyClassifier" not in globals():
+            from sklearn.base import BaseEstimator, ClassifierMixin
+
+            globals()["KeyClassifier"] = type(
+                "KeyClassifier", (_KeyClassifierMethods, ClassifierMixin, BaseEstimator),
+                {"__module__": __name__, "__qualname__": "KeyClassifier", "__doc__": _KeyClassifierMethods.__doc__},
+            )
+    return globals()["KeyClassifier"]
+
+
+def __getattr__(name: str):
+    """``KeyRegressor`` and ``KeyClassifier`` on first access (see the module docstring)."""
+    if name == "KeyRegressor":
+        return _key_regressor_class()
+    if name == "KeyClassifier":
+        return _key_classifier_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"KeyRegressor", "KeyClassifier"})

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import sys
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from ..errors import DataError
@@ -34,7 +34,8 @@ __all__ = ["DIGEST_DOMAIN", "column_digests", "content_digest"]
 
 def _columns(data, names: Sequence[str] | None) -> list[tuple[str, np.ndarray]]:
     """(name, float64 little-endian contiguous values) pairs, checked."""
-    if isinstance(data, pd.DataFrame):
+    pd = sys.modules.get("pandas")  # only a loaded pandas can have made a DataFrame; not imported here
+    if pd is not None and isinstance(data, pd.DataFrame):
         names = [str(c) for c in data.columns] if names is None else list(names)
         arrays = [data[n].to_numpy() for n in names]
     elif isinstance(data, Mapping):

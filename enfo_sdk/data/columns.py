@@ -33,13 +33,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import DataError, DataTypeError
+
+# pandas (about 0.3-0.8 s to import) is imported by the functions that read tables, not here:
+# verifying a bundle parses ColumnTransform from the manifest and never needs it.
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ColumnSpec", "NumericSpec", "CategoricalSpec", "BooleanSpec", "DatetimeSpec", "IdSpec",
@@ -59,7 +63,6 @@ INTEGER_CLASS_LEVELS = 10
 TASKS = ("regression", "classification")
 #: A column of all-distinct integers or strings is taken for an id from this many rows on.
 ID_MIN_ROWS = 20
-_EPOCH = pd.Timestamp("1970-01-01")
 _TRUE = {"true", "yes", "y", "1", "t"}
 _FALSE = {"false", "no", "n", "0", "f"}
 
@@ -301,6 +304,8 @@ class ColumnTransform(_Fitted):
 
     def encode_frame(self, df: pd.DataFrame, **kwargs) -> pd.DataFrame:
         """:meth:`encode` as a DataFrame with :attr:`feature_names` as columns."""
+        import pandas as pd
+
         return pd.DataFrame(self.encode(df, **kwargs), columns=self.feature_names, index=df.index)
 
     def target_values(self, df: pd.DataFrame, *, where: str = "table") -> np.ndarray:
@@ -515,6 +520,8 @@ def infer_schema(df: pd.DataFrame, target: str, given: Mapping[str, Any] | None 
 
 
 def _infer_column(s: pd.Series, name: str, where: str):
+    import pandas as pd
+
     values = s.dropna()
     if pd.api.types.is_bool_dtype(s) or (s.dtype == object and len(values) and all(isinstance(v, (bool, np.bool_)) for v in values)):
         return BooleanSpec(type="boolean")
@@ -625,6 +632,8 @@ def _encode_column(c, s: pd.Series, where: str, unknown: str | None) -> np.ndarr
 
 
 def _numeric_values(s: pd.Series, name: str, where: str) -> np.ndarray:
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(s):
         return s.astype(np.float64).to_numpy()
     if pd.api.types.is_numeric_dtype(s):
@@ -641,6 +650,8 @@ def _numeric_values(s: pd.Series, name: str, where: str) -> np.ndarray:
 
 
 def _boolean_values(s: pd.Series, name: str, where: str) -> np.ndarray:
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
         v = s.astype(np.float64).to_numpy()
         bad = ~np.isin(v, (0.0, 1.0)) & ~np.isnan(v)
@@ -658,6 +669,8 @@ def _boolean_values(s: pd.Series, name: str, where: str) -> np.ndarray:
 
 def _level_strings(s: pd.Series) -> pd.Series:
     """Levels as strings (numbers written without a trailing .0), gaps kept as NaN."""
+    import pandas as pd
+
     def text(x):
         if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA:
             return np.nan
@@ -669,6 +682,8 @@ def _level_strings(s: pd.Series) -> pd.Series:
 
 def _datetime_days(s: pd.Series, name: str, where: str, zoned: bool | None) -> tuple[np.ndarray, bool]:
     """Days since 1970-01-01 (UTC for zoned values) and whether the values carry a zone."""
+    import pandas as pd
+
     if pd.api.types.is_datetime64_any_dtype(s):
         ts = s
     else:
@@ -688,11 +703,13 @@ def _datetime_days(s: pd.Series, name: str, where: str, zoned: bool | None) -> t
                         f"{'zoned' if zoned else 'naive'} when the key was made")
     if is_zoned:
         ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-    days = (ts - _EPOCH) / pd.Timedelta(days=1)
+    days = (ts - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
     return days.astype(np.float64).to_numpy(), is_zoned
 
 
 def _zone_of(v) -> str | None:
+    import pandas as pd
+
     if isinstance(v, pd.Timestamp):
         return None if v.tz is None else str(v.utcoffset())
     text = str(v).strip()

@@ -6,7 +6,9 @@ A key works in the standardized space of :mod:`enfo_sdk.preprocessing`. It gives
   arrays that can be saved as Parquet and rebuilt anywhere;
 * ``predict(state, Z, params)``;
 * ``torch_fit(Zs, ts, params) -> predict_fn``: the same fit written in torch so forging can
-  differentiate the fitted model's predictions w.r.t. the training rows *and* targets;
+  differentiate the fitted model's predictions w.r.t. the training rows *and* targets (the
+  only method that needs torch: keys import it there, so ``fit`` and ``predict`` work
+  without torch installed);
 * ``default_search(...)`` and ``cv_search(...)`` for encapsulation.
 """
 
@@ -17,12 +19,14 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 
 from ..errors import HyperparameterError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import torch
 
 from .base import Hyperparameter, SearchResult
 from .krr import KRR
@@ -167,5 +166,7 @@ def probabilities(key, state, Z: np.ndarray, params: Mapping) -> np.ndarray:
 def torch_log_loss(F: torch.Tensor, Y: torch.Tensor, temperature: float) -> torch.Tensor:
     """Mean cross-entropy of label rows ``Y`` (n, k; one-hot or distributions) under
     ``softmax(F / temperature)`` (differentiable)."""
+    import torch
+
     return -(Y * torch.log_softmax(F / float(temperature), dim=1)).sum(1).mean()
 

@@ -2,16 +2,16 @@
 
 Gaussian kernel k(z, z') = exp(-|z - z'|^2 / (2 s^2)), coefficients c = (K + alpha m I)^-1 t,
 f(z) = sum_i c_i k(z, z_i). This equals scikit-learn's ``KernelRidge(kernel="rbf",
-gamma=1/(2 s^2), alpha=alpha*m)`` (tested). The torch fit uses ``torch.linalg.solve``.
+gamma=1/(2 s^2), alpha=alpha*m)`` (tested). The torch fit uses ``torch.linalg.solve`` and
+imports torch itself; fit and predict are numpy only.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .base import Hyperparameter, Key
-from .kernels import gaussian, gaussian_torch
+from .kernels import gaussian
 
 
 class KRR(Key):
@@ -35,6 +35,10 @@ class KRR(Key):
         return gaussian(Z, state["train_rows"], params["bandwidth"]) @ state["coef"]
 
     def torch_fit(self, Zs, ts, params):
+        import torch
+
+        from .kernels_torch import gaussian_torch
+
         m = Zs.shape[0]
         s = params["bandwidth"]
         K = gaussian_torch(Zs, Zs, s)

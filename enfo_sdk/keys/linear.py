@@ -5,15 +5,20 @@
 centred data Zc, tc the solution is b = (Zc^T Zc + alpha m I)^-1 Zc^T tc and
 b0 = mean(t) - mean(Z) b; alpha = 0 is the ``ols`` solution when Zc has full column rank.
 
-The torch fits solve the same normal equations with ``torch.linalg.solve`` (plain autograd).
+The torch fits solve the same normal equations with ``torch.linalg.solve`` (plain autograd);
+only they import torch.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from .base import Hyperparameter, Key
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _ridge_numpy(Z: np.ndarray, t: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
@@ -26,6 +31,8 @@ def _ridge_numpy(Z: np.ndarray, t: np.ndarray, alpha: float) -> tuple[np.ndarray
 
 
 def _ridge_torch(Z: torch.Tensor, t: torch.Tensor, alpha: float):
+    import torch
+
     m, d = Z.shape
     zm, tm = Z.mean(0), t.mean()
     Zc, tc = Z - zm, t - tm

@@ -11,16 +11,10 @@ the training rows and t their targets, c_0 = c_{-1} = 0 and for s = 1..T
 
 and f(z) = sum_i c_{T,i} k(z, z_i). The iteration count T is the regulariser.
 
-Gradients. :class:`NuMethodSolve` is a custom autograd function: the forward runs the
-recursion without a graph and keeps the iterates; the backward runs the adjoint (reverse)
-recursion,
-
-    g_T = dL/dc_T,   g_{s-1} = (1+u_s) g_s - (w_s/m) K^T g_s - u_{s+1} g_{s+1},
-    dL/dt = sum_s (w_s/m) g_s,      dL/dK = -sum_s (w_s/m) g_s c_{s-1}^T,
-
-which costs two matrix-vector products per iteration instead of autograd's graph of 5T
-nodes. :func:`nu_fit_unrolled` is the plain autograd unroll it is tested against
-(``tests/keys/test_nu_method.py`` runs ``torch.autograd.gradcheck`` on both).
+Modules. The recursion itself (coefficients, numpy fit) is :mod:`.nu_recursion`; the
+differentiable fits forging uses are :mod:`.nu_adjoint` (adjoint recursion, plain unroll) and
+:mod:`.nu_spectral` (eigendecomposition), both torch, imported by ``torch_fit`` only, so the
+key fits and predicts without torch.
 """
 
 from __future__ import annotations
@@ -29,154 +23,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from .base import Hyperparameter, Key, SearchResult, _summarise, check_search_names
-from .kernels import gaussian, gaussian_torch
+from .kernels import gaussian
+from .nu_recursion import nu_coefficients, nu_fit_numpy
 
 
 #: Longest iteration path scored by the default search (and when a search names no maximum).
 DEFAULT_MAX_ITERATIONS = 2000
-
-
-def nu_coefficients(T: int, nu: float) -> tuple[np.ndarray, np.ndarray]:
-    """Momentum u_s and step w_s for s = 1..T (index 0 of the arrays is s = 1)."""
-    s = np.arange(1, T + 1, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):  # s = 1 divides by 0 when nu = 1/2; set below
-        u = (s - 1) * (2 * s - 3) * (2 * s + 2 * nu - 1) / (
-            (s + 2 * nu - 1) * (2 * s + 4 * nu - 1) * (2 * s + 2 * nu - 3)
-        )
-        w = 4 * (2 * s + 2 * nu - 1) * (s + nu - 1) / ((s + 2 * nu - 1) * (2 * s + 4 * nu - 1))
-    u[0] = 0.0
-    w[0] = (4 * nu + 2) / (4 * nu + 1)
-    return u, w
-
-
-def nu_fit_numpy(K: np.ndarray, t: np.ndarray, T: int, nu: float) -> np.ndarray:
-    """Coefficients c_T for kernel matrix K (m, m) and targets t (m,) or (m, k)."""
-    m = K.shape[0]
-    u, w = nu_coefficients(T, nu)
-    c_prev2 = np.zeros_like(t, dtype=np.float64)
-    c_prev = np.zeros_like(t, dtype=np.float64)
-    for s in range(T):
-        c = c_prev + u[s] * (c_prev - c_prev2) + (w[s] / m) * (t - K @ c_prev)
-        c_prev2, c_prev = c_prev, c
-    return c_prev
-
-
-def nu_fit_unrolled(K: torch.Tensor, t: torch.Tensor, T: int, nu: float) -> torch.Tensor:
-    """Reference: the same recursion in plain autograd (slow, exact gradients)."""
-    m = K.shape[0]
-    u, w = nu_coefficients(T, nu)
-    c_prev2 = torch.zeros_like(t)
-    c_prev = torch.zeros_like(t)
-    for s in range(T):
-        c = c_prev + float(u[s]) * (c_prev - c_prev2) + float(w[s] / m) * (t - K @ c_prev)
-        c_prev2, c_prev = c_prev, c
-    return c_prev
-
-
-def _forward_numpy(K: np.ndarray, t: np.ndarray, u: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """All iterates c_0..c_T (T+1, m) of the recursion, without a graph."""
-    T = len(u)
-    it = np.zeros((T + 1,) + t.shape)
-    c_prev2 = it[0]
-    for s in range(T):
-        c_prev = it[s]
-        it[s + 1] = c_prev + u[s] * (c_prev - c_prev2) + a[s] * (t - K @ c_prev)
-        c_prev2 = c_prev
-    return it
-
-
-def _adjoint_numpy(K: np.ndarray, g_T: np.ndarray, u: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """Adjoints g_1..g_T (T, m) of the recursion for dL/dc_T = g_T."""
-    T = len(u)
-    KT = K.T
-    grads = np.empty((T,) + g_T.shape)
-    g_next = np.zeros_like(g_T)
-    g = g_T.copy()
-    for s in range(T, 0, -1):  # 1-based iteration index
-        grads[s - 1] = g
-        if s == 1:
-            break
-        u_next = u[s] if s < T else 0.0  # u_{s+1}
-        g_prev = (1.0 + u[s - 1]) * g - a[s - 1] * (KT @ g) - u_next * g_next
-        g_next, g = g, g_prev
-    return grads
-
-
-def _forward_torch(K, t, u, a):
-    T = len(u)
-    it = torch.zeros((T + 1,) + tuple(t.shape), dtype=t.dtype, device=t.device)
-    c_prev2 = it[0]
-    for s in range(T):
-        c_prev = it[s]
-        it[s + 1] = c_prev + float(u[s]) * (c_prev - c_prev2) + float(a[s]) * (t - K @ c_prev)
-        c_prev2 = c_prev
-    return it
-
-
-def _adjoint_torch(K, g_T, u, a):
-    T = len(u)
-    KT = K.T
-    grads = torch.empty((T,) + tuple(g_T.shape), dtype=g_T.dtype, device=g_T.device)
-    g_next = torch.zeros_like(g_T)
-    g = g_T.clone()
-    for s in range(T, 0, -1):
-        grads[s - 1] = g
-        if s == 1:
-            break
-        u_next = float(u[s]) if s < T else 0.0
-        g_prev = (1.0 + float(u[s - 1])) * g - float(a[s - 1]) * (KT @ g) - u_next * g_next
-        g_next, g = g, g_prev
-    return grads
-
-
-class NuMethodSolve(torch.autograd.Function):
-    """c_T(K, t) with an adjoint-recursion backward (see module docstring).
-
-    On the CPU both recursions run in numpy (a small matrix-vector product costs about a
-    microsecond there, a few in torch's dispatcher); on other devices in torch.
-    """
-
-    @staticmethod
-    def forward(ctx, K: torch.Tensor, t: torch.Tensor, T: int, nu: float) -> torch.Tensor:
-        m = K.shape[0]
-        u, w = nu_coefficients(T, nu)
-        a = w / m
-        if K.device.type == "cpu":
-            iterates = torch.from_numpy(_forward_numpy(K.detach().numpy(), t.detach().numpy(), u, a))
-        else:
-            iterates = _forward_torch(K.detach(), t.detach(), u, a)
-        ctx.save_for_backward(K, iterates)
-        ctx.coef = (u, a)
-        return iterates[T].clone()
-
-    @staticmethod
-    def backward(ctx, grad_c: torch.Tensor):
-        K, iterates = ctx.saved_tensors
-        u, a = ctx.coef
-        T = len(u)
-        if K.device.type == "cpu":
-            grads = torch.from_numpy(_adjoint_numpy(K.detach().numpy(), grad_c.detach().numpy(), u, a))
-        else:
-            grads = _adjoint_torch(K.detach(), grad_c.detach(), u, a)
-        a_t = torch.as_tensor(a, dtype=grads.dtype, device=grads.device)
-        weighted = grads * a_t.reshape((T,) + (1,) * (grads.dim() - 1))
-        grad_t = weighted.sum(0) if ctx.needs_input_grad[1] else None
-        grad_K = None
-        if ctx.needs_input_grad[0]:
-            prev = iterates[:-1]  # c_0 .. c_{T-1}
-            if weighted.dim() == 2:
-                grad_K = -weighted.T @ prev
-            else:
-                grad_K = -torch.einsum("sik,sjk->ij", weighted, prev)
-        return grad_K, grad_t, None, None
-
-
-def nu_fit_torch(K: torch.Tensor, t: torch.Tensor, T: int, nu: float) -> torch.Tensor:
-    """Differentiable c_T using the adjoint backward."""
-    return NuMethodSolve.apply(K, t, int(T), float(nu))
 
 
 class NuMethod(Key):
@@ -199,6 +53,7 @@ class NuMethod(Key):
         return gaussian(Z, state["train_rows"], params["bandwidth"]) @ state["coef"]
 
     def torch_fit(self, Zs, ts, params):
+        from .kernels_torch import gaussian_torch
         from .nu_spectral import nu_fit_fast  # spectral or adjoint, by size (see there)
 
         s = params["bandwidth"]

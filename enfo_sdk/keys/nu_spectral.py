@@ -4,7 +4,7 @@ Maths. The nu-method (Lo Gerfo, Rosasco, Odone, De Vito, Verri 2008, "Spectral a
 for supervised learning", Neural Computation 20(7)) is a spectral filter: with
 K = U diag(mu) U^T the eigendecomposition of the symmetric m x m kernel matrix and
 lambda = mu / m (in [0, 1] for the Gaussian kernel), the recursion of
-:mod:`enfo_sdk.keys.nu_method` gives exactly
+:mod:`enfo_sdk.keys.nu_recursion` gives exactly
 
     c_T = g(K) t = U diag(g(mu)) U^T t,    g(mu) = h_T(mu / m) / m,
     h_T(lambda) = (1 - r_T(lambda)) / lambda,
@@ -44,7 +44,7 @@ Hence for L(c_T) with G = dL/dc_T, a = U^T G, s = U^T t:
 
 Because g is a polynomial this holds for non-symmetric E too, so dL/dK is the *same*
 (non-symmetric) matrix as the gradient of the unrolled recursion and of the adjoint in
-:class:`~enfo_sdk.keys.nu_method.NuMethodSolve`. (The forward reads only the lower triangle of
+:class:`~enfo_sdk.keys.nu_adjoint.NuMethodSolve`. (The forward reads only the lower triangle of
 K, so K must be symmetric -- as every kernel matrix is; ``gradcheck`` directly on K must use a
 symmetric parametrisation such as K = (A + A^T) / 2.) In lambda units
 Gamma = Gamma_lambda / m^2, and the divided differences are formed so that close eigenvalues
@@ -112,9 +112,9 @@ import numpy as np
 import torch
 from scipy.special import eval_jacobi
 
-from .nu_method import nu_fit_torch
+from .nu_adjoint import nu_fit_torch
 
-__all__ = ["nu_filter", "nu_fit_spectral", "nu_fit_fast", "NuSpectralSolve"]
+__all__ = ["nu_filter", "nu_fit_spectral", "nu_fit_fast", "uses_spectral", "SPECTRAL_MIN_T_PER_ROW", "NuSpectralSolve"]
 
 _SERIES_Y = 20.0  # the series is used for y = T (T + 2 nu) |lambda| <= _SERIES_Y
 _SERIES_TERMS = 40  # k = 1..40 of the hypergeometric series (tail < 1e-24 relative there)
@@ -273,15 +273,20 @@ def nu_fit_spectral(K: torch.Tensor, t: torch.Tensor, T: int, nu: float) -> torc
     return NuSpectralSolve.apply(K, t, int(T), float(nu))
 
 
-def _spectral_min_T(m: int) -> float:
-    """Smallest T at which :func:`nu_fit_fast` takes the spectral path (measured; see module)."""
-    return 1.3 * m
+#: :func:`nu_fit_fast` takes the spectral path from T >= SPECTRAL_MIN_T_PER_ROW * m on (measured;
+#: the crossover table above).
+SPECTRAL_MIN_T_PER_ROW = 1.3
+
+
+def uses_spectral(m: int, T: int) -> bool:
+    """Whether :func:`nu_fit_fast` fits m rows with T iterations by :func:`nu_fit_spectral`
+    (else the adjoint :func:`nu_fit_torch`)."""
+    return int(T) >= SPECTRAL_MIN_T_PER_ROW * m
 
 
 def nu_fit_fast(K: torch.Tensor, t: torch.Tensor, T: int, nu: float) -> torch.Tensor:
     """c_T with gradients by the faster method for this (m, T): :func:`nu_fit_spectral` when
     T >= 1.3 m, else the adjoint :func:`nu_fit_torch` (module docstring: the measured rule)."""
-    m = K.shape[0]
-    if int(T) >= _spectral_min_T(m):
+    if uses_spectral(K.shape[0], T):
         return nu_fit_spectral(K, t, T, nu)
     return nu_fit_torch(K, t, T, nu)

@@ -25,6 +25,15 @@ from enfo_sdk.data.builtin import friedman3
 from enfo_sdk.forge import ForgeResult
 
 
+#: One valid hyperparameter set per key, for tests that run every key on a small table.
+KEY_PARAMS = {
+    "nu-method": {"bandwidth": 0.7, "iterations": 60, "nu": 1.0},
+    "krr": {"bandwidth": 0.7, "alpha": 1e-4},
+    "ridge": {"alpha": 1e-2},
+    "ols": {},
+}
+
+
 # -- forged results (made once per session) -------------------------------------------------------
 @lru_cache(maxsize=None)
 def owner_table(n: int = 600) -> pd.DataFrame:

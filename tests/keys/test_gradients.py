@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from enfo_sdk.keys import get_key
-from enfo_sdk.keys.kernels import gaussian_torch
-from enfo_sdk.keys.nu_method import nu_fit_torch, nu_fit_unrolled
+from enfo_sdk.keys.kernels_torch import gaussian_torch
+from enfo_sdk.keys.nu_adjoint import nu_fit_torch, nu_fit_unrolled
 
 CASES = [
     ("nu-method", {"bandwidth": 1.2, "iterations": 25, "nu": 1.0}),

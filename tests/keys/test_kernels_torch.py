@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from enfo_sdk.keys.kernels import gaussian, gaussian_torch, gaussian_torch_reference
+from enfo_sdk.keys.kernels import gaussian
+from enfo_sdk.keys.kernels_torch import gaussian_torch, gaussian_torch_reference
 
 F64 = torch.float64
 

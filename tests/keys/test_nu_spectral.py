@@ -8,15 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from enfo_sdk.keys.kernels import gaussian_torch
-from enfo_sdk.keys.nu_method import nu_coefficients, nu_fit_numpy, nu_fit_torch, nu_fit_unrolled
+from enfo_sdk.keys.kernels_torch import gaussian_torch
+from enfo_sdk.keys.nu_adjoint import nu_fit_torch, nu_fit_unrolled
+from enfo_sdk.keys.nu_recursion import nu_coefficients, nu_fit_numpy
 from enfo_sdk.keys.nu_spectral import (
     _divided_differences,
     _filter,
-    _spectral_min_T,
     nu_filter,
     nu_fit_fast,
     nu_fit_spectral,
+    uses_spectral,
 )
 
 F64 = torch.float64
@@ -146,10 +147,16 @@ def test_spectral_equals_recursion(kind, s, m, T):
     assert rel(gt, rt) <= 1e-8
 
 
+def test_the_switch_is_the_documented_rule():
+    # spectral when T >= 1.3 m (the module's measured crossover), adjoint below
+    assert not uses_spectral(100, 129) and uses_spectral(100, 130)
+    assert not uses_spectral(40, 20) and uses_spectral(40, 200)
+
+
 @pytest.mark.parametrize("m,T", [(40, 20), (40, 200)])
 def test_fast_chooses_and_matches(m, T):
     Z, t, Zb, tb = problem(m, "iid", seed=1)
-    expect = nu_fit_spectral if T >= _spectral_min_T(m) else nu_fit_torch
+    expect = nu_fit_spectral if uses_spectral(m, T) else nu_fit_torch
     c, gz, gt, _ = forging_grads(nu_fit_fast, Z, t, Zb, tb, 1.0, T)
     c2, gz2, gt2, _ = forging_grads(expect, Z, t, Zb, tb, 1.0, T)
     assert torch.equal(c, c2) and torch.equal(gz, gz2) and torch.equal(gt, gt2)
