@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 
 from ..errors import ConfigError, DataError
 from .common import context
@@ -111,6 +110,8 @@ def predict_file(model_path: str | Path, input: str | Path, out: str | Path) -> 
         pred = partner_api.predict(model, df.rename(columns=str)[model.input_columns])
     name = f"{model.target_name}_pred"
     result = df.copy()
+    import pandas as pd
+
     if isinstance(pred, pd.DataFrame):  # a classification key: the class, then its probabilities
         result[name] = pred[model.target_name].to_numpy()
         for col in pred.columns[1:]:
