@@ -1,0 +1,161 @@
+"""The forging game: potential, KKT residuals, best-response iteration, welfare optimum.
+
+docs/consortium.md, section 2. Under assumption A1 (every weight K_n > 0) the game in which
+member n picks d_n in [0, D_n] to maximise u_n(d) + s_n d_n (s_n: the mechanism's own-row
+subsidy per row, 0 without it) is a weighted potential game with weights K_n and potential
+
+    Phi(d) = -e(S(d)) + sum_m [sigma_m(d_m) + s_m d_m] / K_m,
+    sigma_m(x) = -v_m (1 + gamma) h_m e(x) - c_m x.
+
+Phi is concave, so equilibria = KKT points of max Phi on the box = maximisers. They are
+computed by Gauss-Seidel best responses (each a 1-D root of a strictly decreasing marginal
+utility), which raise Phi at every step and converge (block coordinate ascent); the stopping
+rule is max_n |change of d_n| / D_n <= tol over one sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConsortiumError
+from .model import Consortium
+
+__all__ = ["potential", "kkt_residuals", "best_response", "Equilibrium", "equilibrium",
+           "welfare_optimum"]
+
+
+def _subsidy(c: Consortium, subsidy) -> np.ndarray:
+    return np.broadcast_to(np.asarray(subsidy, dtype=np.float64), (c.size,))
+
+
+def potential(c: Consortium, d, subsidy=0.0) -> float:
+    """Phi(d), the weighted potential (weights :attr:`Consortium.weights`).
+
+    Parameters
+    ----------
+    c : Consortium
+    d : array-like of shape (N,)
+        Rows per member.
+    subsidy : float or array-like of shape (N,)
+        Transfer per own forged row (the mechanism's tau_n'), 0 without the mechanism.
+    """
+    d = np.asarray(d, dtype=np.float64)
+    e = c.forged_curve
+    own = -c.value_per_rmse * (1.0 + c.competition) * c.heterogeneity * e(d) \
+        - c.cost_per_row * d + _subsidy(c, subsidy) * d
+    return float(-e(c.pooled(d)) + np.sum(own / c.weights))
+
+
+def kkt_residuals(c: Consortium, d, subsidy=0.0, *, bound_tol: float = 1e-9) -> np.ndarray:
+    """Violation of each member's KKT condition at d, in money per row, shape (N,).
+
+    |g_n| inside the box, max(g_n, 0) at 0 and max(-g_n, 0) at the cap, where g_n is the
+    marginal utility; a point within ``bound_tol * D_n`` of a bound counts as on it.
+    """
+    d = np.asarray(d, dtype=np.float64)
+    g = c.marginal_utilities(d, _subsidy(c, subsidy))
+    at_zero = d <= bound_tol * c.max_rows
+    at_cap = d >= c.max_rows * (1 - bound_tol)
+    return np.where(at_zero, np.maximum(g, 0.0), np.where(at_cap, np.maximum(-g, 0.0), np.abs(g)))
+
+
+def best_response(c: Consortium, d, n: int, subsidy=0.0) -> float:
+    """argmax over x in [0, D_n] of u_n(x, d_{-n}) + s_n x (unique: strictly concave in x)."""
+    from scipy.optimize import brentq
+
+    s = _subsidy(c, subsidy)
+    trial = np.array(d, dtype=np.float64)
+
+    def g(x: float) -> float:
+        trial[n] = x
+        return float(c.marginal_utilities(trial, s)[n])
+
+    cap = float(c.max_rows[n])
+    if g(0.0) <= 0.0:
+        return 0.0
+    if g(cap) >= 0.0:
+        return cap
+    return float(brentq(g, 0.0, cap, xtol=1e-12 * cap, rtol=4 * np.finfo(float).eps, maxiter=500))
+
+
+@dataclass(frozen=True)
+class Equilibrium:
+    """A Nash equilibrium found by :func:`equilibrium`.
+
+    Attributes
+    ----------
+    rows : ndarray of shape (N,)
+        d*, rows per member (continuous).
+    sweeps : int
+        Gauss-Seidel sweeps until the stopping rule held.
+    kkt : ndarray of shape (N,)
+        :func:`kkt_residuals` at ``rows``.
+    potential_trace : ndarray
+        Phi after every sweep (non-decreasing, up to rounding).
+    """
+
+    rows: np.ndarray
+    sweeps: int
+    kkt: np.ndarray
+    potential_trace: np.ndarray
+
+
+def equilibrium(c: Consortium, subsidy=0.0, *, start=None, tol: float = 1e-10,
+                max_sweeps: int = 10_000) -> Equilibrium:
+    """The Nash equilibrium by Gauss-Seidel best responses (docs/consortium.md, section 2).
+
+    Parameters
+    ----------
+    c : Consortium
+    subsidy : float or array-like of shape (N,)
+        Own-row transfer per row (see :func:`potential`).
+    start : array-like of shape (N,), optional
+        First point; default the caps' midpoints.
+    tol : float
+        Stop after the first sweep with max_n |d_n change| / D_n <= tol.
+    max_sweeps : int
+        Raise :class:`ConsortiumError` beyond this many sweeps.
+    """
+    d = 0.5 * c.max_rows.copy() if start is None else np.clip(np.array(start, dtype=np.float64), 0, c.max_rows)
+    trace = []
+    for sweep in range(1, max_sweeps + 1):
+        before = d.copy()
+        for n in range(c.size):
+            d[n] = best_response(c, d, n, subsidy)
+        trace.append(potential(c, d, subsidy))
+        if np.max(np.abs(d - before) / c.max_rows) <= tol:
+            return Equilibrium(d, sweep, kkt_residuals(c, d, subsidy), np.array(trace))
+    raise ConsortiumError(
+        f"best-response iteration did not settle within {max_sweeps} sweeps "
+        f"(last change {np.max(np.abs(d - before) / c.max_rows):.3g} of the caps)"
+    )
+
+
+def welfare_optimum(c: Consortium, *, starts=()) -> np.ndarray:
+    """argmax of W(d) = sum_n u_n(d) on the box, by L-BFGS-B from several starts.
+
+    The global optimum when :meth:`Consortium.welfare_is_concave`; otherwise the best local
+    optimum from the starts (the given ones, zero, the midpoints, the caps).
+    """
+    from scipy.optimize import minimize
+
+    scale = max(abs(c.welfare(0.5 * c.max_rows)), 1.0)
+    # optimise in units of the caps so all coordinates are O(1)
+    cap = c.max_rows
+    points = [np.asarray(s, dtype=np.float64) for s in starts]
+    points += [np.zeros(c.size), 0.5 * cap, cap.copy()]
+    best, best_w = None, -np.inf
+    for x0 in points:
+        res = minimize(
+            lambda z: -c.welfare(z * cap) / scale, np.clip(x0 / cap, 0, 1),
+            jac=lambda z: -c.welfare_gradient(z * cap) * cap / scale,
+            method="L-BFGS-B", bounds=[(0.0, 1.0)] * c.size,
+            options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 5000},
+        )
+        x = np.clip(res.x, 0, 1) * cap
+        w = c.welfare(x)
+        if w > best_w:
+            best, best_w = x, w
+    return best
