@@ -40,7 +40,7 @@ def test_unilateral_deviation_changes_utility_by_weight_times_potential(data, ra
     assert abs(lhs0 - rhs0) <= 1e-9 * scale
 
 
-@examples(60)
+@examples(30)
 @given(st.data())
 def test_iteration_reaches_a_kkt_point_confirmed_by_scipy_and_finite_differences(data):
     c = data.draw(consortia())
@@ -54,7 +54,7 @@ def test_iteration_reaches_a_kkt_point_confirmed_by_scipy_and_finite_differences
     #     higher potential (scaled to caps so the problem is well conditioned)
     cap = c.max_rows
     phi0 = potential(c, d)
-    for start in (np.zeros(c.size), np.ones(c.size), np.full(c.size, 0.25)):
+    for start in (np.zeros(c.size), np.ones(c.size)):
         res = minimize(lambda z: -potential(c, z * cap), start, method="L-BFGS-B",
                        bounds=[(0, 1)] * c.size, options={"ftol": 1e-15, "gtol": 1e-12})
         assert potential(c, res.x * cap) <= phi0 + 1e-9 * max(1.0, abs(phi0))
@@ -84,7 +84,7 @@ def test_no_unilateral_deviation_on_a_grid_improves_a_two_member_equilibrium(c):
             assert c.utilities(trial)[n] <= base + 1e-10 * max(1.0, abs(base))
 
 
-@examples(40)
+@examples(25)
 @given(st.data())
 def test_welfare_optimum_beats_the_equilibrium_and_random_points(data):
     c = data.draw(consortia())
