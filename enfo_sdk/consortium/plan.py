@@ -141,7 +141,7 @@ def write_plan(plan: Plan, out: str | Path) -> dict[str, Path]:
     dict of str to Path
         What was written, by name.
     """
-    from ..bundle._atomic import write_bytes_atomic
+    from ..fs import write_bytes_atomic
     from .plots import plan_figures
 
     out = Path(out)
