@@ -235,7 +235,8 @@ def welfare_optimum(c: Consortium, *, starts=()) -> np.ndarray:
     """argmax of W(d) = sum_n u_n(d) on the box, by L-BFGS-B from several starts.
 
     The global optimum when :meth:`Consortium.welfare_is_concave`; otherwise the best local
-    optimum from the starts (the given ones, zero, the midpoints, the caps).
+    optimum from the starts (the given ones, zero, the midpoints, the caps and, when W is not
+    concave and N <= 8, every corner of the box).
     """
     from scipy.optimize import minimize
 
@@ -244,6 +245,9 @@ def welfare_optimum(c: Consortium, *, starts=()) -> np.ndarray:
     cap = c.max_rows
     points = [np.asarray(s, dtype=np.float64) for s in starts]
     points += [np.zeros(c.size), 0.5 * cap, cap.copy()]
+    if not c.welfare_is_concave() and c.size <= 8:  # local optima may sit in any corner
+        corners = (np.array([(k >> n) & 1 for n in range(c.size)], dtype=np.float64) for k in range(2**c.size))
+        points += [z * cap for z in corners]
     best, best_w = None, -np.inf
     for x0 in points:
         res = minimize(
