@@ -42,7 +42,7 @@ from .keys import get_key
 
 __all__ = [
     "Contract", "DataSection", "SqlSource", "KeySection", "ForgeSection", "OutputSection",
-    "SigningSection", "PartnerSection", "load_contract", "parse_contract",
+    "SigningSection", "PartnerSection", "load_contract", "parse_contract", "parse_yaml_model", "read_config_text",
     "DEFAULT_KEY_PATH", "OWNER_KEY_ENV", "default_key_path",
 ]
 
@@ -500,11 +500,13 @@ def _dotted(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def _field_names(loc: tuple) -> list[str]:
+def _field_names(loc: tuple, root: type[BaseModel]) -> list[str]:
     """Allowed keys of the section a location points into (for typo hints)."""
-    model: Any = Contract
+    model: Any = root
     for part in loc[:-1]:
-        if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+        if isinstance(part, int):  # an item of a list of sections: same model
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return []
         field = model.model_fields.get(part)
         if field is None:
@@ -520,7 +522,7 @@ def _field_names(loc: tuple) -> list[str]:
 _UNION_TAG = re.compile(r"[\[\]]|^(int|float|str|bool|none|dict|list)$")
 
 
-def _describe(err: dict, lines: dict[tuple, int], file: str) -> tuple[int, str]:
+def _describe(err: dict, lines: dict[tuple, int], file: str, root: type[BaseModel]) -> tuple[int, str]:
     """(line, message) for one pydantic error."""
     loc = tuple(err["loc"])
     # pydantic appends union member tags to the location (e.g. 'list[int]'); drop them
@@ -532,13 +534,13 @@ def _describe(err: dict, lines: dict[tuple, int], file: str) -> tuple[int, str]:
             line = lines[clean[:n]]
             break
     place = f"{file}:{line}" if line else file
-    return line or 0, f"{place}: {where}: {_message(err, clean)}"
+    return line or 0, f"{place}: {where}: {_message(err, clean, root)}"
 
 
-def _message(err: dict, clean: tuple) -> str:
+def _message(err: dict, clean: tuple, root: type[BaseModel]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
-        allowed = _field_names(clean)
+        allowed = _field_names(clean, root)
         hint = difflib.get_close_matches(str(clean[-1]), allowed, n=1)
         msg = f"unknown key {str(clean[-1])!r}"
         if hint:
@@ -562,6 +564,32 @@ def parse_contract(text: str, file: str | Path = "<contract>") -> Contract:
         On a YAML syntax error (with line and column), a non-mapping document, or any schema
         violation (every one listed, each with line, key path and value).
     """
+    return parse_yaml_model(
+        text, Contract, file, what="contract",
+        keys="version, data, key, forge, output, ...",
+    )
+
+
+def parse_yaml_model(text: str, model: type[BaseModel], file: str | Path, *, what: str, keys: str):
+    """Validate YAML text against a strict pydantic model, with the contract's error style.
+
+    Used by the contract and by other YAML configs (e.g. the consortium's). Duplicate keys,
+    YAML syntax errors and schema violations raise one :class:`ConfigError` naming the file,
+    the line, the dotted key path and the bad value (with a did-you-mean for unknown keys).
+
+    Parameters
+    ----------
+    text : str
+        The YAML document.
+    model : type of pydantic.BaseModel
+        The root model.
+    file : str or pathlib.Path
+        Named in messages.
+    what : str
+        What the document is ("contract"), for messages.
+    keys : str
+        Its top-level keys, for the message when the document is not a mapping.
+    """
     file = str(file)
     try:
         raw = yaml.load(text, Loader=_UniqueKeyLoader)
@@ -573,22 +601,31 @@ def parse_contract(text: str, file: str | Path = "<contract>") -> Contract:
         detail = f"{context}, {problem}" if context and problem else problem
         raise ConfigError(f"{where}: invalid YAML: {detail}") from e
     if raw is None:
-        raise ConfigError(f"{file}: the contract is empty")
+        raise ConfigError(f"{file}: the {what} is empty")
     if not isinstance(raw, dict):
         raise ConfigError(
-            f"{file}: a contract is a mapping of keys (version, data, key, forge, output, ...), "
-            f"got a {type(raw).__name__}"
+            f"{file}: a {what} is a mapping of keys ({keys}), got a {type(raw).__name__}"
         )
     try:
-        return Contract.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as e:
         lines = _line_index(text)
-        found = sorted(_describe(err, lines, file) for err in e.errors())
+        found = sorted(_describe(err, lines, file, model) for err in e.errors())
         messages = list(dict.fromkeys(msg for _, msg in found))
         head = messages[0] if len(messages) == 1 else (
             f"{file}: {len(messages)} problems:\n  " + "\n  ".join(messages)
         )
         raise ConfigError(head) from e
+
+
+def read_config_text(path: Path, what: str) -> str:
+    """A config file's text; a missing or unreadable file is a :class:`ConfigError` naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError(f"{what} file not found: {path}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {what} file {path}: {e}") from e
 
 
 def load_contract(path: str | Path) -> Contract:
@@ -611,12 +648,6 @@ def load_contract(path: str | Path) -> Contract:
         message names the file, the line, the key path and the bad value.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise ConfigError(f"contract file not found: {path}") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read contract file {path}: {e}") from e
-    contract = parse_contract(text, path)
+    contract = parse_contract(read_config_text(path, "contract"), path)
     contract._file = path
     return contract.resolved(path.resolve().parent)

@@ -52,6 +52,10 @@ class ConfigError(EnfoError, ValueError):
     """A contract file or option is invalid (names the file, the key path and the value)."""
 
 
+class ConsortiumError(EnfoError, ValueError):
+    """A consortium cannot be planned as given (names the member or parameter at fault)."""
+
+
 # -- signing and bundles -------------------------------------------------------------------
 class SigningError(EnfoError):
     """A key file cannot be read, parsed or decrypted."""

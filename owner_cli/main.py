@@ -302,5 +302,9 @@ def evaluate(ctx: click.Context, contract_path: Path, bundle: Path | None, out: 
         click.echo(format_mapping(run.to_json()))
 
 
+from owner_cli.consortium import consortium  # noqa: E402  (a command group in its own module)
+
+cli.add_command(consortium)
+
 if __name__ == "__main__":  # pragma: no cover
     cli()

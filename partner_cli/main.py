@@ -122,27 +122,36 @@ def verify(bundle: Path, trust: tuple[Path, ...], partner: str | None, as_json: 
 
 
 @cli.command()
-@click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @trust_option
 @click.option(
     "--out", default=None, type=click.Path(dir_okay=False, path_type=Path),
     help="Where to save the trained model (Parquet plus JSON metadata, no pickle). "
-    "Default: beside the bundle, NAME.model.parquet.",
+    "Default: beside the (first) bundle, NAME.model.parquet.",
 )
 @partner_option
 @json_option
 @verbose_option
-def train(bundle: Path, trust: tuple[Path, ...], out: Path | None, partner: str | None, as_json: bool) -> None:
-    """Verify a bundle, rebuild its key model, train it on the bundle and save it."""
-    from enfo_sdk.partner import default_model_path
-    from enfo_sdk.workflows.partner_steps import train_bundle
+def train(bundles: tuple[Path, ...], trust: tuple[Path, ...], out: Path | None, partner: str | None,
+          as_json: bool) -> None:
+    """Verify bundles, rebuild their key model, train it on their rows and save it.
 
-    run = train_bundle(bundle, trust, out or default_model_path(bundle), partner=partner)
+    Several bundles (a consortium's, docs/consortium.md) must share one key spec; each is
+    verified against its own signer and the key trains on their union.
+    """
+    from enfo_sdk.partner import default_model_path
+    from enfo_sdk.workflows.partner_steps import train_bundles
+
+    run = train_bundles(bundles, trust, out or default_model_path(bundles[0]), partner=partner)
     summary = {**_verified_summary(run.verified), "model": str(run.model_path)}
+    if run.bundles:
+        summary["bundles"] = run.to_json()["bundles"]
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
         _echo_verified(summary)
+        for b in run.bundles[1:]:
+            click.echo(f"also verified {b.path}: {b.signer} ({b.fingerprint}), {len(b.data)} rows")
         click.echo(f"model saved to {run.model_path}")
 
 

@@ -177,6 +177,7 @@ def run_forge(
     resume: bool = False,
     from_bundle: str | Path | None = None,
     trust: Sequence[str | Path] = (),
+    spec=None,
 ) -> ForgeRun:
     """Run a contract end to end: read, split, encapsulate, forge, evaluate, sign, write.
 
@@ -196,6 +197,10 @@ def run_forge(
     trust : sequence of paths
         Public keys or trust-store files ``from_bundle`` must verify against; default the
         owner's own signing key.
+    spec : KeySpec, optional
+        Forge for this key (a consortium's agreed key, docs/consortium.md): encapsulation is
+        skipped and the owner's table is encoded with ``spec.columns``; ``key.algorithm`` must
+        match. Not with ``from_bundle``.
 
     Returns
     -------
@@ -219,15 +224,20 @@ def run_forge(
         with context(contract.where("partner.public_key")):
             partner_key = signing.load_public_key(partner.public_key)
     previous = None if from_bundle is None else _previous_bundle(contract, plan, Path(from_bundle), trust)
+    if spec is not None and previous is not None:
+        raise ConfigError("forge for an agreed key spec or update a previous bundle, not both")
+    if spec is not None and spec.algorithm != contract.key.algorithm:
+        raise ConfigError(f"{contract.where('key.algorithm')}: {contract.key.algorithm!r} but the agreed "
+                          f"key spec is {spec.algorithm!r}")
 
-    split = load_owner_split(contract)
+    split = load_owner_split(contract, columns=None if spec is None else spec.columns)
     Xa_train, ya_train = split.train_arrays
 
     with phases.phase("encapsulate"):
         init_rows = None
         if previous is not None:  # an update keeps the previous bundle's key
             spec, init_rows = _check_previous(contract, previous, split)
-        else:
+        elif spec is None:
             spec = encapsulate_contract(contract, split.X_train, split.y_train, progress, caught,
                                     columns=split.columns)
         checkpoint = contract.output.checkpoint

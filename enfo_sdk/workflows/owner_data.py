@@ -122,11 +122,14 @@ class OwnerSplit:
         )
 
 
-def load_owner_split(contract, *, check_rows: bool = True, stream: bool | None = None) -> OwnerSplit:
+def load_owner_split(contract, *, check_rows: bool = True, stream: bool | None = None,
+                     columns=None) -> OwnerSplit:
     """Read, check and split the contract's table.
 
     ``stream`` (default: the contract's ``data.stream``) reads a Parquet source by minibatches;
-    ``stream=False`` reads the whole table into memory (the evaluation does).
+    ``stream=False`` reads the whole table into memory (the evaluation does). ``columns`` (a
+    fitted ColumnTransform, e.g. a consortium's agreed key's) encodes the table instead of an
+    encoding fitted on its training rows; in-memory tables only.
 
     Raises
     ------
@@ -134,7 +137,10 @@ def load_owner_split(contract, *, check_rows: bool = True, stream: bool | None =
         Naming the contract's file and key, or the data file and column.
     """
     stream = contract.data.stream if stream is None else stream
-    split = _stream_split(contract) if stream else _memory_split(contract)
+    if stream and columns is not None:
+        raise ConfigError(f"{contract.where('data.stream')}: forging for a given key spec reads the "
+                          f"table in memory; set data.stream: false")
+    split = _stream_split(contract) if stream else _memory_split(contract, columns)
     if check_rows:
         split.check_rows(contract)
     return split
@@ -193,23 +199,24 @@ def split_indices(n: int, contract) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
 
-def _memory_split(contract) -> OwnerSplit:
+def _memory_split(contract, columns=None) -> OwnerSplit:
     from ..data.columns import ColumnTransform, target_classes
 
     d = contract.data
     label = source_label(contract)
     df = read_owner_frame(contract)
-    schema = owner_schema(contract, df)
     train_idx, test_idx = split_indices(len(df), contract)
     train, test = df.iloc[train_idx], df.iloc[test_idx]
     task, note = owner_task(contract, df)
-    classes = None
-    if task == "classification":
-        with context(contract.where("data.target")):
-            classes = target_classes(df[d.target], d.target, label)
-    with context(contract.where("data.columns") if d.columns else label):
-        columns = ColumnTransform.fit(train, schema, d.target, where=f"{label} (training rows)",
-                                      task=task, classes=classes)
+    if columns is None:  # else: a consortium member encodes with the agreed key's columns
+        schema = owner_schema(contract, df)
+        classes = None
+        if task == "classification":
+            with context(contract.where("data.target")):
+                classes = target_classes(df[d.target], d.target, label)
+        with context(contract.where("data.columns") if d.columns else label):
+            columns = ColumnTransform.fit(train, schema, d.target, where=f"{label} (training rows)",
+                                          task=task, classes=classes)
     X_train = columns.encode_frame(train, where=label)
     y_train = pd.Series(columns.target_values(train, where=label), index=train.index, name=d.target)
     _check_finite(X_train, y_train, label, contract)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ from typing import Any
 from ..errors import ConfigError, DataError
 from .common import context
 
-__all__ = ["TrainRun", "PredictRun", "load_trust_files", "verify_bundle", "train_bundle", "predict_file"]
+__all__ = ["TrainRun", "PredictRun", "load_trust_files", "verify_bundle", "train_bundle", "train_bundles",
+           "predict_file"]
 
 
 @dataclass
@@ -25,11 +26,17 @@ class TrainRun:
 
     verified: Any
     model_path: Path
+    bundles: list = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         v = self.verified
-        return {"bundle": str(v.path), "bundle_id": str(v.manifest.bundle_id), "signer": v.signer,
-                "fingerprint": v.fingerprint, "model": str(self.model_path)}
+        out = {"bundle": str(v.path), "bundle_id": str(v.manifest.bundle_id), "signer": v.signer,
+               "fingerprint": v.fingerprint, "model": str(self.model_path)}
+        if self.bundles:
+            out["bundles"] = [{"bundle": str(b.path), "bundle_id": str(b.manifest.bundle_id),
+                               "signer": b.signer, "fingerprint": b.fingerprint, "rows": len(b.data)}
+                              for b in self.bundles]
+        return out
 
 
 @dataclass
@@ -75,6 +82,58 @@ def train_bundle(
     out.parent.mkdir(parents=True, exist_ok=True)
     partner_api.save_model(model, out, verified)
     return TrainRun(verified=verified, model_path=out)
+
+
+def train_bundles(
+    bundles: Sequence[str | Path], trust: Sequence[str | Path], out: str | Path, partner: str | None = None
+) -> TrainRun:
+    """Verify several bundles of one key spec, each against its own signer, and train on their union.
+
+    A consortium's members each forge a bundle for the same agreed key (docs/consortium.md);
+    the partner trains that key once on all their rows. Every bundle must verify against
+    ``trust`` (each may be signed by a different owner there), and all must carry the same
+    KeySpec -- algorithm, version, hyperparameters, preprocessing and, in format v2, the
+    column encoding ``KeySpec.columns`` -- and the same features and target; otherwise
+    :class:`ConfigError` names the first bundle and the one that differs, and what differs.
+    The saved model's provenance (one ``bundle_id``, one signer, as the model format holds)
+    is the first bundle's; ``TrainRun.bundles`` lists them all.
+    """
+    import numpy as np
+
+    from .. import partner as partner_api
+    from ..bundle import verify
+
+    if len(bundles) < 2:
+        return train_bundle(bundles[0], trust, out, partner)
+    store = load_trust_files(trust)
+    runs = [verify(Path(b), store, partner=partner) for b in bundles]
+    first = runs[0]
+    for other in runs[1:]:
+        _same_key(first, other)
+    X = np.concatenate([v.X for v in runs])
+    y = np.concatenate([v.y for v in runs])
+    model = partner_api.TrainedModel(**first.manifest.key.build().get_params()).fit(X, y)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partner_api.save_model(model, out, first)
+    return TrainRun(verified=first, model_path=out, bundles=runs)
+
+
+def _same_key(first, other) -> None:
+    """Refuse to pool two bundles whose keys or columns differ (names both, and what differs)."""
+    a, b = first.manifest.key.model_dump(), other.manifest.key.model_dump()
+    differ = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    if differ:
+        raise ConfigError(
+            f"{other.path}: its key spec differs from {first.path}'s in {', '.join(differ)}; "
+            f"a union of bundles trains one key, so every bundle must be forged for the same "
+            f"key spec (enfo-owner consortium forge shares it)"
+        )
+    if other.feature_names != first.feature_names or other.target_name != first.target_name:
+        raise ConfigError(
+            f"{other.path}: columns {other.feature_names} -> {other.target_name}, but "
+            f"{first.path} has {first.feature_names} -> {first.target_name}"
+        )
 
 
 def predict_file(model_path: str | Path, input: str | Path, out: str | Path) -> PredictRun:
