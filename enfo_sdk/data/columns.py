@@ -393,6 +393,8 @@ def infer_task(s: pd.Series) -> str:
     """``"classification"`` for a boolean, string or categorical target, or an integer-typed one
     with at most :data:`INTEGER_CLASS_LEVELS` distinct values; ``"regression"`` otherwise
     (a float column, even of whole numbers, stays regression: say ``data.task`` to change it)."""
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
         return "classification"
     if pd.api.types.is_integer_dtype(s):
