@@ -317,8 +317,8 @@ class ForgeSection(_Section):
     )
     selection: Literal["auto", "validation", "pooled"] | None = Field(
         None, description="What the forged rows are kept and stopped by: the validation split's "
-        "error, or all owner rows' (pooled); auto (default) pools when the validation split has "
-        "fewer than 250 rows."
+        "error (default), all owner rows' (pooled), or auto (pooled when the validation split "
+        "has fewer than 250 rows); docs/keys.md."
     )
     alignment_weight: float | None = Field(
         None, ge=0, description="Weight of the Sinkhorn alignment term (mode augment)."

@@ -64,13 +64,7 @@ def test_forged_rows_beat_sampled_rows_and_approach_full_data(small):
     assert list(res.data.columns) == ["x1", "x2", "x3", "x4", "y"]
     assert len(res.data) == 60 and res.data.dtypes.eq(np.float64).all()
     assert res.history["val_rmse"].iloc[0] > res.metrics["best_val_rmse"]
-    # 240 validation rows: the rows are kept by the pooled error (ForgeSettings.selection), and
-    # the reported validation RMSE is the split's at that evaluation
-    assert res.settings["selection"] == "pooled"
-    h = res.history
-    best = int(h.loc[h["val_objective"].idxmin(), "step"])
-    assert res.metrics["best_step"] == best
-    assert res.metrics["best_val_rmse"] == pytest.approx(float(h.loc[h["step"] == best, "val_rmse"].iloc[0]))
+    assert res.metrics["best_val_rmse"] == pytest.approx(res.history["val_rmse"].min())
     assert seen and isinstance(seen[0], ForgeProgress) and seen[-1].step == res.metrics["steps_run"]
 
 
@@ -85,8 +79,7 @@ def test_forging_is_deterministic(small):
 
 def test_kept_rows_are_the_best_validation_rows(small):
     X, y, _, _, spec = small
-    res = forge(X, y, spec, rows=15, steps=60, lr=0.5, eval_every=5, patience=3, seed=1,
-                selection="validation")  # 240 validation rows: auto would pool
+    res = forge(X, y, spec, rows=15, steps=60, lr=0.5, eval_every=5, patience=3, seed=1)
     # a huge learning rate makes validation error go up; the returned rows are the best seen
     hist = res.history
     assert res.metrics["best_val_rmse"] == pytest.approx(hist["val_rmse"].min())
@@ -183,7 +176,7 @@ def test_rival_weight_errors(small):
 
 def test_kept_rows_minimise_the_validation_objective_of_the_mode(small):
     X, y, _, _, spec = small
-    kw = dict(rows=15, steps=80, eval_every=10, patience=100, seed=3, selection="validation")
+    kw = dict(rows=15, steps=80, eval_every=10, patience=100, seed=3)
     rival = forge(X, y, spec, **kw)
     h = rival.history
     assert np.allclose(h["val_objective"], h["val_rmse"])  # rival: the key's RMSE decides

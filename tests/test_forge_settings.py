@@ -109,8 +109,9 @@ def test_the_contract_builds_the_settings(tmp_path):
 def test_selection_resolves_by_the_validation_split_size():
     from enfo_sdk.forging.settings import SMALL_VALIDATION_ROWS
 
-    s = ForgeSettings()
-    assert s.selection == "auto"
+    assert ForgeSettings().selection == "validation"
+    assert ForgeSettings().selection_for(10) == "validation"  # the default never pools
+    s = ForgeSettings(selection="auto")
     assert s.selection_for(SMALL_VALIDATION_ROWS - 1) == "pooled"
     assert s.selection_for(SMALL_VALIDATION_ROWS) == "validation"
     assert s.selection_for(10, in_memory=False) == "validation"  # a streamed source never pools
@@ -125,7 +126,7 @@ def test_selection_resolves_by_the_validation_split_size():
 def test_pooled_selection_keeps_the_rows_with_the_lowest_error_on_all_owner_rows(small):
     X, y, spec = small  # 300 rows: a validation split of 60, so auto pools
     kw = dict(rows=12, steps=60, eval_every=5, patience=100, seed=2)
-    auto = forge(X, y, spec, **kw)
+    auto = forge(X, y, spec, selection="auto", **kw)
     pooled = forge(X, y, spec, selection="pooled", **kw)
     valid = forge(X, y, spec, selection="validation", **kw)
     assert auto.settings["selection"] == "pooled" and "selection" not in valid.settings
@@ -145,10 +146,11 @@ def test_pooled_selection_keeps_the_rows_with_the_lowest_error_on_all_owner_rows
 def test_large_tables_forge_exactly_as_before(small):
     X, y, spec = small
     # a validation split of 250 rows or more: auto is the paper's validation early stopping, bit for bit
+    # (and the default is validation everywhere)
     big_X = pd.concat([X] * 5, ignore_index=True)
     big_y = pd.concat([y] * 5, ignore_index=True)
     kw = dict(rows=10, steps=30, eval_every=10, seed=0)
-    a = forge(big_X, big_y, spec, **kw)
-    b = forge(big_X, big_y, spec, selection="validation", **kw)
+    a = forge(big_X, big_y, spec, selection="auto", **kw)
+    b = forge(big_X, big_y, spec, **kw)
     np.testing.assert_array_equal(a.data.to_numpy(), b.data.to_numpy())
     assert a.settings == b.settings and "selection" not in a.settings

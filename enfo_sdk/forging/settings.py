@@ -37,9 +37,6 @@ SELECTIONS = ("auto", "validation", "pooled")
 
 #: ``selection="auto"`` scores the rows on all the owner's rows (``pooled``) when the validation
 #: split of in-memory rows is smaller than this, and on the validation split alone otherwise.
-#: A split of a few dozen rows is too noisy to pick the rows by: on the benchmark's small tables
-#: (``benchmarks/tables.py``) it kept the rows of step 125-275 of ~1,200 (the k-means start,
-#: nearly) and they ended above the full data by up to 11%; see :attr:`ForgeSettings.selection`.
 SMALL_VALIDATION_ROWS = 250
 
 #: Default learning rate of an update (``init_rows``, ``forge --from``) as a fraction of
@@ -95,16 +92,19 @@ class ForgeSettings:
         (Friedman #3, key bandwidth 2, T 1999, 100 rows; ``python benchmarks/bounded_rows.py``):
         bounded rows +6.6% over the full data at patience 20 (kept step 875), +3.6% at
         40; unbounded rows +4.2% at both (they ran all 2000 steps either way).
-    selection : {"auto", "validation", "pooled"}
-        What the rows are kept and stopped by. ``validation``: the key's error on the held-out
-        validation split (the paper's early stopping). ``pooled``: the key's error on *all* the
-        owner's rows, the validation split and the training rows together -- the training rows
-        are in-sample, but with m forged rows fewer than them the key cannot interpolate them,
-        and on a small table the pooled error is several times less noisy than a split of a few
-        dozen rows (in-memory rows only). ``auto`` (default): ``pooled`` when the validation
-        split has fewer than :data:`SMALL_VALIDATION_ROWS` rows, else ``validation``, so larger
-        tables and streamed sources forge exactly as before. The validation RMSE reported is
-        the split's either way.
+    selection : {"validation", "pooled", "auto"}
+        What the rows are kept and stopped by. ``validation`` (default): the key's error on the
+        held-out validation split (the paper's early stopping). ``pooled``: the key's error on
+        *all* the owner's rows, the validation split and the training rows together -- several
+        times less noisy than a split of a few dozen rows, but in-sample (in-memory rows only).
+        ``auto``: ``pooled`` when the validation split has fewer than
+        :data:`SMALL_VALIDATION_ROWS` rows, else ``validation``. Not the default, by
+        measurement (``benchmarks/RESULTS.md``, issue 15): on the benchmark's six small tables
+        pooled selection ran forging longer (kept step 275-1825 instead of 0-975) and helped on
+        macrodata (forged/full 0.904 -> 0.813, mean of 3 seeds) but hurt where m x (d + 1)
+        free values far exceed the training rows (star98: 60 rows x 21 values against 170
+        training rows, 1.18 -> 1.4, worse than sampled rows): the forged rows then fit the
+        training rows' noise. The reported validation RMSE is the split's either way.
     alignment_weight, adaptability_weight : float
         Weights of the ``augment`` / ``adaptable`` terms.
     rival_weight : float
@@ -141,7 +141,7 @@ class ForgeSettings:
     seed: int = 0
     eval_every: int = 25
     patience: int = 40
-    selection: Selection = "auto"
+    selection: Selection = "validation"
     alignment_weight: float = 1.0
     adaptability_weight: float = 1.0
     rival_weight: float = 0.0
