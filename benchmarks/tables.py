@@ -333,6 +333,10 @@ def write_report(args) -> None:
     for line in report_lines(rows, args.target, args.max_cost):
         print(line)
     if args.results:
+        try:
+            store = store.resolve().relative_to(ROOT)
+        except ValueError:
+            pass
         overrides = {json.dumps(r.get("forge_overrides", {}), sort_keys=True) for t in order for r in by_table[t]}
         text = "\n".join([
             f"### Tables benchmark: `{store.name}`", "",
