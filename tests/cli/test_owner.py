@@ -94,7 +94,8 @@ def test_forge_from_a_builtin_with_options_and_a_parquet_dir(runner, project):
     ))
     result = runner.invoke(cli, ["forge", "--contract", str(contract), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["owner_rows"] == {"train": 320, "test": 80}
+    # 80 held out: 40 outside rows and 40 test rows (one protocol, docs/metrics.md)
+    assert json.loads(result.stdout)["owner_rows"] == {"train": 320, "held_out": 80, "outside": 40, "test": 40}
 
     parts = project / "parts"
     parts.mkdir()
