@@ -272,7 +272,18 @@ class KeySection(_Section):
 
 
 #: ``forge`` settings that the owner's workflow applies after forging (not forge() arguments).
-_WORKFLOW_ONLY = ("round_integers", "hard_labels")
+_WORKFLOW_ONLY = ("round_integers", "hard_labels", "rivalry")
+
+
+class RivalrySection(_Section):
+    """The rivalry check ``enfo-owner forge`` runs on the forged rows (docs/metrics.md)."""
+
+    target: float = Field(
+        1.2, gt=0, description="Best attacker's test RMSE over the key's below which forge warns."
+    )
+    seconds: float = Field(
+        60.0, ge=0, description="Time after which no further attacker starts (0: no attackers)."
+    )
 
 
 class ForgeSection(_Section):
@@ -304,6 +315,11 @@ class ForgeSection(_Section):
     patience: int | None = Field(
         None, ge=1, description="Evaluations without improvement before stopping early."
     )
+    selection: Literal["auto", "validation", "pooled"] | None = Field(
+        None, description="What the forged rows are kept and stopped by: the validation split's "
+        "error (default), all owner rows' (pooled), or auto (pooled when the validation split "
+        "has fewer than 250 rows); docs/keys.md."
+    )
     alignment_weight: float | None = Field(
         None, ge=0, description="Weight of the Sinkhorn alignment term (mode augment)."
     )
@@ -317,6 +333,10 @@ class ForgeSection(_Section):
     checkpoint_every: int | None = Field(
         None, ge=1, description="Steps between checkpoints (when output.checkpoint is set or "
         "forging runs with --resume). Default: the library's (100)."
+    )
+    rivalry: RivalrySection = Field(
+        default_factory=RivalrySection, description="The rivalry check after forging: target "
+        "ratio and time budget of the attackers."
     )
     round_integers: bool = Field(
         False, description="Round forged values of integer columns (and an integer target) to "

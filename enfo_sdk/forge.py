@@ -170,6 +170,7 @@ class _Forging:
         self.param = Parametrisation.of(spec, self.data.n_targets)
         self.terms: list[Term] = mode_terms(s, spec, scale=self.red.scale, penalty=penalty)
         self.lr = s.learning_rate(spec, update=init_rows is not None)
+        self.pooled = s.selection_for(self.data.n_val, in_memory=hasattr(self.data, "pooled_rmse")) == "pooled"
         s.check_rows(self.data.n_train, total=self.data.n_owner)
         self.s, self.spec, self.d = s, spec, spec.n_features
         # the target's columns of a row: index d (regression), or the label columns d.. (classes)
@@ -188,6 +189,8 @@ class _Forging:
 
     def _record(self) -> dict[str, Any]:
         settings = self.s.record(lr=self.lr)
+        if self.pooled:  # recorded only when it differs from the paper's early stopping
+            settings["selection"] = "pooled"
         settings.update(self.param.record())
         for term in self.terms:
             settings.update(term.record())
@@ -206,16 +209,18 @@ class _Forging:
         with torch.no_grad():
             f = self.fit(S[:, :self.d], S[:, self.tcol])
             v = self.data.val_rmse(f, self.spec.preprocessing.target_scale)
+            # the selection error: the validation split's, or all owner rows' (ForgeSettings.selection)
+            sel = self.data.pooled_rmse(f, self.spec.preprocessing.target_scale) if self.pooled else v
             # fresh views: a key may reuse its kernel when asked to predict on its own training
             # tensor, which changes the last bits of the self-fit term (validation as always was)
             x = ValidationInputs(S, S[:, :self.d], S[:, self.tcol], f, self.val_rows)
             parts = [p for p in (t.validation_loss(x) for t in self.terms) if p is not None]
             if not parts:
-                return v, v
+                return v, sel
             extra = 0.0
             for p in parts:
                 extra += float(self.red.mean(p))
-            return v, (v / self.spec.preprocessing.target_scale) ** 2 + extra
+            return v, (sel / self.spec.preprocessing.target_scale) ** 2 + extra
 
     def run(self, callback) -> ForgeResult:
         s, data, red = self.s, self.data, self.red

@@ -41,7 +41,8 @@ def format_forge_table(summary: Mapping[str, Any]) -> str:
         return format_classification_table(summary)
     rmse = summary["test_rmse"]
     rows = summary["rows"]
-    train, test = summary["owner_rows"]["train"], summary["owner_rows"]["test"]
+    owner = summary["owner_rows"]
+    train, test = owner["train"], owner["test"]
     lines = [(f"key trained on all {train:,} owner rows", rmse["full"], "")]
     if "forged_soft" in rmse:
         lines.append((f"... on the {rows:,} forged rows before hardening", rmse["forged_soft"],
@@ -54,6 +55,7 @@ def format_forge_table(summary: Mapping[str, Any]) -> str:
     out = [f"{'':<{width}}  {'test RMSE':>10}  {'vs all rows':>11}"]
     for label, value, diff in lines:
         out.append(f"{label:<{width}}  {value:>10.4g}  {diff:>11}")
+    out += _rivalry_lines(summary.get("rivalry"))
     sec = summary["seconds"]
     phases = ", ".join(
         f"{name} {format_seconds(sec[name])}" for name in ("encapsulate", "forge", "evaluate", "write")
@@ -63,7 +65,8 @@ def format_forge_table(summary: Mapping[str, Any]) -> str:
     params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in key["hyperparameters"].items())
     signer = summary["signer"]
     facts = [
-        ("rows", f"{rows:,} forged; {train:,} owner rows for training, {test:,} held out for the test"),
+        ("rows", f"{rows:,} forged; {train:,} owner rows for training, {test:,} test rows"
+                 + (f" and {owner['outside']:,} outside rows held out" if owner.get("outside") else " held out")),
         ("key", f"{key['algorithm']} v{key['version']} ({params})"),
         ("time", f"{format_seconds(sec['total'])} ({phases})"),
         ("bundle", summary["bundle"]),
@@ -74,6 +77,33 @@ def format_forge_table(summary: Mapping[str, Any]) -> str:
     out.append("")
     out += [f"{name:<7} {value}" for name, value in facts]
     return "\n".join(out)
+
+
+def _interval(t: Mapping[str, float]) -> str:
+    return f"x{t['value']:.3f} [{t['low']:.2f}, {t['high']:.2f}]"
+
+
+def _rivalry_lines(r: Mapping[str, Any] | None) -> list[str]:
+    """The rivalry check's lines under the RMSE table (nothing when it did not run)."""
+    if not r:
+        return []
+    out = [""]
+    if r.get("key_vs_full"):
+        out.append(f"forged / all rows          {_interval(r['key_vs_full'])}")
+    ran = len(r["attackers"])
+    if r.get("best"):
+        out.append(f"best attacker / key        {_interval(r['ratio'])}  ({r['best']}; {ran} attackers "
+                   f"tuned by CV on the forged rows in {r['seconds']:.0f}s, budget {r['budget']:.0f}s)")
+    if r.get("skipped"):
+        out.append(f"  not run (time up): {', '.join(r['skipped'])}")
+    if r.get("outside"):
+        out.append(f"+{r['outside_rows']:,} outside rows / forged {_interval(r['outside'])}  (above 1: outside "
+                   "rows make the key worse)")
+    out.append(f"  intervals: 95% bootstrap over the {r['test_rows']:,} test rows")
+    if r.get("below_target"):
+        out.append(f"WARNING: the best attacker ({r['best']}) comes within x{r['ratio']['value']:.3f} of the key, "
+                   f"below the target x{r['target']:g} (forge.rivalry.target): these rows are not rival enough")
+    return out
 
 
 def _short(value: Any, limit: int) -> str:

@@ -103,3 +103,54 @@ def test_the_contract_builds_the_settings(tmp_path):
     s = contract.forge.settings()
     assert (s.rows, s.steps, s.rival_weight, s.batch_size) == (30, 40, 0.2, ForgeSettings().batch_size)
     assert contract.forge.settings(rows=10).rows == 10
+
+
+# -- selection: what the rows are kept and stopped by (issue 15, item 0) -------------------------
+def test_selection_resolves_by_the_validation_split_size():
+    from enfo_sdk.forging.settings import SMALL_VALIDATION_ROWS
+
+    assert ForgeSettings().selection == "validation"
+    assert ForgeSettings().selection_for(10) == "validation"  # the default never pools
+    s = ForgeSettings(selection="auto")
+    assert s.selection_for(SMALL_VALIDATION_ROWS - 1) == "pooled"
+    assert s.selection_for(SMALL_VALIDATION_ROWS) == "validation"
+    assert s.selection_for(10, in_memory=False) == "validation"  # a streamed source never pools
+    assert s.replace(selection="validation").selection_for(10) == "validation"
+    assert s.replace(selection="pooled").selection_for(10_000) == "pooled"
+    with pytest.raises(ForgeError, match="needs the owner's rows in memory"):
+        s.replace(selection="pooled").selection_for(10, in_memory=False)
+    with pytest.raises(ForgeError, match="unknown selection"):
+        ForgeSettings(selection="best")
+
+
+def test_pooled_selection_keeps_the_rows_with_the_lowest_error_on_all_owner_rows(small):
+    X, y, spec = small  # 300 rows: a validation split of 60, so auto pools
+    kw = dict(rows=12, steps=60, eval_every=5, patience=100, seed=2)
+    auto = forge(X, y, spec, selection="auto", **kw)
+    pooled = forge(X, y, spec, selection="pooled", **kw)
+    valid = forge(X, y, spec, selection="validation", **kw)
+    assert auto.settings["selection"] == "pooled" and "selection" not in valid.settings
+    np.testing.assert_array_equal(auto.data.to_numpy(), pooled.data.to_numpy())
+    # the kept rows are those of the lowest pooled error in the history, and that error is the
+    # key's RMSE on all 300 owner rows, refitted independently (numpy side) on the kept rows
+    h = pooled.history
+    best = int(h.loc[h["val_objective"].idxmin(), "step"])
+    assert pooled.metrics["best_step"] == best
+    r = spec.build().fit(pooled.X, pooled.y).predict(X.to_numpy()) - y.to_numpy()
+    assert float(h["val_objective"].min()) == pytest.approx(float(np.sqrt(np.mean(r * r))), rel=1e-9)
+    # the reported validation RMSE stays the split's: the same in both runs at the start rows
+    assert pooled.history["val_rmse"].iloc[0] == valid.history["val_rmse"].iloc[0]
+    assert not np.allclose(h["val_objective"], h["val_rmse"])
+
+
+def test_large_tables_forge_exactly_as_before(small):
+    X, y, spec = small
+    # a validation split of 250 rows or more: auto is the paper's validation early stopping, bit for bit
+    # (and the default is validation everywhere)
+    big_X = pd.concat([X] * 5, ignore_index=True)
+    big_y = pd.concat([y] * 5, ignore_index=True)
+    kw = dict(rows=10, steps=30, eval_every=10, seed=0)
+    a = forge(big_X, big_y, spec, selection="auto", **kw)
+    b = forge(big_X, big_y, spec, **kw)
+    np.testing.assert_array_equal(a.data.to_numpy(), b.data.to_numpy())
+    assert a.settings == b.settings and "selection" not in a.settings

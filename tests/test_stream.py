@@ -164,7 +164,7 @@ def test_owner_cli_forges_from_a_streamed_dataset(dataset, tmp_path, monkeypatch
         "version": 1,
         "data": {"source": str(folder), "target": "y", "test_fraction": 0.2, "stream": True},
         "key": {"algorithm": "nu-method", "search": {"bandwidth": [1.0], "iterations": {"max": 50}}},
-        "forge": {"rows": 20, "steps": 30},
+        "forge": {"rows": 20, "steps": 30, "rivalry": {"seconds": 0}},
         "output": {"bundle": "out/b.parquet"},
     }
     path = tmp_path / "key.yaml"
@@ -173,7 +173,10 @@ def test_owner_cli_forges_from_a_streamed_dataset(dataset, tmp_path, monkeypatch
     assert r.exit_code == 0, r.output
     summary = json.loads(r.output[r.output.index("{"):])
     u = split_u(np.arange(N, dtype=np.uint64), 0)
-    assert summary["owner_rows"] == {"train": int((u >= 0.2 + 0.2).sum()), "test": int((u < 0.2).sum())}
+    held = int((u < 0.2).sum())  # held out: min(1,000, half) outside rows, the rest test rows
+    outside = min(1000, held // 2)
+    assert summary["owner_rows"] == {"train": int((u >= 0.2 + 0.2).sum()), "held_out": held,
+                                     "outside": outside, "test": held - outside}
     assert summary["test_rmse"]["forged"] < summary["test_rmse"]["sampled"]
     assert (tmp_path / "out" / "b.parquet").exists()
     contract["data"]["source"] = "builtin:friedman3"

@@ -101,6 +101,11 @@ class ArrayRows:
         r = fit(self.Zval) - self.tval
         return float(torch.sqrt((r * r).mean())) * scale
 
+    def pooled_rmse(self, fit, scale: float) -> float:
+        """RMSE (original units) over all the owner's rows: training and validation."""
+        r = torch.cat([fit(self.Ztr) - self.ttr, fit(self.Zval) - self.tval])
+        return float(torch.sqrt((r * r).mean())) * scale
+
     def fingerprint(self) -> str:
         h = hashlib.sha256()
         for a in (self.Ztr, self.ttr, self.Zval, self.tval):

@@ -29,9 +29,15 @@ from ..errors import EnfoError, ForgeError
 Mode = Literal["rival", "augment", "adaptable"]
 ClassLoss = Literal["squared", "cross_entropy"]
 Init = Literal["kmeans", "sample", "noise"]
+Selection = Literal["auto", "validation", "pooled"]
 
 MODES = ("rival", "augment", "adaptable")
 INITS = ("kmeans", "sample", "noise")
+SELECTIONS = ("auto", "validation", "pooled")
+
+#: ``selection="auto"`` scores the rows on all the owner's rows (``pooled``) when the validation
+#: split of in-memory rows is smaller than this, and on the validation split alone otherwise.
+SMALL_VALIDATION_ROWS = 250
 
 #: Default learning rate of an update (``init_rows``, ``forge --from``) as a fraction of
 #: :func:`default_lr`. Rows that were already forged for this key sit near an optimum, and a
@@ -86,6 +92,19 @@ class ForgeSettings:
         (Friedman #3, key bandwidth 2, T 1999, 100 rows; ``python benchmarks/bounded_rows.py``):
         bounded rows +6.6% over the full data at patience 20 (kept step 875), +3.6% at
         40; unbounded rows +4.2% at both (they ran all 2000 steps either way).
+    selection : {"validation", "pooled", "auto"}
+        What the rows are kept and stopped by. ``validation`` (default): the key's error on the
+        held-out validation split (the paper's early stopping). ``pooled``: the key's error on
+        *all* the owner's rows, the validation split and the training rows together -- several
+        times less noisy than a split of a few dozen rows, but in-sample (in-memory rows only).
+        ``auto``: ``pooled`` when the validation split has fewer than
+        :data:`SMALL_VALIDATION_ROWS` rows, else ``validation``. Not the default, by
+        measurement (``benchmarks/RESULTS.md``, issue 15): on the benchmark's six small tables
+        pooled selection ran forging longer (kept step 275-1825 instead of 0-975) and helped on
+        macrodata (forged/full 0.904 -> 0.813, mean of 3 seeds) but hurt where m x (d + 1)
+        free values far exceed the training rows (star98: 60 rows x 21 values against 170
+        training rows, 1.18 -> 1.4, worse than sampled rows): the forged rows then fit the
+        training rows' noise. The reported validation RMSE is the split's either way.
     alignment_weight, adaptability_weight : float
         Weights of the ``augment`` / ``adaptable`` terms.
     rival_weight : float
@@ -122,6 +141,7 @@ class ForgeSettings:
     seed: int = 0
     eval_every: int = 25
     patience: int = 40
+    selection: Selection = "validation"
     alignment_weight: float = 1.0
     adaptability_weight: float = 1.0
     rival_weight: float = 0.0
@@ -139,6 +159,8 @@ class ForgeSettings:
             raise ForgeError(f"rows must be a positive whole number, got {self.rows!r}")
         if self.mode not in MODES:
             raise ForgeError(f"unknown mode {self.mode!r}; choose rival, augment or adaptable")
+        if self.selection not in SELECTIONS:
+            raise ForgeError(f"unknown selection {self.selection!r}; choose auto, validation or pooled")
         if self.init not in INITS:
             raise ForgeError(f"unknown init {self.init!r}; choose kmeans, sample or noise")
         rw = self.rival_weight
@@ -210,6 +232,15 @@ class ForgeSettings:
         prefix = f"{where}: " if where else ""
         raise error(f"{prefix}rows ({self.rows}) must be smaller than the {usable} owner rows "
                     f"forging learns from ({why})")
+
+    def selection_for(self, n_validation: int, *, in_memory: bool = True) -> str:
+        """The resolved :attr:`selection` for a validation split of ``n_validation`` rows:
+        ``"validation"`` or ``"pooled"`` (never pooled for a streamed source)."""
+        if self.selection == "pooled" and not in_memory:
+            raise ForgeError("selection 'pooled' needs the owner's rows in memory, not a streamed source")
+        if self.selection != "auto":
+            return self.selection
+        return "pooled" if in_memory and n_validation < SMALL_VALIDATION_ROWS else "validation"
 
     def learning_rate(self, spec, *, update: bool = False) -> float:
         """:attr:`lr`, or the default rule: :func:`default_lr` (times :data:`UPDATE_LR_FACTOR`

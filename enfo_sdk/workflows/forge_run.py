@@ -7,7 +7,11 @@
        previous bundle's key, ``--from``);
     4. *forge*: ``forge.rows`` synthetic rows for that key;
     5. *evaluate*: test RMSE of the key trained on all training rows, on the forged rows and
-       on the same number of real training rows sampled at random (seeded);
+       on the same number of real training rows sampled at random (seeded), on the test rows of
+       the one protocol (docs/metrics.md: the held-out rows less the outside rows, as
+       ``evaluate`` scores them); then the rivalry check (:func:`enfo_sdk.evaluate.rivalry.
+       rivalry_check`: a time-bounded attacker zoo tuned on the forged rows, bootstrap
+       intervals, the outside-rows test);
     6. *write*: create the signing key at the default location if none was named and none
        exists, then the signed bundle (atomic: an interruption leaves no partial file) and the
        optional JSON report.
@@ -56,7 +60,11 @@ class ForgeRun:
         ``forged`` (the forged rows) and ``sampled`` (as many real training rows as forged
         rows, sampled at random).
     n_train, n_test : int
-        Owner rows used for encapsulation and forging, and held out for the test.
+        Owner rows used for encapsulation and forging, and held out (outside + test rows).
+    rivalry : RivalryCheck or None
+        The rivalry check (None when ``forge.rivalry.seconds`` is 0).
+    n_outside : int
+        Held-out rows used as outside rows; the other ``n_test - n_outside`` are the test rows.
     seconds : dict
         Wall-clock seconds per phase and ``total``.
     signer : SignerInfo
@@ -79,6 +87,8 @@ class ForgeRun:
     warnings: list[str] = field(default_factory=list)
     report: Path | None = None
     classification: dict[str, Any] | None = None  # a classification run's summary (classify_run)
+    rivalry: Any = None
+    n_outside: int = 0
 
     @property
     def rows(self) -> int:
@@ -93,7 +103,8 @@ class ForgeRun:
             "bundle_id": str(bundle_id) if bundle_id is not None else None,
             "contract": str(self.contract.file) if self.contract.file else None,
             "rows": self.rows,
-            "owner_rows": {"train": self.n_train, "test": self.n_test},
+            "owner_rows": {"train": self.n_train, "held_out": self.n_test, "outside": self.n_outside,
+                           "test": self.n_test - self.n_outside},
             "test_rmse": dict(self.test_rmse),
             "forged_vs_full": (forged / full - 1.0) if full > 0 else None,
             "key": key_summary(self.spec),
@@ -109,6 +120,7 @@ class ForgeRun:
                 "created": self.signer.created,
             },
             "report": str(self.report) if self.report else None,
+            "rivalry": self.rivalry.to_json() if self.rivalry is not None else None,
             "warnings": list(self.warnings),
             **(self.classification or {}),  # a classification run: its figures and the bundle's key
         }
@@ -253,7 +265,7 @@ def run_forge(
                            callback=lambda p: report(p.step / p.steps), init_rows=init_rows)
 
     with phases.phase("evaluate") as report:
-        classification = None
+        classification, rivalry, outside = None, None, ()
         if split.task == "classification":  # accuracy and friends (workflows/classify_run.py)
             from .classify_run import evaluate_classification, summary_fields
 
@@ -261,9 +273,11 @@ def run_forge(
             classification, test_rmse = summary_fields(test, result, split.task_note), {}
         else:
             result, hardened = _harden(contract, spec, result, split)
-            test_rmse = _test_rmse(spec, split, result, contract.data.seed, report)
+            outside, test = split.holdout_roles(contract.data.seed)
+            test_rmse = _test_rmse(spec, split, result, contract.data.seed, test, report)
             if hardened is not None:
                 test_rmse["forged_soft"] = hardened
+            rivalry = _rivalry(contract, spec, split, result, outside, test)
     split.close()
 
     with phases.phase("write"):
@@ -275,6 +289,7 @@ def run_forge(
         contract=contract, bundle=bundle, manifest=manifest, result=result, spec=spec,
         test_rmse=test_rmse, n_train=split.n_train, n_test=split.n_test,
         seconds=phases.total(), signer=signer, warnings=caught, classification=classification,
+        rivalry=rivalry, n_outside=len(outside),
     )
     if contract.output.report is not None:
         run.report = Path(contract.output.report)
@@ -293,7 +308,8 @@ def _harden(contract, spec, result, split: OwnerSplit):
     cols = spec.columns
     if cols is None or not (cols.hard_groups() or contract.forge.round_integers):
         return result, None
-    before = key_rmse(spec, result.X, result.y, split.X_test, split.y_test)
+    _, test = split.holdout_roles(contract.data.seed)
+    before = key_rmse(spec, result.X, result.y, split.X_test[test], split.y_test[test])
     data, changed = harden(result.data, cols, integers=contract.forge.round_integers)
     if not changed:
         return result, None
@@ -301,18 +317,36 @@ def _harden(contract, spec, result, split: OwnerSplit):
     return dataclasses.replace(result, data=data, settings=settings), before
 
 
-def _test_rmse(spec, split: OwnerSplit, result, seed: int, report) -> dict[str, float]:
-    """Test RMSE of the key on all training rows, on the forged rows, and on as many sampled rows."""
+def _test_rmse(spec, split: OwnerSplit, result, seed: int, test, report) -> dict[str, float]:
+    """Test RMSE of the key on all training rows, on the forged rows, and on as many sampled
+    rows, on the held-out rows ``test`` (the protocol's test rows)."""
     from ..evaluate.utility import key_rmse
 
     Xa, ya = split.train_arrays
-    out = {"full": key_rmse(spec, Xa, ya, split.X_test, split.y_test)}
-    report(1 / 3)
-    out["forged"] = key_rmse(spec, result.X, result.y, split.X_test, split.y_test)
-    report(2 / 3)
+    Xt, yt = split.X_test[test], split.y_test[test]
+    out = {"full": key_rmse(spec, Xa, ya, Xt, yt)}
+    report(1 / 4)
+    out["forged"] = key_rmse(spec, result.X, result.y, Xt, yt)
+    report(2 / 4)
     sample = make_rng(seed).choice(len(ya), len(result.data), replace=False)
-    out["sampled"] = key_rmse(spec, Xa[sample], ya[sample], split.X_test, split.y_test)
+    out["sampled"] = key_rmse(spec, Xa[sample], ya[sample], Xt, yt)
+    report(3 / 4)
     return out
+
+
+def _rivalry(contract, spec, split: OwnerSplit, result, outside, test):
+    """The rivalry check on the forged rows (None when ``forge.rivalry.seconds`` is 0)."""
+    from ..evaluate.rivalry import rivalry_check
+
+    r = contract.forge.rivalry
+    if r.seconds <= 0:
+        return None
+    Xa, ya = split.train_arrays
+    return rivalry_check(
+        spec, result.X, result.y, split.X_test[test], split.y_test[test], X_full=Xa, y_full=ya,
+        X_outside=split.X_test[outside], y_outside=split.y_test[outside], seconds=r.seconds,
+        target=r.target, seed=contract.data.seed,
+    )
 
 
 def _signer(contract, plan: _SigningPlan):

@@ -1,7 +1,7 @@
 """Fixtures for the CLI tests: a tiny owner table, tiny contracts, keys kept in tmp folders.
 
 Forging here always uses tiny settings (600 rows, 20 forged rows, 30 steps, one bandwidth,
-at most 50 iterations) so that a forge takes a second or two.
+at most 50 iterations, no rivalry check unless a test asks) so that a forge takes a second or two.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def tiny_contract(**changes) -> dict:
         "version": 1,
         "data": {"source": "owner.csv", "target": "y", "test_fraction": 0.5},
         "key": {"algorithm": "nu-method", "search": TINY_SEARCH},
-        "forge": {"rows": 20, "steps": 30},
+        "forge": {"rows": 20, "steps": 30, "rivalry": {"seconds": 0}},  # no attackers: seconds
         "output": {"bundle": "out/owner.bundle.parquet"},
     }
     contract.update(changes)

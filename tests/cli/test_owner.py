@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from owner_cli.main import cli
@@ -45,7 +46,37 @@ def test_forge_prints_the_table_and_creates_the_default_key(runner, project, tmp
     assert summary["signer"]["created"] is False
     assert summary["signer"]["fingerprint"] == report["signer"]["fingerprint"]
     assert set(summary["test_rmse"]) == {"full", "forged", "sampled"}
-    assert summary["owner_rows"] == {"train": 300, "test": 300}
+    # one protocol (docs/metrics.md): half the 300 held-out rows are outside rows, half test rows
+    assert summary["owner_rows"] == {"train": 300, "held_out": 300, "outside": 150, "test": 150}
+    assert summary["rivalry"] is None  # forge.rivalry.seconds: 0
+
+
+def test_forge_measures_rivalry_and_warns_below_the_target(runner, project):
+    from enfo_sdk.data.builtin import friedman3
+    from enfo_sdk.evaluate.rivalry import bootstrap_ratio
+
+    forge_section = {"rows": 20, "steps": 30, "rivalry": {"seconds": 0.01, "target": 50.0}}
+    contract = write_contract(project, tiny_contract(forge=forge_section))
+    result = runner.invoke(cli, ["forge", "--contract", str(contract), "--json"])
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.stdout)["rivalry"]
+    # the budget is spent at once: the first attacker runs, the others are named as skipped
+    assert list(r["attackers"]) == ["ridge"] and r["best"] == "ridge" and len(r["skipped"]) == 5
+    assert r["test_rows"] == 150 and r["outside_rows"] == 150 and r["forged_rows"] == 20
+    ratio = r["ratio"]
+    assert ratio["low"] <= ratio["value"] <= ratio["high"]
+    assert ratio["value"] == pytest.approx(r["attackers"]["ridge"]["ratio"], rel=1e-12)
+    assert r["below_target"] is True  # no attacker is 50x worse than the key
+    table = runner.invoke(cli, ["forge", "--contract", str(contract)])
+    assert table.exit_code == 0, table.output
+    for line in ("best attacker / key", "(ridge; 1 attackers", "not run (time up): knn",
+                 "intervals: 95% bootstrap over the 150 test rows",
+                 "WARNING: the best attacker (ridge) comes within", "below the target x50"):
+        assert line in table.stdout, table.stdout
+    # the bootstrap interval against an independent reading: a known ratio of 2 on every row
+    y = np.linspace(0.0, 1.0, 40)
+    point, low, high = bootstrap_ratio(y + 0.2, y + 0.1, y)
+    assert point == pytest.approx(2.0) and low == pytest.approx(2.0) and high == pytest.approx(2.0)
 
 
 def test_forge_quiet_prints_only_the_bundle_path(runner, forged):
@@ -63,7 +94,8 @@ def test_forge_from_a_builtin_with_options_and_a_parquet_dir(runner, project):
     ))
     result = runner.invoke(cli, ["forge", "--contract", str(contract), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["owner_rows"] == {"train": 320, "test": 80}
+    # 80 held out: 40 outside rows and 40 test rows (one protocol, docs/metrics.md)
+    assert json.loads(result.stdout)["owner_rows"] == {"train": 320, "held_out": 80, "outside": 40, "test": 40}
 
     parts = project / "parts"
     parts.mkdir()

@@ -1,0 +1,188 @@
+"""The rivalry check every forge runs: a fast, time-bounded attacker zoo and bootstrap intervals.
+
+:func:`rivalry_check` trains the attackers of :data:`FAST_ZOO` (each tuned by 5-fold CV on the
+forged rows alone, :func:`enfo_sdk.evaluate.attackers.make_attacker`) one after another until
+``seconds`` have passed -- the first always runs, an attacker that starts always finishes, the
+rest are skipped and named -- and scores them and the key on the owner's test rows. The headline is the best
+attacker's test RMSE over the key's (``> 1``: every attacker does worse than the key).
+
+Intervals (:func:`bootstrap_ratio`): 95% percentile bootstrap over the test rows, paired (one
+resample scores both models), :data:`BOOTSTRAP_RESAMPLES` resamples from a fixed seed. They show
+how far the test rows alone can move a figure, which matters on test sets of a few dozen rows;
+they do not include the forging seed's spread. Definitions: docs/metrics.md, "One protocol".
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from .attackers import make_attacker
+
+__all__ = ["BOOTSTRAP_RESAMPLES", "FAST_ZOO", "RIVALRY_SECONDS", "RIVALRY_TARGET", "RivalryCheck",
+           "bootstrap_ratio", "rivalry_check"]
+
+#: The forge's attackers, fastest first: the zoo's families without gradient boosting (the
+#: slowest to tune). On a busy 2-core machine they took 10-40 s together on 100 forged rows.
+FAST_ZOO = ("ridge", "knn", "krr", "svr", "mlp", "random_forest")
+
+#: Seconds the forge's rivalry check may start new attackers for (an attacker that starts
+#: finishes; the report states which ran).
+RIVALRY_SECONDS = 60.0
+
+#: The best attacker / key ratio below which ``enfo-owner forge`` prints a warning (issue 15).
+RIVALRY_TARGET = 1.2
+
+#: Bootstrap resamples of the test rows for every interval.
+BOOTSTRAP_RESAMPLES = 1000
+_BOOTSTRAP_SEED = 20261201
+
+
+def bootstrap_ratio(pred_a, pred_b, y, *, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float, float]:
+    """RMSE(pred_a) / RMSE(pred_b) on ``y``, with a 95% paired percentile bootstrap interval.
+
+    Parameters
+    ----------
+    pred_a, pred_b, y : array-like of shape (n,)
+
+    Returns
+    -------
+    (ratio, low, high)
+    """
+    y = np.asarray(y, dtype=np.float64)
+    ea = (np.asarray(pred_a, dtype=np.float64) - y) ** 2
+    eb = (np.asarray(pred_b, dtype=np.float64) - y) ** 2
+    point = float(np.sqrt(ea.mean() / eb.mean())) if eb.mean() > 0 else float("inf")
+    idx = np.random.default_rng(_BOOTSTRAP_SEED).integers(0, len(y), size=(int(resamples), len(y)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.sqrt(ea[idx].mean(axis=1) / eb[idx].mean(axis=1))
+    low, high = np.nanpercentile(r, [2.5, 97.5])
+    return point, float(low), float(high)
+
+
+@dataclass
+class RivalryCheck:
+    """What :func:`rivalry_check` measured, JSON-ready through :meth:`to_json`.
+
+    Attributes
+    ----------
+    best : str or None
+        The best attacker's name (None when none ran).
+    ratio : tuple of float or None
+        Its test RMSE over the key's: (ratio, low, high), the interval a 95% bootstrap.
+    attackers : dict
+        Per attacker that ran: test RMSE, ratio to the key, the CV-chosen parameters.
+    skipped : list of str
+        Attackers not started because the time was up.
+    target : float
+        The ratio asked for; ``below_target`` when the measured ratio is under it.
+    key_vs_full : tuple of float or None
+        The key on the forged rows over the key on all training rows, with its interval.
+    outside : tuple of float or None
+        The key on forged + outside rows over the key on the forged rows alone (> 1: outside
+        data makes the key worse), with its interval; None without outside rows.
+    test_rows, outside_rows, forged_rows : int
+    seconds, budget : float
+    """
+
+    best: str | None
+    ratio: tuple[float, float, float] | None
+    attackers: dict[str, dict[str, Any]]
+    skipped: list[str]
+    target: float
+    key_vs_full: tuple[float, float, float] | None
+    outside: tuple[float, float, float] | None
+    test_rows: int
+    outside_rows: int
+    forged_rows: int
+    seconds: float
+    budget: float
+
+    @property
+    def below_target(self) -> bool:
+        return self.ratio is not None and self.ratio[0] < self.target
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "best": self.best, "ratio": _triple(self.ratio), "target": self.target,
+            "below_target": self.below_target, "attackers": self.attackers, "skipped": list(self.skipped),
+            "key_vs_full": _triple(self.key_vs_full), "outside": _triple(self.outside),
+            "test_rows": self.test_rows, "outside_rows": self.outside_rows, "forged_rows": self.forged_rows,
+            "seconds": self.seconds, "budget": self.budget, "interval": "95% paired bootstrap over the test rows",
+        }
+
+
+def _triple(t):
+    return None if t is None else {"value": t[0], "low": t[1], "high": t[2]}
+
+
+def rivalry_check(spec, X_forged, y_forged, X_test, y_test, *, X_full=None, y_full=None, X_outside=None,
+                  y_outside=None, seconds: float = RIVALRY_SECONDS, target: float = RIVALRY_TARGET,
+                  names=FAST_ZOO, seed: int = 0) -> RivalryCheck:
+    """Attackers tuned on the forged rows against the key trained on them, on the test rows.
+
+    Parameters
+    ----------
+    spec : KeySpec
+    X_forged, y_forged : array-like of shape (m, n_features), (m,)
+    X_test, y_test : array-like of shape (n_test, n_features), (n_test,)
+    X_full, y_full : array-like, optional
+        All training rows: adds ``key_vs_full``.
+    X_outside, y_outside : array-like, optional
+        Outside rows (held out, not test rows): adds ``outside``.
+    seconds : float
+        Time after which no further attacker starts.
+    target : float
+        Ratio below which :attr:`RivalryCheck.below_target` is true.
+    names : sequence of str
+        Attackers, in the order they run.
+    """
+    t0 = time.perf_counter()
+    Xf, yf = np.asarray(X_forged, np.float64), np.asarray(y_forged, np.float64)
+    Xt, yt = np.asarray(X_test, np.float64), np.asarray(y_test, np.float64)
+
+    def key_pred(X, y):
+        return np.asarray(spec.build().fit(X, y).predict(Xt), np.float64)
+
+    key = key_pred(Xf, yf)
+    key_vs_full = outside = None
+    if X_full is not None:
+        key_vs_full = bootstrap_ratio(key, key_pred(np.asarray(X_full, np.float64), np.asarray(y_full, np.float64)), yt)
+    if X_outside is not None and len(y_outside):
+        mixed = key_pred(np.vstack([Xf, np.asarray(X_outside, np.float64)]),
+                         np.concatenate([yf, np.asarray(y_outside, np.float64)]))
+        outside = bootstrap_ratio(mixed, key, yt)
+    attackers: dict[str, dict[str, Any]] = {}
+    preds: dict[str, np.ndarray] = {}
+    skipped: list[str] = []
+    t_attack = time.perf_counter()  # the budget is the attackers' (the key's fits above are not in it)
+    for name in names:
+        if attackers and time.perf_counter() - t_attack > seconds:  # the first always runs
+            skipped.append(name)
+            continue
+        search = make_attacker(name, len(yf), seed=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            search.fit(Xf, yf)
+        preds[name] = np.asarray(search.predict(Xt), np.float64)
+        r = preds[name] - yt
+        attackers[name] = {
+            "rmse": float(np.sqrt(np.mean(r * r))),
+            "params": {k.rsplit("__", 1)[-1]: v for k, v in search.best_params_.items()},
+        }
+    key_rmse = float(np.sqrt(np.mean((key - yt) ** 2)))
+    for a in attackers.values():
+        a["ratio"] = a["rmse"] / key_rmse if key_rmse > 0 else None
+    best = min(attackers, key=lambda k: attackers[k]["rmse"]) if attackers else None
+    ratio = bootstrap_ratio(preds[best], key, yt) if best else None
+    return RivalryCheck(
+        best=best, ratio=ratio, attackers=attackers, skipped=skipped, target=float(target),
+        key_vs_full=key_vs_full, outside=outside, test_rows=len(yt),
+        outside_rows=0 if X_outside is None else len(y_outside), forged_rows=len(yf),
+        seconds=time.perf_counter() - t0, budget=float(seconds),
+    )
