@@ -55,6 +55,19 @@ class ConfigError(EnfoError, ValueError):
     """A contract file or option is invalid (names the file, the key path and the value)."""
 
 
+# -- files ------------------------------------------------------------------------------------
+class OutputError(EnfoError, OSError):
+    """An output path is refused before any work: it is an input or another output, a symbolic
+    link, not a regular file, an existing file (without ``--force``), or its folder cannot be
+    written; or writing it failed (the message names the user's path, never a temporary file).
+    Also an ``OSError``, so code that caught write failures before still does."""
+
+
+class InputFileError(EnfoError):
+    """An input path is not a regular file (a FIFO, device, socket or directory), so it is refused
+    before it is opened."""
+
+
 # -- signing and bundles -------------------------------------------------------------------
 class SigningError(EnfoError):
     """A key file cannot be read, parsed or decrypted."""

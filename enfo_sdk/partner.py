@@ -46,7 +46,7 @@ from .spec import KeyClassifier, KeyRegressor, KeySpec
 
 __all__ = [
     "MODEL_FOOTER_KEY", "AugmentReport", "ModelMetadata", "TrainedModel", "augment", "check", "default_model_path",
-    "load_model",
+    "load_model", "model_bytes",
     "predict", "save_model", "train",
 ]
 
@@ -342,6 +342,12 @@ def save_model(model: KeyRegressor, path: str | os.PathLike, manifest: Manifest 
     manifest : Manifest or VerifiedBundle
         The bundle it was trained on (a VerifiedBundle also gives the signer fingerprint).
     """
+    return write_bytes_atomic(path, model_bytes(model, manifest))
+
+
+def model_bytes(model: KeyRegressor | TrainedModel, manifest: Manifest | VerifiedBundle) -> bytes:
+    """The bytes :func:`save_model` writes (Parquet + JSON metadata), for callers that write
+    them with other outputs."""
     if isinstance(manifest, VerifiedBundle):
         fp, manifest = manifest.fingerprint, manifest.manifest
     elif isinstance(manifest, Manifest):
@@ -378,8 +384,7 @@ def save_model(model: KeyRegressor, path: str | os.PathLike, manifest: Manifest 
         target=wrapped.target_name, bundle_id=wrapped.bundle_id, signer_fingerprint=fp, rows=rows or 0,
         state=state, library_versions=library_versions(),
     )
-    data = encode_parquet(columns, values, {MODEL_FOOTER_KEY: meta.model_dump_json().encode("utf-8")})
-    return write_bytes_atomic(path, data)
+    return encode_parquet(columns, values, {MODEL_FOOTER_KEY: meta.model_dump_json().encode("utf-8")})
 
 
 def load_model(path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> TrainedModel:

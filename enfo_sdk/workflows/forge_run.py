@@ -9,8 +9,12 @@
     5. *evaluate*: test RMSE of the key trained on all training rows, on the forged rows and
        on the same number of real training rows sampled at random (seeded);
     6. *write*: create the signing key at the default location if none was named and none
-       exists, then the signed bundle (atomic: an interruption leaves no partial file) and the
-       optional JSON report.
+       exists, then the signed bundle and the optional JSON report, together (an interruption
+       leaves neither).
+
+Before step 1 the outputs are checked (:func:`check_forge_outputs`): a path that is an input
+or another output, a link, not a regular file, or an existing file without ``force`` stops the
+run before any work.
 
 Progress is reported through ``progress(phase, fraction)`` with phase one of :data:`PHASES`.
 """
@@ -30,10 +34,12 @@ import numpy as np
 
 from .._random import rng as make_rng
 from ..errors import ConfigError, SigningError
+from ..fs import write_files_atomic
+from ..outputs import check_outputs
 from .common import Progress, collect_warnings, context, encapsulate_contract, key_summary, notify
 from .owner_data import OwnerSplit, load_owner_split
 
-__all__ = ["PHASES", "ForgeRun", "run_forge"]
+__all__ = ["PHASES", "ForgeRun", "run_forge", "check_forge_outputs"]
 
 #: Phases reported to ``progress(phase, fraction)`` by :func:`run_forge`, in order.
 PHASES = ("encapsulate", "forge", "evaluate", "write")
@@ -177,6 +183,7 @@ def run_forge(
     resume: bool = False,
     from_bundle: str | Path | None = None,
     trust: Sequence[str | Path] = (),
+    force: bool = False,
 ) -> ForgeRun:
     """Run a contract end to end: read, split, encapsulate, forge, evaluate, sign, write.
 
@@ -196,6 +203,9 @@ def run_forge(
     trust : sequence of paths
         Public keys or trust-store files ``from_bundle`` must verify against; default the
         owner's own signing key.
+    force : bool
+        Replace outputs that exist (as ``output.overwrite: true`` does). Without it an existing
+        bundle, report or checkpoint (the last except with ``resume``) stops the run at once.
 
     Returns
     -------
@@ -204,12 +214,18 @@ def run_forge(
     Raises
     ------
     EnfoError
-        ConfigError, DataError, SigningError, HyperparameterError, ForgeError, ...; each
-        message names the contract file and key path, or the data file and column.
+        ConfigError, DataError, SigningError, HyperparameterError, ForgeError, OutputError, ...;
+        each message names the contract file and key path, or the data file and column.
     """
     from .. import signing
     from ..forge import forge
 
+    overwrite = bool(force or contract.output.overwrite)
+    checkpoint = contract.output.checkpoint
+    if checkpoint is None and resume:
+        checkpoint = str(contract.output.bundle) + ".checkpoint.npz"
+    outputs = check_forge_outputs(contract, checkpoint=checkpoint, resume=resume,
+                                  from_bundle=from_bundle, trust=trust, overwrite=overwrite)
     phases = _Phases(progress)
     caught: list[str] = []
     plan = _plan_signing(contract)
@@ -221,7 +237,6 @@ def run_forge(
     previous = None if from_bundle is None else _previous_bundle(contract, plan, Path(from_bundle), trust)
 
     split = load_owner_split(contract)
-    Xa_train, ya_train = split.train_arrays
 
     with phases.phase("encapsulate"):
         init_rows = None
@@ -230,9 +245,6 @@ def run_forge(
         else:
             spec = encapsulate_contract(contract, split.X_train, split.y_train, progress, caught,
                                     columns=split.columns)
-        checkpoint = contract.output.checkpoint
-        if checkpoint is None and resume:
-            checkpoint = str(contract.output.bundle) + ".checkpoint.npz"
         extra: dict[str, Any] = {}
         if checkpoint is not None:
             extra.update(checkpoint=Path(checkpoint), resume=bool(resume))
@@ -259,17 +271,48 @@ def run_forge(
     with phases.phase("write"):
         signer, key = _signer(contract, plan)
         bundle = Path(contract.output.bundle)
-        bundle.parent.mkdir(parents=True, exist_ok=True)
-        manifest = _write_bundle(contract, bundle, result, key, partner_key, test_rmse, classification)
+        manifest, data = _bundle_bytes(contract, bundle, result, key, partner_key, test_rmse, classification)
     run = ForgeRun(
         contract=contract, bundle=bundle, manifest=manifest, result=result, spec=spec,
         test_rmse=test_rmse, n_train=split.n_train, n_test=split.n_test,
         seconds=phases.total(), signer=signer, warnings=caught, classification=classification,
     )
+    files = {outputs[contract.where("output.bundle")]: data}
     if contract.output.report is not None:
         run.report = Path(contract.output.report)
-        _write_report(run)
+        files[outputs[contract.where("output.report")]] = _report_bytes(run)
+    write_files_atomic(files, overwrite=overwrite)  # together, at the end, or not at all
     return run
+
+
+def check_forge_outputs(contract, *, checkpoint: str | Path | None = None, resume: bool = False,
+                        from_bundle: str | Path | None = None, trust: Sequence[str | Path] = (),
+                        overwrite: bool = False) -> dict[str, Path]:
+    """Refuse the contract's outputs (bundle, report, checkpoint) before any work when one is an
+    input (data source, contract, keys, ``--from``, ``--trust``) or another output, a link or
+    not a regular file, or exists without ``overwrite`` (:func:`enfo_sdk.outputs.check_outputs`).
+    An existing checkpoint is expected with ``resume``. Returns the outputs by label."""
+    from ..signing import default_key_path
+
+    key = Path(contract.signing.key) if contract.signing.key else default_key_path()
+    inputs: dict[str, Any] = {
+        "the contract": contract.file,
+        contract.where("data.source"): contract.data.source,
+        contract.where("signing.key"): key,
+        f"{contract.where('signing.key')} (public half)": Path(str(key) + ".pub"),
+        contract.where("partner.public_key"): contract.partner.public_key if contract.partner else None,
+        "--from": from_bundle,
+    }
+    inputs.update({f"--trust #{i + 1}": p for i, p in enumerate(trust)})
+    where_ckpt = contract.where("output.checkpoint")
+    outputs = {
+        contract.where("output.bundle"): contract.output.bundle,
+        contract.where("output.report"): contract.output.report,
+        where_ckpt: checkpoint,
+    }
+    return check_outputs(outputs, inputs, overwrite=overwrite, replaceable=(where_ckpt,) if resume else (),
+                         hint=f"pass --force (or set output.overwrite: true in "
+                              f"{contract.file or 'the contract'}) to replace it")
 
 
 def _harden(contract, spec, result, split: OwnerSplit):
@@ -316,9 +359,9 @@ def _signer(contract, plan: _SigningPlan):
     return signing.SignerInfo.of(plan.key, plan.path), plan.key
 
 
-def _write_bundle(contract, bundle: Path, result, key, partner_key, test_rmse: dict[str, float],
+def _bundle_bytes(contract, bundle: Path, result, key, partner_key, test_rmse: dict[str, float],
                   classification: dict[str, Any] | None = None):
-    from ..bundle import write_bundle
+    from ..bundle.write import signed_bundle_bytes
 
     partner = contract.partner
     if classification is not None:
@@ -333,8 +376,8 @@ def _write_bundle(contract, bundle: Path, result, key, partner_key, test_rmse: d
             "best_val_rmse": float(result.metrics["best_val_rmse"]),
         }
     with context(contract.where("output.bundle")):
-        return write_bundle(
-            bundle, result, signing_key=key, owner_name=owner_name(contract),
+        return signed_bundle_bytes(
+            result, where=str(bundle), signing_key=key, owner_name=owner_name(contract),
             partner_name=partner.name if partner else None,
             partner_public_key=partner_key,
             expires_in_days=partner.expires_in_days if partner else None,
@@ -384,11 +427,8 @@ def _check_previous(contract, previous, split: OwnerSplit):
     return spec, previous.data
 
 
-def _write_report(run: ForgeRun) -> None:
-    from ..fs import write_bytes_atomic
-
+def _report_bytes(run: ForgeRun) -> bytes:
     body = run.to_json()
     body["history"] = run.result.history.replace({np.nan: None}).to_dict(orient="records")
     body["settings"] = run.result.settings
-    run.report.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(run.report, (json.dumps(body, indent=2) + "\n").encode())
+    return (json.dumps(body, indent=2) + "\n").encode()
