@@ -45,10 +45,12 @@ __all__ = [
     "load_public_key_with_comment", "load_trust", "parse_expiry", "parse_public_key_line",
     "parse_trust_line", "read_trust_lines", "public_key_line", "save_private_key",
     "save_public_key", "OWNER_KEY_ENV", "DEFAULT_KEY_PATH", "default_key_path", "SignerInfo",
-    "create_signing_key",
+    "create_signing_key", "ALLOW_OPEN_KEY_ENV", "check_private_key_mode",
 ]
 
 DEFAULT_PASSPHRASE_ENV = "ENFO_KEY_PASSPHRASE"
+#: Set to 1 to use a private key that group or others may read (refused otherwise, as ssh does).
+ALLOW_OPEN_KEY_ENV = "ENFO_ALLOW_OPEN_KEY"
 _SSH_TYPE = "ssh-ed25519"
 _MAX_KEY_FILE_BYTES = 1 << 20  # key and trust files are tiny; refuse to slurp anything huge
 REVOKED_MARKER = "@revoked"
@@ -96,6 +98,22 @@ def _private_pem(key: Ed25519PrivateKey, passphrase: bytes | None) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
 
+def check_private_key_mode(path: str | os.PathLike) -> None:
+    """Refuse a private key file that group or others may read or write (as ssh does), unless
+    ``$ENFO_ALLOW_OPEN_KEY`` is 1. POSIX only: elsewhere permission bits mean little."""
+    if os.name != "posix" or os.environ.get(ALLOW_OPEN_KEY_ENV) == "1":
+        return
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError as e:
+        raise SigningError(f"cannot check private key {path} ({e.strerror or e})") from e
+    if mode & 0o077:
+        raise SigningError(
+            f"private key {path} is readable by group or others (mode {mode:04o}); run "
+            f"chmod 600 {path}, or set {ALLOW_OPEN_KEY_ENV}=1 to use it anyway"
+        )
+
+
 def load_private_key(path: str | os.PathLike, passphrase_env: str = DEFAULT_PASSPHRASE_ENV) -> Ed25519PrivateKey:
     """Read an Ed25519 private key from a PKCS8 PEM (or unencrypted OpenSSH) file.
 
@@ -108,10 +126,12 @@ def load_private_key(path: str | os.PathLike, passphrase_env: str = DEFAULT_PASS
     Raises
     ------
     SigningError
-        Naming the file: missing, not a private key, a public key, encrypted but the
-        variable is unset, wrong passphrase, or not an Ed25519 key.
+        Naming the file: missing, not a private key, a public key, readable by group or others
+        (unless ``$ENFO_ALLOW_OPEN_KEY`` is 1), encrypted but the variable is unset, wrong
+        passphrase, or not an Ed25519 key.
     """
     data = _read_key_file(path, "private key")
+    check_private_key_mode(path)
     text = data.lstrip()
     if text.startswith(b"ssh-") or text.startswith(b"-----BEGIN PUBLIC KEY-----"):
         raise SigningError(f"{path} holds a public key; signing needs the private key file")

@@ -135,9 +135,20 @@ def load_owner_split(contract, *, check_rows: bool = True, stream: bool | None =
     """
     stream = contract.data.stream if stream is None else stream
     split = _stream_split(contract) if stream else _memory_split(contract)
+    _check_target_varies(split, contract)
     if check_rows:
         split.check_rows(contract)
     return split
+
+
+def _check_target_varies(split: OwnerSplit, contract) -> None:
+    """A constant target would forge with RMSE 0 and teach nothing: refuse it, naming it."""
+    y = np.asarray(split.y_train, dtype=np.float64)
+    if len(y) and np.all(y == y[0]):
+        raise DataError(
+            f"{contract.data.source}: target column {split.target!r} is constant ({y[0]:g} in "
+            f"every training row); there is nothing for a key to learn ({contract.where('data.target')})"
+        )
 
 
 def read_owner_frame(contract) -> pd.DataFrame:
