@@ -24,6 +24,7 @@ from __future__ import annotations
 import getpass
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +41,10 @@ from .common import Progress, collect_warnings, context, encapsulate_contract, k
 from .owner_data import OwnerSplit, load_owner_split
 
 __all__ = ["PHASES", "ForgeRun", "run_forge", "check_forge_outputs"]
+
+#: Most training rows the ``full`` reference trains the key on (a kernel key's fit holds an
+#: n x n float64 matrix: 10,000 rows take 0.8 GB); above it a seeded sample, with a warning.
+FULL_REFERENCE_MAX_ROWS = 10_000
 
 #: Phases reported to ``progress(phase, fraction)`` by :func:`run_forge`, in order.
 PHASES = ("encapsulate", "forge", "evaluate", "write")
@@ -263,7 +268,8 @@ def run_forge(
             classification, test_rmse = summary_fields(test, result, split.task_note), {}
         else:
             result, hardened = _harden(contract, spec, result, split)
-            test_rmse = _test_rmse(spec, split, result, contract.data.seed, report)
+            with collect_warnings(caught):
+                test_rmse = _test_rmse(spec, split, result, contract.data.seed, report)
             if hardened is not None:
                 test_rmse["forged_soft"] = hardened
     split.close()
@@ -339,6 +345,13 @@ def _test_rmse(spec, split: OwnerSplit, result, seed: int, report) -> dict[str, 
     from ..evaluate.utility import key_rmse
 
     Xa, ya = split.train_arrays
+    if len(ya) > FULL_REFERENCE_MAX_ROWS:  # a kernel key's fit holds an n x n matrix
+        keep = np.sort(make_rng(seed).choice(len(ya), FULL_REFERENCE_MAX_ROWS, replace=False))
+        warnings.warn(
+            f"the 'full' reference is the key trained on {FULL_REFERENCE_MAX_ROWS:,} of the "
+            f"{len(ya):,} training rows (seeded sample): all of them would need "
+            f"{8 * len(ya) ** 2 / 2**30:,.0f} GiB for a kernel key", stacklevel=2)
+        Xa, ya = Xa[keep], ya[keep]
     out = {"full": key_rmse(spec, Xa, ya, split.X_test, split.y_test)}
     report(1 / 3)
     out["forged"] = key_rmse(spec, result.X, result.y, split.X_test, split.y_test)

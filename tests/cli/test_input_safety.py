@@ -210,3 +210,38 @@ def test_console_scripts_point_at_the_guarded_entry_points():
 
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"enfo-owner": "owner_cli:main", "enfo-partner": "partner_cli:main"}
+
+
+# -- memory stays within a stated budget --------------------------------------------------------------
+def test_the_full_reference_fits_a_stated_sample_of_a_large_table(runner, project, monkeypatch):
+    """A 2.55 M-row table asked 30 TiB for the full-data reference after forging; above
+    FULL_REFERENCE_MAX_ROWS the reference trains on a seeded sample, and says so."""
+    from enfo_sdk.workflows import forge_run
+
+    monkeypatch.setattr(forge_run, "FULL_REFERENCE_MAX_ROWS", 100)
+    contract = write_contract(project, tiny_contract())
+    result = invoke_within(120, runner, owner, ["forge", "--contract", str(contract), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "warning: the 'full' reference is the key trained on 100 of the 300 training rows" in result.stderr
+
+
+def test_evaluate_refuses_a_decompression_bomb_before_decoding(runner, forged, tmp_path):
+    """A signed manifest of 20 rows over 400,000 compressed rows: refused from the footer."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from enfo_sdk.bundle import ENVELOPE_KEY
+
+    envelope = pq.read_metadata(forged["bundle"]).metadata[ENVELOPE_KEY.encode()]
+    names = pq.read_schema(forged["bundle"]).names
+    n = 400_000
+    table = pa.table({c: np.zeros(n) for c in names})
+    bomb = tmp_path / "bomb.parquet"
+    with pq.ParquetWriter(bomb, table.schema, store_schema=False, compression="zstd") as w:
+        w.write_table(table)
+        w.add_key_value_metadata({ENVELOPE_KEY: envelope.decode()})
+    assert bomb.stat().st_size < 200_000  # small on disk, 16 MB decoded
+    before = snapshot(tmp_path)
+    result = invoke_within(60, runner, owner, ["evaluate", "--contract", str(forged["contract"]),
+                                               "--bundle", str(bomb), "--out", str(tmp_path / "r")])
+    refused(result, tmp_path, before, str(bomb), "400,000 rows", "refused before decoding")
