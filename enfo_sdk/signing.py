@@ -114,6 +114,13 @@ def check_private_key_mode(path: str | os.PathLike) -> None:
         )
 
 
+def _private_and_kept_private(key, path) -> Ed25519PrivateKey:
+    """The Ed25519 key, once its file is known to be readable by its owner only."""
+    key = _require_ed25519_private(key, path)
+    check_private_key_mode(path)
+    return key
+
+
 def load_private_key(path: str | os.PathLike, passphrase_env: str = DEFAULT_PASSPHRASE_ENV) -> Ed25519PrivateKey:
     """Read an Ed25519 private key from a PKCS8 PEM (or unencrypted OpenSSH) file.
 
@@ -131,7 +138,6 @@ def load_private_key(path: str | os.PathLike, passphrase_env: str = DEFAULT_PASS
         passphrase, or not an Ed25519 key.
     """
     data = _read_key_file(path, "private key")
-    check_private_key_mode(path)
     text = data.lstrip()
     if text.startswith(b"ssh-") or text.startswith(b"-----BEGIN PUBLIC KEY-----"):
         raise SigningError(f"{path} holds a public key; signing needs the private key file")
@@ -143,7 +149,7 @@ def load_private_key(path: str | os.PathLike, passphrase_env: str = DEFAULT_PASS
                 f"cannot read OpenSSH private key {path} ({e}); encrypted OpenSSH keys are not "
                 "supported: convert it to PKCS8 PEM or generate one with enfo_sdk.signing.keygen"
             ) from e
-        return _require_ed25519_private(key, path)
+        return _private_and_kept_private(key, path)
     encrypted = text.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
     if not (encrypted or text.startswith(b"-----BEGIN PRIVATE KEY-----")):
         first = text.split(b"\n", 1)[0][:60].decode("utf-8", "replace")
@@ -174,7 +180,7 @@ def load_private_key(path: str | os.PathLike, passphrase_env: str = DEFAULT_PASS
         raise SigningError(f"{path} is not a readable PEM private key ({e})") from e
     except UnsupportedAlgorithm as e:
         raise SigningError(f"{path} uses an unsupported key algorithm or encryption ({e})") from e
-    return _require_ed25519_private(key, path)
+    return _private_and_kept_private(key, path)
 
 
 def _require_ed25519_private(key, path) -> Ed25519PrivateKey:
@@ -256,7 +262,7 @@ def save_public_key(public_key: Ed25519PublicKey, path: str | os.PathLike, comme
 
 
 def _read_public_key_file(path) -> tuple[Ed25519PublicKey, str]:
-    text = _read_key_file(path, "public key").decode("utf-8", "replace")
+    text = _read_key_file(path, "public key").decode("utf-8-sig", "replace")
     stripped = text.lstrip()
     if stripped.startswith("-----BEGIN PUBLIC KEY-----"):
         try:
@@ -397,7 +403,7 @@ def parse_trust_line(line: str) -> TrustLine:
 
 def read_trust_lines(path: str | os.PathLike) -> list[TrustLine]:
     """Every line of a trust-store file, parsed; errors name ``path:line``."""
-    text = _read_key_file(path, "trust store").decode("utf-8", "replace")
+    text = _read_key_file(path, "trust store").decode("utf-8-sig", "replace")
     lines = []
     for lineno, line in enumerate(text.splitlines(), 1):
         try:
@@ -541,7 +547,7 @@ def load_trust(paths: Iterable[str | os.PathLike] | str | os.PathLike) -> TrustS
     if not paths:
         raise SigningError("no trusted keys given: pass at least one public-key or trust-store file")
     for p in paths:
-        text = _read_key_file(p, "trust").decode("utf-8", "replace")
+        text = _read_key_file(p, "trust").decode("utf-8-sig", "replace")
         first = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
         if first.startswith("ssh-") or first.startswith("-----BEGIN"):
             store.merge(TrustStore.from_public_key_files([p]))

@@ -245,3 +245,12 @@ def test_evaluate_refuses_a_decompression_bomb_before_decoding(runner, forged, t
     result = invoke_within(60, runner, owner, ["evaluate", "--contract", str(forged["contract"]),
                                                "--bundle", str(bomb), "--out", str(tmp_path / "r")])
     refused(result, tmp_path, before, str(bomb), "400,000 rows", "refused before decoding")
+
+
+def test_a_public_key_file_with_a_utf8_bom_is_read(runner, forged, tmp_path):
+    """Editors on some systems save a byte-order mark; it is not part of the key line."""
+    pub = tmp_path / "owner.pub"
+    pub.write_bytes(b"\xef\xbb\xbf" + forged["public"].read_bytes())
+    result = invoke_within(60, runner, partner, ["verify", str(forged["bundle"]), "--trust", str(pub)])
+    assert result.exit_code == 0, result.output
+    assert "verified: signed by" in result.output
