@@ -160,12 +160,16 @@ def encode_parquet(columns: list[str], values: dict[str, np.ndarray], footer: di
     """Parquet bytes of required float64 columns with exactly ``footer`` as key-value metadata.
 
     No ``ARROW:schema`` entry (so no pandas metadata and no extension types), no compression
-    (every Parquet reader can decode it), one row group.
+    (every Parquet reader can decode it), one row group, PLAIN encoding (no dictionary page) and
+    no statistics: page headers then hold little besides the framing, so few bytes are left that
+    a reader ignores (a flipped bit in a statistic is accepted with the signed content unchanged;
+    benchmarks/fuzz_bundle.py counts such mutants).
     """
     schema = pa.schema([pa.field(n, pa.float64(), nullable=False) for n in columns])
     table = pa.Table.from_arrays([pa.array(values[n], type=pa.float64()) for n in columns], schema=schema)
     sink = pa.BufferOutputStream()
-    with pq.ParquetWriter(sink, schema, store_schema=False, compression="none") as writer:
+    with pq.ParquetWriter(sink, schema, store_schema=False, compression="none", use_dictionary=False,
+                          write_statistics=False) as writer:
         writer.write_table(table, row_group_size=max(1, table.num_rows))
         writer.add_key_value_metadata({k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in footer.items()})
     return sink.getvalue().to_pybytes()
