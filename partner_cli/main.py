@@ -141,7 +141,8 @@ def train(bundle: Path, trust: tuple[Path, ...], out: Path | None, partner: str 
     from enfo_sdk.partner import default_model_path
     from enfo_sdk.workflows.partner_steps import train_bundle
 
-    run = train_bundle(bundle, trust, out or default_model_path(bundle), partner=partner, force=force)
+    run = train_bundle(bundle, trust, out or default_model_path(bundle), partner=partner, force=force,
+                       out_label="--out" if out else "the model (default path; choose another with --out)")
     summary = {**_verified_summary(run.verified), "model": str(run.model_path)}
     if as_json:
         click.echo(json.dumps(summary, indent=2))

@@ -67,18 +67,19 @@ def verify_bundle(bundle: str | Path, trust: Sequence[str | Path], partner: str 
 
 def train_bundle(
     bundle: str | Path, trust: Sequence[str | Path], out: str | Path, partner: str | None = None,
-    *, force: bool = False,
+    *, force: bool = False, out_label: str = "--out",
 ) -> TrainRun:
     """Verify a bundle, rebuild its key model, train it on the bundle and save it to ``out``.
 
     ``out`` is checked first (:func:`enfo_sdk.outputs.check_outputs`): not the bundle, not a
-    trust file, not a link or other non-regular file, and not an existing file unless ``force``.
+    trust file, not a link or other non-regular file, and not an existing file unless ``force``;
+    ``out_label`` names it in messages.
     """
     from .. import partner as partner_api
     from ..fs import write_files_atomic
 
     inputs = {"BUNDLE": bundle, **{f"--trust #{i + 1}": p for i, p in enumerate(trust)}}
-    out = check_outputs({"--out": out}, inputs, overwrite=force)["--out"]
+    out = check_outputs({out_label: out}, inputs, overwrite=force)[out_label]
     verified = verify_bundle(bundle, trust, partner)
     model = partner_api.train(verified)
     write_files_atomic({out: partner_api.model_bytes(model, verified)}, overwrite=force)

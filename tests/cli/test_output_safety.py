@@ -194,3 +194,15 @@ def test_evaluate_refuses_existing_report_files_and_an_input_folder(runner, forg
     result = runner.invoke(owner, ["evaluate", "--contract", str(forged["contract"]), "--out", str(clash),
                                    "--force"])
     refused(result, tmp_path, before, "metrics.json", "data.source", "same file")
+
+
+def test_train_without_out_does_not_replace_the_default_model(runner, forged, tmp_path):
+    import shutil
+
+    bundle = tmp_path / "rows.bundle.parquet"
+    shutil.copy(forged["bundle"], bundle)
+    (tmp_path / "rows.model.parquet").write_bytes(b"an earlier model")
+    before = snapshot(tmp_path)
+    result = runner.invoke(partner, ["train", str(bundle), "--trust", str(forged["public"])])
+    refused(result, tmp_path, before, "the model (default path", str(tmp_path / "rows.model.parquet"),
+            "--force")
