@@ -1,12 +1,13 @@
 """Fuzz the partner's inputs: mutated bundles, models, contracts and trust files.
 
 Every mutant of a valid bundle must be refused by ``verify`` with an ``EnfoError`` -- never
-accepted with content other than the signed one, never another exception, never slower than
-1 s. A mutant that changes only bytes the Parquet reader skips (a Thrift field of a page header
+accepted with content other than the signed one, never another exception, never slower than 1 s. A mutant that changes only bytes the Parquet reader skips (a Thrift field of a page header
 the reader does not need) decodes to exactly the signed rows and manifest; it verifies, by design
-(docs/bundle-format.md, section 2), and is counted apart as "same content". Models, contracts and trust files are
-not signed, so a mutant may be accepted (a changed number is still a number); for them the
-rules are: an ``EnfoError`` or a clean load, never another exception, never over 1 s.
+(docs/bundle-format.md, section 2), and is counted apart as "same content". A saved model is not
+signed but carries an integrity digest (state and metadata): its mutants follow the bundle's rules.
+Contracts and trust files carry nothing of the kind, so a mutant may be valid (a dropped comment,
+a changed number); for them the rules are: an ``EnfoError`` or a clean load, never another
+exception, never over 1 s.
 
 Mutations: single bit flips, byte overwrites, truncation, insertion of random bytes, footer
 edits (an extra entry, an Arrow schema, the envelope removed or replaced), envelope edits (payload
@@ -65,6 +66,15 @@ def same_as(verified):
     """A check that a verified mutant holds exactly the signed manifest and rows of ``verified``."""
     def same(got) -> bool:
         return got.manifest == verified.manifest and got.data.equals(verified.data)
+    return same
+
+
+def same_model_as(good):
+    """A check that a loaded mutant model has exactly ``good``'s key, names and state."""
+    def same(got) -> bool:
+        return (got.spec == good.spec and list(got.feature_names) == list(good.feature_names)
+                and set(got.state_) == set(good.state_)
+                and all(np.array_equal(got.state_[k], good.state_[k]) for k in good.state_))
     return same
 
 
@@ -259,6 +269,8 @@ def main(argv=None) -> int:
         folder = Path(tmp)
         bundle, trust, model, trust_text, verified = make_inputs(folder)
         same = same_as(verified)
+        model_path = folder / "model.parquet"
+        same_model = same_model_as(partner.load_model(model_path))
         columns, envelope = parts(bundle, folder)
         target = folder / "mutant.parquet"
         t0 = time.perf_counter()
@@ -273,7 +285,8 @@ def main(argv=None) -> int:
             mutate = BYTE_MUTATIONS[int(rng.integers(len(BYTE_MUTATIONS)))]
             data, what = mutate(model, rng)
             target.write_bytes(data)
-            tally.run("model", mutate.__name__, what, lambda: partner.load_model(target), must_refuse=False)
+            tally.run("model", mutate.__name__, what, lambda: partner.load_model(target), must_refuse=True,
+                      same=same_model)
         text = CONTRACT.encode()
         for _ in range(args.others):
             data, what = text_mutation(text, rng)
