@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import Progress, context, encapsulate_contract, notify, report_meta
+from .common import Progress, context, data_inputs, encapsulate_contract, notify, report_meta
 from .owner_data import load_owner_split, require_regression
 
 __all__ = ["EVALUATE_PHASES", "EvaluateRun", "run_evaluate"]
@@ -134,8 +134,7 @@ def run_evaluate(
     from ..forge import forge
     from ..outputs import check_folder_outputs
 
-    check_folder_outputs(out, REPORT_FILES, {"the contract": contract.file, contract.where("data.source"):
-                                             contract.data.source, "--bundle": bundle}, overwrite=force)
+    check_folder_outputs(out, REPORT_FILES, {**data_inputs(contract), "--bundle": bundle}, overwrite=force)
     t_start = time.perf_counter()
     caught: list[str] = []
     split = load_owner_split(contract, check_rows=bundle is None, stream=False)

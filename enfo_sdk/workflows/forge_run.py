@@ -37,7 +37,9 @@ from .._random import rng as make_rng
 from ..errors import ConfigError, SigningError
 from ..fs import write_files_atomic
 from ..outputs import check_outputs
-from .common import Progress, collect_warnings, context, encapsulate_contract, key_summary, notify
+from .common import (
+    Progress, collect_warnings, context, data_inputs, encapsulate_contract, key_summary, notify,
+)
 from .owner_data import OwnerSplit, load_owner_split
 
 __all__ = ["PHASES", "ForgeRun", "run_forge", "check_forge_outputs"]
@@ -302,8 +304,7 @@ def check_forge_outputs(contract, *, checkpoint: str | Path | None = None, resum
 
     key = Path(contract.signing.key) if contract.signing.key else default_key_path()
     inputs: dict[str, Any] = {
-        "the contract": contract.file,
-        contract.where("data.source"): contract.data.source,
+        **data_inputs(contract),
         contract.where("signing.key"): key,
         f"{contract.where('signing.key')} (public half)": Path(str(key) + ".pub"),
         contract.where("partner.public_key"): contract.partner.public_key if contract.partner else None,

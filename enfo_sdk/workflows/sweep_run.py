@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .common import Progress, context, encapsulate_contract, notify, report_meta
+from .common import Progress, context, data_inputs, encapsulate_contract, notify, report_meta
 from .owner_data import load_owner_split, require_regression
 
 __all__ = ["SWEEP_PHASES", "SweepRun", "run_sweep"]
@@ -113,9 +113,7 @@ def run_sweep(
     from ..evaluate.sweep import MODE_OF, SWEEP_FILES, check_sweep, sweep, write_sweep
     from ..outputs import check_folder_outputs
 
-    check_folder_outputs(out, SWEEP_FILES, {"the contract": contract.file,
-                                            contract.where("data.source"): contract.data.source},
-                         overwrite=force)
+    check_folder_outputs(out, SWEEP_FILES, data_inputs(contract), overwrite=force)
     from ..forging.settings import ForgeSettings
 
     t_start = time.perf_counter()

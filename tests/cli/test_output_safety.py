@@ -206,3 +206,18 @@ def test_train_without_out_does_not_replace_the_default_model(runner, forged, tm
     result = runner.invoke(partner, ["train", str(bundle), "--trust", str(forged["public"])])
     refused(result, tmp_path, before, "the model (default path", str(tmp_path / "rows.model.parquet"),
             "--force")
+
+
+def test_forge_refuses_to_write_the_bundle_over_the_sql_database_file(runner, project):
+    """A SQL source's database file is an input like a CSV (and contracts with one still check)."""
+    from data.sql_helpers import make_duckdb  # tests/ is on sys.path (rootdir)
+
+    df = pd.read_csv(project / "owner.csv")
+    make_duckdb(project / "owner.duckdb", df.assign(id=range(len(df))))
+    contract = write_contract(project, tiny_contract(
+        data={"source": {"sql": "SELECT x1, x2, x3, x4, y FROM owner ORDER BY id", "connection": "owner.duckdb"},
+              "target": "y", "test_fraction": 0.5},
+        output={"bundle": "owner.duckdb"}))
+    before = snapshot(project)
+    refused(forge(runner, contract, "--force"), project, before, "output.bundle", "data.source.connection",
+            "same file")
