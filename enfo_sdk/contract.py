@@ -25,6 +25,7 @@ The JSON Schema ``schemas/contract.schema.json`` is generated from this model by
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -49,9 +50,19 @@ __all__ = [
 _BUILTIN = "builtin:"
 
 
+#: Largest seed accepted (numpy's legacy generators and the split hash take 32-bit seeds).
+MAX_SEED = 2**32 - 1
+
+
 class _Section(BaseModel):
-    # strict: YAML already carries types; ``rows: yes`` or ``lr: "0.1"`` are mistakes
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # strict: YAML already carries types; ``rows: yes`` or ``lr: "0.1"`` are mistakes;
+    # ``.inf`` and ``.nan`` are never sane settings
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+#: Sane ranges of the built-in datasets' common options (rows, seed): a billion rows would
+#: exhaust memory long before the first message.
+_BUILTIN_OPTION_RANGES = {"n": (1, 2_000_000), "seed": (0, MAX_SEED)}
 
 
 class SqlSource(_Section):
@@ -140,7 +151,7 @@ class DataSection(_Section):
         "report test RMSE.",
     )
     seed: int = Field(
-        0, ge=0,
+        0, ge=0, le=MAX_SEED,
         description="Seeds the test split, the cross-validation folds and the sampled-rows "
         "baseline.",
     )
@@ -150,6 +161,17 @@ class DataSection(_Section):
         "(docs/keys.md): test and validation rows by a seeded per-row hash, encapsulation and "
         "the full/sampled baselines on a 5,000-row training subsample.",
     )
+
+    @field_validator("options")
+    @classmethod
+    def _sane_options(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        for name, (low, high) in _BUILTIN_OPTION_RANGES.items():
+            if v is None or name not in v:
+                continue
+            x = v[name]
+            if isinstance(x, bool) or not isinstance(x, int) or not low <= x <= high:
+                raise ValueError(f"{name} must be a whole number in {low:,}..{high:,}, got {x!r}")
+        return v
 
     @field_validator("source")
     @classmethod
@@ -223,7 +245,7 @@ class KeySection(_Section):
         examples=[{"bandwidth": [0.5, 1, 2, 4], "iterations": {"max": 500}}],
     )
     cv: int | None = Field(
-        None, ge=2, description="Cross-validation folds. Default: the library's (5)."
+        None, ge=2, le=100, description="Cross-validation folds. Default: the library's (5)."
     )
 
     @field_validator("algorithm")
@@ -257,6 +279,8 @@ class KeySection(_Section):
         for name, values in v.items():
             _check_search_value(name, values)
         key = get_key(info.data["algorithm"], info.data.get("version"))
+        from .errors import HyperparameterError
+        from .keys.base import check_search_values
         known = [h.name for h in key.hyperparameters]
         unknown = [name for name in v if name not in known]
         if unknown:
@@ -268,6 +292,10 @@ class KeySection(_Section):
                 f"unknown hyperparameter {', '.join(hints)} for key {key.name!r}; "
                 f"allowed: {', '.join(known) or 'none'}"
             )
+        try:
+            check_search_values(key, v)
+        except HyperparameterError as e:
+            raise ValueError(str(e)) from None
         return v
 
 
@@ -289,13 +317,13 @@ class RivalrySection(_Section):
 class ForgeSection(_Section):
     """Forging settings; those left out take :func:`enfo_sdk.forge`'s defaults."""
 
-    rows: int = Field(ge=1, description="Synthetic rows to forge (m << n).")
+    rows: int = Field(ge=1, le=1_000_000, description="Synthetic rows to forge (m << n).")
     mode: Literal["rival", "augment", "adaptable"] | None = Field(
         None, description="rival (default), augment (mixable with outside data) or adaptable."
     )
-    steps: int | None = Field(None, ge=1, description="Maximum optimisation steps.")
-    batch_size: int | None = Field(None, ge=1, description="Owner rows per step.")
-    lr: float | None = Field(None, gt=0, description="Adam learning rate (standardized units); default 0.01 x the key's bandwidth.")
+    steps: int | None = Field(None, ge=1, le=10_000_000, description="Maximum optimisation steps.")
+    batch_size: int | None = Field(None, ge=1, le=10_000_000, description="Owner rows per step.")
+    lr: float | None = Field(None, gt=0, le=100, description="Adam learning rate (standardized units); default 0.01 x the key's bandwidth.")
     init: Literal["kmeans", "sample", "noise"] | None = Field(
         None, description="Starting rows: kmeans (default), sample or noise."
     )
@@ -310,7 +338,7 @@ class ForgeSection(_Section):
     validation: float | None = Field(
         None, gt=0, lt=1, description="Fraction of training rows held out for early stopping."
     )
-    seed: int | None = Field(None, ge=0, description="Seed of the forging run.")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="Seed of the forging run.")
     eval_every: int | None = Field(None, ge=1, description="Steps between evaluations.")
     patience: int | None = Field(
         None, ge=1, description="Evaluations without improvement before stopping early."
@@ -371,6 +399,10 @@ class OutputSection(_Section):
         "`enfo-owner forge --resume` continues from it. Default with --resume: the bundle "
         "path followed by .checkpoint.npz."
     )
+    overwrite: bool = Field(
+        False, description="Replace outputs that already exist (as `enfo-owner forge --force` "
+        "does). Without it an existing bundle, report or checkpoint stops the run before any work."
+    )
 
     @field_validator("bundle")
     @classmethod
@@ -404,7 +436,7 @@ class PartnerSection(_Section):
     name: str = Field(min_length=1, description="Partner name; verification checks it.")
     public_key: str | None = Field(None, description="The partner's public key file.")
     expires_in_days: int | None = Field(
-        None, ge=1, description="The bundle expires this many days after forging."
+        None, ge=1, le=36_500, description="The bundle expires this many days after forging."
     )
 
 
@@ -436,10 +468,12 @@ class Contract(_Section):
         """A copy whose relative paths are made absolute against ``base`` (``~`` expanded)."""
         base = Path(base)
 
-        def fix(p: str | None) -> str | None:
+        def fix(p: str | None, resolve: bool = True) -> str | None:
             if p is None:
                 return None
             q = Path(p).expanduser()
+            if not resolve:  # outputs: a symbolic link must stay visible to be refused
+                return os.path.abspath(q if q.is_absolute() else base / q)
             return str(q if q.is_absolute() else (base / q).resolve())
 
         d = self.model_dump(exclude_unset=True, exclude_none=False)
@@ -450,11 +484,11 @@ class Contract(_Section):
             d["data"]["source"]["connection"] = resolve_connection(src.connection, base)
         elif not src.startswith(_BUILTIN):
             d["data"]["source"] = fix(src)
-        d["output"]["bundle"] = fix(self.output.bundle)
+        d["output"]["bundle"] = fix(self.output.bundle, resolve=False)
         if self.output.report is not None:
-            d["output"]["report"] = fix(self.output.report)
+            d["output"]["report"] = fix(self.output.report, resolve=False)
         if self.output.checkpoint is not None:
-            d["output"]["checkpoint"] = fix(self.output.checkpoint)
+            d["output"]["checkpoint"] = fix(self.output.checkpoint, resolve=False)
         if self.signing.key is not None:
             d.setdefault("signing", {})["key"] = fix(self.signing.key)
         if self.partner is not None and self.partner.public_key is not None:
@@ -483,6 +517,13 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
+)
+# YAML 1.1 (PyYAML) reads ``1e308`` or ``1e-3`` without a dot as a *string*; YAML 1.2 and
+# every user read them as numbers, and so do we.
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
 )
 
 
@@ -638,14 +679,24 @@ def parse_yaml_model(text: str, model: type[BaseModel], file: str | Path, *, wha
         raise ConfigError(head) from e
 
 
+#: Largest contract file read (a contract is a page of YAML; anything larger is a mistake).
+MAX_CONTRACT_BYTES = 1 << 20
+
+
 def read_config_text(path: Path, what: str) -> str:
-    """A config file's text; a missing or unreadable file is a :class:`ConfigError` naming it."""
+    """A config file's text (a contract, a consortium file): a regular file of at most
+    :data:`MAX_CONTRACT_BYTES`, UTF-8 (a byte-order mark allowed); anything else is a
+    :class:`ConfigError` naming it."""
+    from .fs import read_bounded
+
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{what} file not found: {path}")
+    raw = read_bounded(path, MAX_CONTRACT_BYTES, what=f"{what} file", error=ConfigError)
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise ConfigError(f"{what} file not found: {path}") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {what} file {path}: {e}") from e
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"cannot read {what} file {path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
 
 
 def load_contract(path: str | Path) -> Contract:

@@ -56,6 +56,19 @@ class ConsortiumError(EnfoError, ValueError):
     """A consortium cannot be planned as given (names the member or parameter at fault)."""
 
 
+# -- files ------------------------------------------------------------------------------------
+class OutputError(EnfoError, OSError):
+    """An output path is refused before any work: it is an input or another output, a symbolic
+    link, not a regular file, an existing file (without ``--force``), or its folder cannot be
+    written; or writing it failed (the message names the user's path, never a temporary file).
+    Also an ``OSError``, so code that caught write failures before still does."""
+
+
+class InputFileError(EnfoError):
+    """An input path is not a regular file (a FIFO, device, socket or directory), so it is refused
+    before it is opened."""
+
+
 # -- signing and bundles -------------------------------------------------------------------
 class SigningError(EnfoError):
     """A key file cannot be read, parsed or decrypted."""

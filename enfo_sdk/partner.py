@@ -46,7 +46,7 @@ from .spec import KeyClassifier, KeyRegressor, KeySpec
 
 __all__ = [
     "MODEL_FOOTER_KEY", "AugmentReport", "ModelMetadata", "TrainedModel", "augment", "check", "default_model_path",
-    "load_model",
+    "load_model", "model_bytes",
     "predict", "save_model", "train",
 ]
 
@@ -329,6 +329,21 @@ class ModelMetadata(BaseModel):
     rows: int = Field(ge=0)
     state: dict[str, ArrayInfo]
     library_versions: dict[str, str]
+    digest: str | None = Field(
+        None, description="SHA-256 (hex) of the state columns' content digest and of this metadata "
+        "without this field: a corrupted file is refused instead of predicting with a changed "
+        "coefficient. Not a signature (anyone can rewrite a model file). Absent in older files.")
+
+    def integrity(self, values: dict[str, np.ndarray], columns: list[str]) -> str:
+        """The ``digest`` this metadata and these state columns should carry."""
+        import hashlib
+
+        from .bundle.digest import content_digest
+
+        body = self.model_dump_json(exclude={"digest"}).encode("utf-8")
+        h = hashlib.sha256(b"enfo-model-integrity-v1\n")
+        h.update(content_digest(values, columns).encode("ascii") + b"\n" + body)
+        return h.hexdigest()
 
 
 def save_model(model: KeyRegressor, path: str | os.PathLike, manifest: Manifest | VerifiedBundle) -> Path:
@@ -342,6 +357,12 @@ def save_model(model: KeyRegressor, path: str | os.PathLike, manifest: Manifest 
     manifest : Manifest or VerifiedBundle
         The bundle it was trained on (a VerifiedBundle also gives the signer fingerprint).
     """
+    return write_bytes_atomic(path, model_bytes(model, manifest))
+
+
+def model_bytes(model: KeyRegressor | TrainedModel, manifest: Manifest | VerifiedBundle) -> bytes:
+    """The bytes :func:`save_model` writes (Parquet + JSON metadata), for callers that write
+    them with other outputs."""
     if isinstance(manifest, VerifiedBundle):
         fp, manifest = manifest.fingerprint, manifest.manifest
     elif isinstance(manifest, Manifest):
@@ -378,8 +399,8 @@ def save_model(model: KeyRegressor, path: str | os.PathLike, manifest: Manifest 
         target=wrapped.target_name, bundle_id=wrapped.bundle_id, signer_fingerprint=fp, rows=rows or 0,
         state=state, library_versions=library_versions(),
     )
-    data = encode_parquet(columns, values, {MODEL_FOOTER_KEY: meta.model_dump_json().encode("utf-8")})
-    return write_bytes_atomic(path, data)
+    meta = meta.model_copy(update={"digest": meta.integrity(values, columns)})
+    return encode_parquet(columns, values, {MODEL_FOOTER_KEY: meta.model_dump_json().encode("utf-8")})
 
 
 def load_model(path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> TrainedModel:
@@ -419,6 +440,11 @@ def load_model(path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> T
         table = pq.ParquetFile(pa.BufferReader(raw)).read(use_threads=False, use_pandas_metadata=False)
     except (pa.ArrowException, OSError, ValueError) as e:
         raise ModelFileError(f"{name}: the model table cannot be decoded ({e})") from e
+    if meta.digest is not None:
+        values = {c: np.ascontiguousarray(table.column(c).to_numpy(), dtype=np.float64) for c in columns}
+        if meta.integrity(values, columns) != meta.digest:
+            raise ModelFileError(f"{name}: the model file is corrupted (its integrity digest does not "
+                                 "match its state and metadata); train it again from the bundle")
     state = {}
     for sname, info in meta.state.items():
         shape = tuple(info.shape)

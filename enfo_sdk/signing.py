@@ -45,10 +45,12 @@ __all__ = [
     "load_public_key_with_comment", "load_trust", "parse_expiry", "parse_public_key_line",
     "parse_trust_line", "read_trust_lines", "public_key_line", "save_private_key",
     "save_public_key", "OWNER_KEY_ENV", "DEFAULT_KEY_PATH", "default_key_path", "SignerInfo",
-    "create_signing_key",
+    "create_signing_key", "ALLOW_OPEN_KEY_ENV", "check_private_key_mode",
 ]
 
 DEFAULT_PASSPHRASE_ENV = "ENFO_KEY_PASSPHRASE"
+#: Set to 1 to use a private key that group or others may read (refused otherwise, as ssh does).
+ALLOW_OPEN_KEY_ENV = "ENFO_ALLOW_OPEN_KEY"
 _SSH_TYPE = "ssh-ed25519"
 _MAX_KEY_FILE_BYTES = 1 << 20  # key and trust files are tiny; refuse to slurp anything huge
 REVOKED_MARKER = "@revoked"
@@ -96,6 +98,29 @@ def _private_pem(key: Ed25519PrivateKey, passphrase: bytes | None) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
 
+def check_private_key_mode(path: str | os.PathLike) -> None:
+    """Refuse a private key file that group or others may read or write (as ssh does), unless
+    ``$ENFO_ALLOW_OPEN_KEY`` is 1. POSIX only: elsewhere permission bits mean little."""
+    if os.name != "posix" or os.environ.get(ALLOW_OPEN_KEY_ENV) == "1":
+        return
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError as e:
+        raise SigningError(f"cannot check private key {path} ({e.strerror or e})") from e
+    if mode & 0o077:
+        raise SigningError(
+            f"private key {path} is readable by group or others (mode {mode:04o}); run "
+            f"chmod 600 {path}, or set {ALLOW_OPEN_KEY_ENV}=1 to use it anyway"
+        )
+
+
+def _private_and_kept_private(key, path) -> Ed25519PrivateKey:
+    """The Ed25519 key, once its file is known to be readable by its owner only."""
+    key = _require_ed25519_private(key, path)
+    check_private_key_mode(path)
+    return key
+
+
 def load_private_key(path: str | os.PathLike, passphrase_env: str = DEFAULT_PASSPHRASE_ENV) -> Ed25519PrivateKey:
     """Read an Ed25519 private key from a PKCS8 PEM (or unencrypted OpenSSH) file.
 
@@ -108,8 +133,9 @@ def load_private_key(path: str | os.PathLike, passphrase_env: str = DEFAULT_PASS
     Raises
     ------
     SigningError
-        Naming the file: missing, not a private key, a public key, encrypted but the
-        variable is unset, wrong passphrase, or not an Ed25519 key.
+        Naming the file: missing, not a private key, a public key, readable by group or others
+        (unless ``$ENFO_ALLOW_OPEN_KEY`` is 1), encrypted but the variable is unset, wrong
+        passphrase, or not an Ed25519 key.
     """
     data = _read_key_file(path, "private key")
     text = data.lstrip()
@@ -123,7 +149,7 @@ def load_private_key(path: str | os.PathLike, passphrase_env: str = DEFAULT_PASS
                 f"cannot read OpenSSH private key {path} ({e}); encrypted OpenSSH keys are not "
                 "supported: convert it to PKCS8 PEM or generate one with enfo_sdk.signing.keygen"
             ) from e
-        return _require_ed25519_private(key, path)
+        return _private_and_kept_private(key, path)
     encrypted = text.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
     if not (encrypted or text.startswith(b"-----BEGIN PRIVATE KEY-----")):
         first = text.split(b"\n", 1)[0][:60].decode("utf-8", "replace")
@@ -154,7 +180,7 @@ def load_private_key(path: str | os.PathLike, passphrase_env: str = DEFAULT_PASS
         raise SigningError(f"{path} is not a readable PEM private key ({e})") from e
     except UnsupportedAlgorithm as e:
         raise SigningError(f"{path} uses an unsupported key algorithm or encryption ({e})") from e
-    return _require_ed25519_private(key, path)
+    return _private_and_kept_private(key, path)
 
 
 def _require_ed25519_private(key, path) -> Ed25519PrivateKey:
@@ -236,7 +262,7 @@ def save_public_key(public_key: Ed25519PublicKey, path: str | os.PathLike, comme
 
 
 def _read_public_key_file(path) -> tuple[Ed25519PublicKey, str]:
-    text = _read_key_file(path, "public key").decode("utf-8", "replace")
+    text = _read_key_file(path, "public key").decode("utf-8-sig", "replace")
     stripped = text.lstrip()
     if stripped.startswith("-----BEGIN PUBLIC KEY-----"):
         try:
@@ -377,7 +403,7 @@ def parse_trust_line(line: str) -> TrustLine:
 
 def read_trust_lines(path: str | os.PathLike) -> list[TrustLine]:
     """Every line of a trust-store file, parsed; errors name ``path:line``."""
-    text = _read_key_file(path, "trust store").decode("utf-8", "replace")
+    text = _read_key_file(path, "trust store").decode("utf-8-sig", "replace")
     lines = []
     for lineno, line in enumerate(text.splitlines(), 1):
         try:
@@ -521,7 +547,7 @@ def load_trust(paths: Iterable[str | os.PathLike] | str | os.PathLike) -> TrustS
     if not paths:
         raise SigningError("no trusted keys given: pass at least one public-key or trust-store file")
     for p in paths:
-        text = _read_key_file(p, "trust").decode("utf-8", "replace")
+        text = _read_key_file(p, "trust").decode("utf-8-sig", "replace")
         first = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
         if first.startswith("ssh-") or first.startswith("-----BEGIN"):
             store.merge(TrustStore.from_public_key_files([p]))

@@ -16,7 +16,8 @@ import click
 
 from enfo_sdk.cli_support import app_group, verbose_option
 
-_App = app_group("interrupted: nothing was written")
+_App = app_group("interrupted: a run writes its outputs together at the very end, so none "
+                 "were written (checkpoints aside)")
 
 
 @click.group(cls=_App, context_settings={"help_option_names": ["-h", "--help"]})
@@ -151,9 +152,11 @@ class _ProgressBars:
     help="Public key or trust-store file the --from bundle must verify against (repeatable). "
     "Default: the owner's own signing key.",
 )
+@click.option("--force", is_flag=True,
+              help="Replace the bundle, report or checkpoint if they exist (as output.overwrite: true).")
 @verbose_option
 def forge(contract_path: Path, quiet: bool, as_json: bool, resume: bool, from_bundle: Path | None,
-          trust: tuple[Path, ...]) -> None:
+          trust: tuple[Path, ...], force: bool) -> None:
     """Forge, evaluate and sign a bundle as the contract says."""
     from enfo_sdk.contract import load_contract
     from enfo_sdk.workflows.forge_run import run_forge
@@ -163,7 +166,8 @@ def forge(contract_path: Path, quiet: bool, as_json: bool, resume: bool, from_bu
         raise click.UsageError("--trust verifies the --from bundle; pass --from too")
     contract = load_contract(contract_path)
     with _ProgressBars(enabled=not (quiet or as_json)) as bars:
-        run = run_forge(contract, progress=bars, resume=resume, from_bundle=from_bundle, trust=trust)
+        run = run_forge(contract, progress=bars, resume=resume, from_bundle=from_bundle, trust=trust,
+                        force=force)
     summary = run.to_json()
     if run.signer.created:
         click.echo(
@@ -261,11 +265,13 @@ def _sweep_spec(_ctx, _param, value: str | None) -> tuple[str, list[float]] | No
               help="With --sweep: also run the attacker zoo on every bundle (slow).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress; print the report path.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
+@click.option("--force", is_flag=True, help="Replace report files that exist in --out.")
 @verbose_option
 @click.pass_context
 def evaluate(ctx: click.Context, contract_path: Path, bundle: Path | None, out: Path,
              sizes: tuple[int, ...], seeds: int, external_rows: int,
-             sweep: tuple[str, list[float]] | None, attackers: bool, quiet: bool, as_json: bool) -> None:
+             sweep: tuple[str, list[float]] | None, attackers: bool, quiet: bool, as_json: bool,
+             force: bool) -> None:
     """Measure utility, rivalry, divergence and privacy; write metrics.json and report.html.
 
     With --sweep PARAM=V1,V2,... run a sweep of one forging weight instead (the paper's
@@ -288,10 +294,10 @@ def evaluate(ctx: click.Context, contract_path: Path, bundle: Path | None, out: 
     with _ProgressBars(enabled=not (quiet or as_json)) as bars:
         if sweep is not None:
             run = run_sweep(contract, out=out, param=sweep[0], values=sweep[1],
-                            own_rows=external_rows, attackers=attackers, progress=bars)
+                            own_rows=external_rows, attackers=attackers, progress=bars, force=force)
         else:
             run = run_evaluate(contract, out=out, bundle=bundle, sizes=sizes, seeds=seeds,
-                               external_rows=external_rows, progress=bars)
+                               external_rows=external_rows, progress=bars, force=force)
     for message in run.warnings:
         click.echo(f"warning: {message}", err=True)
     if as_json:

@@ -51,6 +51,8 @@ partner_option = click.option(
     help="Your partner name; required when the bundle was forged for a named partner.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+force_option = click.option("--force", is_flag=True,
+                            help="Replace --out if it exists (never an input, a link or a device).")
 
 
 @click.group(cls=_App, context_settings={"help_option_names": ["-h", "--help"]})
@@ -130,10 +132,11 @@ def verify(bundle: Path, trust: tuple[Path, ...], partner: str | None, as_json: 
     "Default: beside the (first) bundle, NAME.model.parquet.",
 )
 @partner_option
+@force_option
 @json_option
 @verbose_option
 def train(bundles: tuple[Path, ...], trust: tuple[Path, ...], out: Path | None, partner: str | None,
-          as_json: bool) -> None:
+          force: bool, as_json: bool) -> None:
     """Verify bundles, rebuild their key model, train it on their rows and save it.
 
     Several bundles (a consortium's, docs/consortium.md) must share one key spec; each is
@@ -142,7 +145,8 @@ def train(bundles: tuple[Path, ...], trust: tuple[Path, ...], out: Path | None, 
     from enfo_sdk.partner import default_model_path
     from enfo_sdk.workflows.partner_steps import train_bundles
 
-    run = train_bundles(bundles, trust, out or default_model_path(bundles[0]), partner=partner)
+    run = train_bundles(bundles, trust, out or default_model_path(bundles[0]), partner=partner, force=force,
+                        out_label="--out" if out else "the model (default path; choose another with --out)")
     summary = {**_verified_summary(run.verified), "model": str(run.model_path)}
     if run.bundles:
         summary["bundles"] = run.to_json()["bundles"]
@@ -165,13 +169,14 @@ def train(bundles: tuple[Path, ...], trust: tuple[Path, ...], out: Path | None, 
     "--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
     help="Predictions (.csv or .parquet): the input's columns plus a prediction column.",
 )
+@force_option
 @json_option
 @verbose_option
-def predict(model: Path, input_path: Path, out: Path, as_json: bool) -> None:
+def predict(model: Path, input_path: Path, out: Path, force: bool, as_json: bool) -> None:
     """Predict with a model saved by `enfo-partner train`."""
     from enfo_sdk.workflows.partner_steps import predict_file
 
-    run = predict_file(model, input_path, out)
+    run = predict_file(model, input_path, out, force=force)
     if as_json:
         click.echo(json.dumps(run.to_json()))
     else:

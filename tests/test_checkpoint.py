@@ -188,7 +188,10 @@ def test_cli_resume_writes_a_checkpoint_and_reuses_it(owner_project):
     ckpt = folder / "out" / "owner.bundle.parquet.checkpoint.npz"
     assert load_checkpoint(ckpt)[1]["finished"]
     rows1 = _bundle_rows(folder / "out" / "owner.bundle.parquet", folder / "keys" / "owner.key.pub")[0]
+    # the finished run's bundle exists: replacing it takes --force (the checkpoint may exist)
     r = runner.invoke(cli, ["forge", "--contract", str(contract), "--resume", "--json"])
+    assert r.exit_code == 1 and "output.bundle" in r.output and "--force" in r.output, r.output
+    r = runner.invoke(cli, ["forge", "--contract", str(contract), "--resume", "--json", "--force"])
     assert r.exit_code == 0, r.output
     second = json.loads(r.output)
     rows2 = _bundle_rows(folder / "out" / "owner.bundle.parquet", folder / "keys" / "owner.key.pub")[0]
@@ -214,13 +217,14 @@ def test_cli_from_updates_the_previous_bundle(owner_project):
     assert summary["seconds"]["encapsulate"] < 0.5
     assert not np.array_equal(new_rows.to_numpy(), old_rows.to_numpy())
     # explicit --trust works too; a row-count mismatch and an untrusted bundle are refused
-    r = runner.invoke(cli, ["forge", "--contract", str(upd), "--from", str(old), "--trust", str(pub), "-q"])
+    r = runner.invoke(cli, ["forge", "--contract", str(upd), "--from", str(old), "--trust", str(pub), "-q",
+                            "--force"])
     assert r.exit_code == 0, r.output
     r = runner.invoke(cli, ["forge", "--contract", str(_contract(folder, source="new.csv", rows=21)),
-                            "--from", str(old)])
+                            "--from", str(old), "--force"])
     assert r.exit_code == 1 and "forge.rows" in r.output and "holds 20 rows" in r.output
     r = runner.invoke(cli, ["keygen", "--out", str(folder / "other" / "k.key")])
-    r = runner.invoke(cli, ["forge", "--contract", str(upd), "--from", str(old),
+    r = runner.invoke(cli, ["forge", "--contract", str(upd), "--from", str(old), "--force",
                             "--trust", str(folder / "other" / "k.key.pub")])
     assert r.exit_code == 1 and "Traceback" not in r.output and "trust" in r.output.lower(), r.output
 

@@ -181,7 +181,8 @@ def test_owner_cli_forges_from_a_streamed_dataset(dataset, tmp_path, monkeypatch
     assert (tmp_path / "out" / "b.parquet").exists()
     contract["data"]["source"] = "builtin:friedman3"
     path.write_text(yaml.safe_dump(contract))
-    r = CliRunner().invoke(cli, ["forge", "--contract", str(path)])
+    # --force: the first run's bundle exists, and the point here is the data.stream refusal
+    r = CliRunner().invoke(cli, ["forge", "--contract", str(path), "--force"])
     assert r.exit_code == 1 and "data.stream" in r.output
 
 

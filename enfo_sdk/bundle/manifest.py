@@ -254,8 +254,13 @@ def _no_constants(token: str):
 
 
 def strict_json(data: bytes):
-    """``json.loads`` that refuses duplicate keys and NaN/Infinity (raises ValueError)."""
-    return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    """``json.loads`` that refuses duplicate keys, NaN/Infinity and nesting deeper than the
+    interpreter's recursion limit (raises ValueError; the input is untrusted until the
+    signature checks, and a RecursionError is not a message)."""
+    try:
+        return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except RecursionError:
+        raise ValueError("nested too deeply (refused unread)") from None
 
 
 def parse_manifest(payload: bytes, name: str = "bundle") -> Manifest:

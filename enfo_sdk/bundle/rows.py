@@ -65,8 +65,10 @@ def owner_bundle_rows(path: str | Path, features: list[str], target: str) -> tup
         The rows do not match the manifest's content digest.
     """
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from .digest import content_digest
+    from .footer import parse_footer, read_bounded
     from .verify import read_envelope_unverified
 
     path = Path(path)
@@ -77,8 +79,15 @@ def owner_bundle_rows(path: str | Path, features: list[str], target: str) -> tup
             f"{path}: bundle columns {names} do not match the contract's "
             f"{[*features, target]}"
         )
+    raw = read_bounded(path)
+    footer = parse_footer(raw, str(path))
+    if footer.num_rows != manifest.rows:  # checked before a byte of column data is decoded
+        raise DigestMismatchError(f"{path}: the table has {footer.num_rows:,} rows but the manifest "
+                                  f"says {manifest.rows:,}; refused before decoding")
     try:
-        df = pd.read_parquet(path)
+        pf = pq.ParquetFile(pa.BufferReader(raw))
+        _check_decoded_size(pf.metadata, manifest.rows, len(names), path)
+        df = pf.read(use_threads=False, use_pandas_metadata=False).to_pandas()
     except (OSError, ValueError, pa.ArrowException) as e:  # the kinds pyarrow raises for bad files
         raise DataError(f"{path}: cannot read the bundle's rows: {e}") from e
     missing = [c for c in names if c not in df.columns]
@@ -88,3 +97,14 @@ def owner_bundle_rows(path: str | Path, features: list[str], target: str) -> tup
     if content_digest(df, names) != str(manifest.content_digest):
         raise DigestMismatchError(f"{path}: the rows do not match the manifest's content digest")
     return manifest.key, df
+
+
+def _check_decoded_size(metadata, rows: int, columns: int, path) -> None:
+    """Refuse a file whose column data would decode to more than its float64 rows can hold
+    (a 0.9 MB compressed file decoded to 3.85 GB before this check)."""
+    limit = 2 * 8 * rows * columns + (1 << 20)  # values, a dictionary page, headers
+    total = sum(metadata.row_group(g).column(c).total_uncompressed_size
+                for g in range(metadata.num_row_groups) for c in range(metadata.num_columns))
+    if total > limit:
+        raise DataError(f"{path}: the column data would decode to {total:,} bytes, more than "
+                        f"{rows:,} rows of {columns} float64 columns take ({limit:,}); refused")

@@ -37,13 +37,27 @@ from .manifest import (
 )
 from .probes import probe_points, probe_seed, rebuild_predictions
 
-__all__ = ["write_bundle", "encode_parquet"]
+__all__ = ["write_bundle", "signed_bundle_bytes", "encode_parquet"]
+
+#: Longest accepted ``expires_in_days`` (100 years; larger values overflow a datetime).
+MAX_EXPIRES_IN_DAYS = 36_500
 
 
-def write_bundle(
-    path: str | os.PathLike,
+def write_bundle(path: str | os.PathLike, result, **kwargs) -> Manifest:
+    """Write ``result`` (a :class:`~enfo_sdk.forge.ForgeResult`) as a signed bundle at ``path``.
+
+    ``path`` is replaced atomically if it exists; the keyword arguments are
+    :func:`signed_bundle_bytes`'s. Returns the signed :class:`Manifest`.
+    """
+    manifest, data = signed_bundle_bytes(result, where=str(path), **kwargs)
+    write_bytes_atomic(path, data)
+    return manifest
+
+
+def signed_bundle_bytes(
     result,
     *,
+    where: str = "<bundle>",
     signing_key: Ed25519PrivateKey,
     owner_name: str,
     partner_name: str | None = None,
@@ -53,12 +67,11 @@ def write_bundle(
     n_probes: int = 8,
     now: datetime | None = None,
 ) -> Manifest:
-    """Write ``result`` (a :class:`~enfo_sdk.forge.ForgeResult`) as a signed v1 bundle.
+    """The bytes of a signed bundle of ``result`` (a :class:`~enfo_sdk.forge.ForgeResult`), and
+    its manifest; nothing is written (a workflow writes them with its other outputs).
 
     Parameters
     ----------
-    path : path-like
-        Target file (conventionally ``*.parquet``); replaced atomically if it exists.
     result : ForgeResult
         The forged rows (``data``: features then target, original units) and their KeySpec.
     signing_key : Ed25519PrivateKey
@@ -79,11 +92,13 @@ def write_bundle(
         Probe points (1..10000).
     now : datetime, optional
         Creation time (default: now, UTC).
+    where : str
+        Where the bytes will go, for messages.
 
     Returns
     -------
-    Manifest
-        The signed manifest.
+    (Manifest, bytes)
+        The signed manifest and the Parquet file's bytes.
     """
     if not isinstance(signing_key, Ed25519PrivateKey):
         raise SigningError(f"signing_key must be an Ed25519 private key, got {type(signing_key).__name__}")
@@ -103,8 +118,10 @@ def write_bundle(
     created = _utc(now) if now is not None else datetime.now(timezone.utc)
     expires = None
     if expires_in_days is not None:
-        if not isinstance(expires_in_days, Real) or not math.isfinite(expires_in_days) or expires_in_days <= 0:
-            raise ConfigError(f"expires_in_days must be a positive number of days, got {expires_in_days!r}")
+        if not isinstance(expires_in_days, Real) or not math.isfinite(expires_in_days) \
+                or not 0 < expires_in_days <= MAX_EXPIRES_IN_DAYS:
+            raise ConfigError(f"expires_in_days must be a number of days in (0, {MAX_EXPIRES_IN_DAYS}], "
+                              f"got {expires_in_days!r}")
         expires = created + timedelta(days=float(expires_in_days))
     partner = _partner(partner_name, partner_public_key)
 
@@ -133,23 +150,26 @@ def write_bundle(
         column_digests=column_digests(values, columns),
     )
     payload = manifest.payload()
-    if parse_manifest(payload, str(path)) != manifest:  # what partners will parse is what we meant
+    if parse_manifest(payload, where) != manifest:  # what partners will parse is what we meant
         raise DataError("the manifest does not survive a JSON round trip (a non-JSON value in the settings?)")
     envelope = sign_envelope(payload, MANIFEST_PAYLOAD_TYPES[manifest.format_version], signing_key)
-    write_bytes_atomic(path, encode_parquet(columns, values, {ENVELOPE_KEY: envelope.to_json()}))
-    return manifest
+    return manifest, encode_parquet(columns, values, {ENVELOPE_KEY: envelope.to_json()})
 
 
 def encode_parquet(columns: list[str], values: dict[str, np.ndarray], footer: dict[str, bytes]) -> bytes:
     """Parquet bytes of required float64 columns with exactly ``footer`` as key-value metadata.
 
     No ``ARROW:schema`` entry (so no pandas metadata and no extension types), no compression
-    (every Parquet reader can decode it), one row group.
+    (every Parquet reader can decode it), one row group, PLAIN encoding (no dictionary page) and
+    no statistics: page headers then hold little besides the framing, so few bytes are left that
+    a reader ignores (a flipped bit in a statistic is accepted with the signed content unchanged;
+    benchmarks/fuzz_bundle.py counts such mutants).
     """
     schema = pa.schema([pa.field(n, pa.float64(), nullable=False) for n in columns])
     table = pa.Table.from_arrays([pa.array(values[n], type=pa.float64()) for n in columns], schema=schema)
     sink = pa.BufferOutputStream()
-    with pq.ParquetWriter(sink, schema, store_schema=False, compression="none") as writer:
+    with pq.ParquetWriter(sink, schema, store_schema=False, compression="none", use_dictionary=False,
+                          write_statistics=False) as writer:
         writer.write_table(table, row_group_size=max(1, table.num_rows))
         writer.add_key_value_metadata({k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in footer.items()})
     return sink.getvalue().to_pybytes()

@@ -638,7 +638,10 @@ def _numeric_values(s: pd.Series, name: str, where: str) -> np.ndarray:
 
     if pd.api.types.is_bool_dtype(s):
         return s.astype(np.float64).to_numpy()
-    if pd.api.types.is_numeric_dtype(s):
+    if pd.api.types.is_integer_dtype(s):
+        _check_exact_integers(s, name, where)
+        v = s.astype(np.float64).to_numpy()
+    elif pd.api.types.is_numeric_dtype(s):
         v = s.astype(np.float64).to_numpy()
     else:
         v = pd.to_numeric(s, errors="coerce").astype(np.float64).to_numpy()
@@ -649,6 +652,25 @@ def _numeric_values(s: pd.Series, name: str, where: str) -> np.ndarray:
     if np.isinf(v).any():
         raise DataError(f"{where}: column {name!r} holds an infinite value")
     return v
+
+
+#: Largest integer magnitude float64 holds exactly (2**53); beyond it neighbours collapse.
+EXACT_INTEGER_LIMIT = 2**53
+
+
+def _check_exact_integers(s: pd.Series, name: str, where: str) -> None:
+    """Refuse integers that float64 would round (near 2**63 a whole column can collapse to a
+    couple of distinct values); such a column is an id or needs rescaling before it is a feature."""
+    values = s.dropna()
+    if values.empty:
+        return
+    big = values[(values > EXACT_INTEGER_LIMIT) | (values < -EXACT_INTEGER_LIMIT)]
+    if len(big):
+        raise DataError(
+            f"{where}: column {name!r} holds integers beyond 2^53 (e.g. {int(big.iloc[0])}, "
+            f"{len(big)} value(s)) that float64 cannot represent exactly; type it id or ignore "
+            "in data.columns, or rescale it"
+        )
 
 
 def _boolean_values(s: pd.Series, name: str, where: str) -> np.ndarray:

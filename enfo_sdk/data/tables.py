@@ -15,9 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import DataError
+from ..fs import require_regular_file
 from .builtin import load_builtin
 
-__all__ = ["BUILTIN_PREFIX", "read_table", "select_columns"]
+__all__ = ["BUILTIN_PREFIX", "read_table", "select_columns", "check_column_names"]
 
 #: Prefix of a source naming a built-in dataset, e.g. ``builtin:friedman3``.
 BUILTIN_PREFIX = "builtin:"
@@ -66,10 +67,12 @@ def read_table(source: str | Path, columns: Sequence[str] | None = None) -> pd.D
         df = _pick(df, columns, source)
     else:
         path = Path(source)
+        if not path.exists():
+            raise DataError(f"no such file or directory: {path}")
+        # a FIFO or a device would block or stream without end: refuse it before opening
+        require_regular_file(path, what="table", error=DataError, allow_dir=True)
         if path.is_dir():
             df = _read_dataset(path, columns)
-        elif not path.exists():
-            raise DataError(f"no such file or directory: {path}")
         else:
             name = path.name.lower()
             if name.endswith(_CSV_SUFFIXES):
@@ -111,8 +114,24 @@ def _pick(df: pd.DataFrame, columns: list[str] | None, source) -> pd.DataFrame:
 _EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
 
 
+def check_column_names(names: Sequence, where) -> None:
+    """Refuse empty and duplicate column names, naming them (pandas would silently rename a
+    second ``a`` to ``a.1`` and an empty header to ``Unnamed: 1``, and both would be signed)."""
+    texts = ["" if n is None or (isinstance(n, float) and n != n) else str(n) for n in names]
+    empty = [i + 1 for i, n in enumerate(texts) if not n.strip()]
+    if empty:
+        raise DataError(f"{where}: column {empty[0]} (of {len(texts)}) has an empty name; "
+                        "name every column in the header")
+    dup = sorted({n for n in texts if texts.count(n) > 1})
+    if dup:
+        raise DataError(f"{where}: duplicate column name(s) {', '.join(map(repr, dup))}; "
+                        "every column needs its own name")
+
+
 def _read_csv(path: Path, columns: list[str] | None) -> pd.DataFrame:
     try:
+        raw_header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+        check_column_names(list(raw_header.iloc[0]) if len(raw_header) else [], path)
         if columns is not None:
             header = pd.read_csv(path, nrows=0).columns
             _missing(columns, list(header), path)
@@ -135,6 +154,7 @@ def _read_parquet(path: Path, columns: list[str] | None) -> pd.DataFrame:
 
     try:
         schema = pq.read_schema(path)
+        check_column_names(schema.names, path)
         if columns is not None:
             _missing(columns, schema.names, path)
         table = pq.read_table(path, columns=columns)
@@ -167,6 +187,7 @@ def _read_dataset(path: Path, columns: list[str] | None) -> pd.DataFrame:
             partitioning=ds.HivePartitioning.discover(infer_dictionary=False),
             partition_base_dir=str(path),
         )
+        check_column_names(dataset.schema.names, path)
         if columns is not None:
             _missing(columns, dataset.schema.names, path)
         return dataset.to_table(columns=columns).to_pandas()

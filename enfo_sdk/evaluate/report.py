@@ -12,10 +12,14 @@ import json
 import math
 from pathlib import Path
 
-from ..fs import write_bytes_atomic
+from ..fs import write_files_atomic
 from . import plots
 
-__all__ = ["write_report", "render_html", "figures"]
+__all__ = ["write_report", "render_html", "figures", "REPORT_FILES"]
+
+#: Every file :func:`write_report` may write into its folder.
+REPORT_FILES = ("metrics.json", "report.html", "training_curve.png", "rows_curve.png",
+                "rmse_vs_attack.png", "divergence_radar.png", "attackers.png")
 
 
 def _fmt(v, digits=4) -> str:
@@ -105,23 +109,21 @@ def render_html(body: dict, pngs: dict[str, bytes]) -> str:
     )
 
 
-def write_report(body: dict, out: str | Path) -> tuple[Path, Path, list[Path]]:
-    """Write ``metrics.json``, ``report.html`` and the PNGs into folder ``out``.
+def write_report(body: dict, out: str | Path, *, overwrite: bool = True) -> tuple[Path, Path, list[Path]]:
+    """Write ``metrics.json``, ``report.html`` and the PNGs into folder ``out``, together
+    (:func:`enfo_sdk.fs.write_files_atomic`; without ``overwrite`` an existing file is refused).
 
     Returns
     -------
     (metrics_path, report_path, png_paths)
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     pngs = figures(body)
-    paths = []
-    for name, data in pngs.items():
-        p = out / f"{name}.png"
-        write_bytes_atomic(p, data)
-        paths.append(p)
+    files = {out / f"{name}.png": data for name, data in pngs.items()}
+    paths = list(files)
     metrics = {k: v for k, v in body.items() if k != "history"}
     mpath, rpath = out / "metrics.json", out / "report.html"
-    write_bytes_atomic(mpath, (json.dumps(metrics, indent=2, default=float) + "\n").encode())
-    write_bytes_atomic(rpath, render_html(body, pngs).encode("utf-8"))
+    files[mpath] = (json.dumps(metrics, indent=2, default=float) + "\n").encode()
+    files[rpath] = render_html(body, pngs).encode("utf-8")
+    write_files_atomic(files, overwrite=overwrite)
     return mpath, rpath, paths

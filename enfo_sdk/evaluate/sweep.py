@@ -44,7 +44,10 @@ from .divergence import divergences
 from .utility import external_rivalry, key_rmse
 
 __all__ = ["SWEEPABLE", "MODE_OF", "sweepable_params", "check_sweep", "sweep", "render_sweep_html",
-           "write_sweep"]
+           "write_sweep", "SWEEP_FILES"]
+
+#: The files :func:`write_sweep` writes into its folder.
+SWEEP_FILES = ("sweep.json", "sweep.png", "sweep.html")
 
 #: Forging weights a sweep may vary, in the order they are listed to users.
 SWEEPABLE = ("alignment_weight", "adaptability_weight", "rival_weight")
@@ -299,7 +302,7 @@ def write_sweep(body: dict, out: str | Path) -> tuple[Path, Path, Path]:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    jpath, ppath, hpath = out / "sweep.json", out / "sweep.png", out / "sweep.html"
+    jpath, ppath, hpath = (out / name for name in SWEEP_FILES)
     png = sweep_plot(body["sweep"], ppath)
     write_bytes_atomic(jpath, (json.dumps(body, indent=2, default=float) + "\n").encode())
     write_bytes_atomic(hpath, render_sweep_html(body, png).encode("utf-8"))

@@ -31,7 +31,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Hyperparameter:
-    """One hyperparameter: its type, default (None: required) and lower bound."""
+    """One hyperparameter: its type, default (None: required), lower and upper bound.
+
+    The bounds are the *sane* range, not just the mathematical one: a bandwidth of 1e-300 is
+    positive but its square underflows to zero, and a billion iterations exhaust memory, so
+    both are refused when the contract is read, at their line.
+    """
 
     name: str
     kind: type  # int or float
@@ -39,6 +44,7 @@ class Hyperparameter:
     low: float
     low_inclusive: bool = False
     doc: str = ""
+    high: float = math.inf  # inclusive
 
     def check(self, value: Any, algorithm: str) -> float | int:
         where = f"hyperparameter {self.name!r} of key {algorithm!r}"
@@ -55,7 +61,9 @@ class Hyperparameter:
         ok = value >= self.low if self.low_inclusive else value > self.low
         if not ok:
             op = ">=" if self.low_inclusive else ">"
-            raise HyperparameterError(f"{where} must be {op} {self.low}, got {value!r}")
+            raise HyperparameterError(f"{where} must be {op} {self.low:g}, got {value!r}")
+        if value > self.high:
+            raise HyperparameterError(f"{where} must be <= {self.high:g}, got {value!r}")
         return value
 
 
@@ -158,7 +166,8 @@ class Key(ABC):
 
 
 def check_search_names(key: Key, names) -> None:
-    """Raise naming every search key that is not one of ``key``'s hyperparameters."""
+    """Raise naming every search key that is not one of ``key``'s hyperparameters, and (when
+    ``names`` is a mapping of grids) every listed value outside its hyperparameter's range."""
     known = {h.name for h in key.hyperparameters}
     unknown = sorted(set(names) - known)
     if unknown:
@@ -166,6 +175,31 @@ def check_search_names(key: Key, names) -> None:
             f"unknown search key(s) {', '.join(map(repr, unknown))} for key {key.name!r} "
             f"(allowed: {', '.join(sorted(known)) or 'none'})"
         )
+    if isinstance(names, Mapping):
+        check_search_values(key, names)
+
+
+def check_search_values(key: Key, search: Mapping[str, Any]) -> None:
+    """Check every value of a search grid (a value, a list, or ``{max: T}`` for an integer
+    hyperparameter) against its hyperparameter's type and range; raise naming the first bad one."""
+    by_name = {h.name: h for h in key.hyperparameters}
+    for name, values in search.items():
+        hp = by_name.get(name)
+        if hp is None:
+            continue
+        if isinstance(values, Mapping):
+            if hp.kind is not int or set(values) != {"max"}:
+                raise HyperparameterError(f"{name}: {{max: T}} applies only to a whole-number "
+                                          f"hyperparameter, got {dict(values)!r}")
+            hp.check(values["max"], key.name)
+            if isinstance(values["max"], float):
+                raise HyperparameterError(f"{name}: max must be a whole number, got {values['max']!r}")
+            continue
+        listed = list(values) if isinstance(values, (list, tuple)) else [values]
+        if not listed:
+            raise HyperparameterError(f"{name}: the search grid is empty")
+        for v in listed:
+            hp.check(v, key.name)
 
 
 def _cv_mse(key: Key, Z, t, folds, params) -> float:

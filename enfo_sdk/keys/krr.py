@@ -18,8 +18,9 @@ class KRR(Key):
     name = "krr"
     version = 1
     hyperparameters = (
-        Hyperparameter("bandwidth", float, None, 0.0, doc="Gaussian kernel bandwidth s > 0"),
-        Hyperparameter("alpha", float, None, 0.0, doc="penalty alpha > 0"),
+        Hyperparameter("bandwidth", float, None, 1e-6, low_inclusive=True, high=1e6,
+                       doc="Gaussian kernel bandwidth s in [1e-6, 1e6] (standardized units)"),
+        Hyperparameter("alpha", float, None, 0.0, high=1e6, doc="penalty alpha in (0, 1e6]"),
     )
     row_state = ("train_rows", "coef")
     estimator_defaults = {"bandwidth": 1.0, "alpha": 1e-3}

@@ -64,7 +64,7 @@ class Ridge(Key):
     name = "ridge"
     version = 1
     hyperparameters = (
-        Hyperparameter("alpha", float, None, 0.0, low_inclusive=True, doc="penalty alpha >= 0"),
+        Hyperparameter("alpha", float, None, 0.0, low_inclusive=True, high=1e6, doc="penalty alpha in [0, 1e6]"),
     )
     estimator_defaults = {"alpha": 1e-3}
 

@@ -31,15 +31,20 @@ from .nu_recursion import nu_coefficients, nu_fit_numpy
 
 #: Longest iteration path scored by the default search (and when a search names no maximum).
 DEFAULT_MAX_ITERATIONS = 2000
+#: Most iterations a key may run (each costs a kernel product; a billion would exhaust memory
+#: in the coefficient tables before the first one ran).
+MAX_ITERATIONS = 100_000
 
 
 class NuMethod(Key):
     name = "nu-method"
     version = 1
     hyperparameters = (
-        Hyperparameter("bandwidth", float, None, 0.0, doc="Gaussian kernel bandwidth s > 0"),
-        Hyperparameter("iterations", int, None, 1, low_inclusive=True, doc="iterations T >= 1"),
-        Hyperparameter("nu", float, 1.0, 0.0, doc="acceleration nu > 0"),
+        Hyperparameter("bandwidth", float, None, 1e-6, low_inclusive=True, high=1e6,
+                       doc="Gaussian kernel bandwidth s in [1e-6, 1e6] (standardized units)"),
+        Hyperparameter("iterations", int, None, 1, low_inclusive=True, high=MAX_ITERATIONS,
+                       doc=f"iterations T in [1, {MAX_ITERATIONS:,}]"),
+        Hyperparameter("nu", float, 1.0, 0.0, high=100.0, doc="acceleration nu in (0, 100]"),
     )
     row_state = ("train_rows", "coef")
     estimator_defaults = {"bandwidth": 1.0, "iterations": 50}
@@ -185,13 +190,17 @@ def _iteration_grid(spec) -> tuple[int, list[int], bool]:
         extra = set(spec) - {"max"}
         if extra:
             raise HyperparameterError(f"iterations search takes only 'max', got {sorted(extra)}")
-        T_max = int(spec.get("max", DEFAULT_MAX_ITERATIONS))
-        if T_max < 1:
-            raise HyperparameterError(f"iterations max must be >= 1, got {T_max}")
+        raw = spec.get("max", DEFAULT_MAX_ITERATIONS)
+        if isinstance(raw, bool) or not isinstance(raw, (int, np.integer)) or not 1 <= raw <= MAX_ITERATIONS:
+            raise HyperparameterError(f"iterations max must be a whole number in 1..{MAX_ITERATIONS:,}, got {raw!r}")
+        T_max = int(raw)
         return T_max, list(range(1, T_max + 1)), True
-    values = sorted(int(v) for v in _as_list(spec))
-    if not values or values[0] < 1:
-        raise HyperparameterError(f"iterations must be >= 1, got {values}")
+    listed = _as_list(spec)
+    if any(isinstance(v, bool) or float(v) != int(v) for v in listed):
+        raise HyperparameterError(f"iterations must be whole numbers, got {listed}")
+    values = sorted(int(v) for v in listed)
+    if not values or values[0] < 1 or values[-1] > MAX_ITERATIONS:
+        raise HyperparameterError(f"iterations must be in 1..{MAX_ITERATIONS:,}, got {values}")
     return values[-1], values, False
 
 

@@ -28,6 +28,23 @@ def context(where: str) -> Iterator[None]:
         raise type(e)(f"{where}: {e}") from e
 
 
+def data_inputs(contract) -> dict[str, Any]:
+    """The contract's own input files by label, for :func:`enfo_sdk.outputs.check_outputs`:
+    the contract file and the data source (a file or folder, or a SQL query's database file;
+    built-in datasets and database servers are no files)."""
+    src = contract.data.source
+    inputs: dict[str, Any] = {"the contract": contract.file}
+    if isinstance(src, str):
+        inputs[contract.where("data.source")] = src
+    else:
+        from ..data.sql import parse_connection
+
+        conn = parse_connection(src.connection)
+        if conn.is_file:
+            inputs[contract.where("data.source.connection")] = conn.target
+    return inputs
+
+
 def notify(progress: Progress | None, phase: str, fraction: float) -> None:
     """Report ``fraction`` of ``phase`` (clamped to [0, 1]) when a callback is given."""
     if progress is not None:

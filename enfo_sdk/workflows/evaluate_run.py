@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import Progress, context, encapsulate_contract, notify, report_meta
+from .common import Progress, context, data_inputs, encapsulate_contract, notify, report_meta
 from .owner_data import load_owner_split, require_regression
 
 __all__ = ["EVALUATE_PHASES", "EvaluateRun", "run_evaluate"]
@@ -97,6 +97,7 @@ def run_evaluate(
     external_rows: int = 1000,
     baselines: Sequence[str] | None = None,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> EvaluateRun:
     """Evaluate a bundle (or a fresh forge) on the contract's data; write a report to ``out``.
 
@@ -118,6 +119,9 @@ def run_evaluate(
         Baselines to run (default all of :data:`enfo_sdk.evaluate.BASELINES`).
     progress : callable, optional
         ``progress(phase, fraction)`` with phase in :data:`EVALUATE_PHASES`.
+    force : bool
+        Replace report files that exist in ``out``; without it they stop the run before any
+        work (as does a report file that is an input, a link or not a regular file).
 
     Returns
     -------
@@ -126,9 +130,11 @@ def run_evaluate(
     from ..bundle.rows import owner_bundle_rows
     from ..evaluate import BASELINES, evaluate, rows_curve, split_holdout
     from ..evaluate.baselines import baselines_note
-    from ..evaluate.report import write_report
+    from ..evaluate.report import REPORT_FILES, write_report
     from ..forge import forge
+    from ..outputs import check_folder_outputs
 
+    check_folder_outputs(out, REPORT_FILES, {**data_inputs(contract), "--bundle": bundle}, overwrite=force)
     t_start = time.perf_counter()
     caught: list[str] = []
     split = load_owner_split(contract, check_rows=bundle is None, stream=False)
@@ -185,7 +191,7 @@ def run_evaluate(
         "curve": curve,
         "history": history,
     }
-    metrics_path, report_path, pngs = write_report(body, out)
+    metrics_path, report_path, pngs = write_report(body, out, overwrite=force)
     notify(progress, "report", 1.0)
     b = evaluation["bundle"]
     return EvaluateRun(

@@ -13,8 +13,12 @@
        rivalry_check`: a time-bounded attacker zoo tuned on the forged rows, bootstrap
        intervals, the outside-rows test);
     6. *write*: create the signing key at the default location if none was named and none
-       exists, then the signed bundle (atomic: an interruption leaves no partial file) and the
-       optional JSON report.
+       exists, then the signed bundle and the optional JSON report, together (an interruption
+       leaves neither).
+
+Before step 1 the outputs are checked (:func:`check_forge_outputs`): a path that is an input
+or another output, a link, not a regular file, or an existing file without ``force`` stops the
+run before any work.
 
 Progress is reported through ``progress(phase, fraction)`` with phase one of :data:`PHASES`.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 import getpass
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,10 +39,18 @@ import numpy as np
 
 from .._random import rng as make_rng
 from ..errors import ConfigError, SigningError
-from .common import Progress, collect_warnings, context, encapsulate_contract, key_summary, notify
+from ..fs import write_files_atomic
+from ..outputs import check_outputs
+from .common import (
+    Progress, collect_warnings, context, data_inputs, encapsulate_contract, key_summary, notify,
+)
 from .owner_data import OwnerSplit, load_owner_split
 
-__all__ = ["PHASES", "ForgeRun", "run_forge"]
+__all__ = ["PHASES", "ForgeRun", "run_forge", "check_forge_outputs"]
+
+#: Most training rows the ``full`` reference trains the key on (a kernel key's fit holds an
+#: n x n float64 matrix: 10,000 rows take 0.8 GB); above it a seeded sample, with a warning.
+FULL_REFERENCE_MAX_ROWS = 10_000
 
 #: Phases reported to ``progress(phase, fraction)`` by :func:`run_forge`, in order.
 PHASES = ("encapsulate", "forge", "evaluate", "write")
@@ -190,6 +203,7 @@ def run_forge(
     from_bundle: str | Path | None = None,
     trust: Sequence[str | Path] = (),
     spec=None,
+    force: bool = False,
 ) -> ForgeRun:
     """Run a contract end to end: read, split, encapsulate, forge, evaluate, sign, write.
 
@@ -213,6 +227,9 @@ def run_forge(
         Forge for this key (a consortium's agreed key, docs/consortium.md): encapsulation is
         skipped and the owner's table is encoded with ``spec.columns``; ``key.algorithm`` must
         match. Not with ``from_bundle``.
+    force : bool
+        Replace outputs that exist (as ``output.overwrite: true`` does). Without it an existing
+        bundle, report or checkpoint (the last except with ``resume``) stops the run at once.
 
     Returns
     -------
@@ -221,12 +238,18 @@ def run_forge(
     Raises
     ------
     EnfoError
-        ConfigError, DataError, SigningError, HyperparameterError, ForgeError, ...; each
-        message names the contract file and key path, or the data file and column.
+        ConfigError, DataError, SigningError, HyperparameterError, ForgeError, OutputError, ...;
+        each message names the contract file and key path, or the data file and column.
     """
     from .. import signing
     from ..forge import forge
 
+    overwrite = bool(force or contract.output.overwrite)
+    checkpoint = contract.output.checkpoint
+    if checkpoint is None and resume:
+        checkpoint = str(contract.output.bundle) + ".checkpoint.npz"
+    outputs = check_forge_outputs(contract, checkpoint=checkpoint, resume=resume,
+                                  from_bundle=from_bundle, trust=trust, overwrite=overwrite)
     phases = _Phases(progress)
     caught: list[str] = []
     plan = _plan_signing(contract)
@@ -243,7 +266,6 @@ def run_forge(
                           f"key spec is {spec.algorithm!r}")
 
     split = load_owner_split(contract, columns=None if spec is None else spec.columns)
-    Xa_train, ya_train = split.train_arrays
 
     with phases.phase("encapsulate"):
         init_rows = None
@@ -252,9 +274,6 @@ def run_forge(
         elif spec is None:
             spec = encapsulate_contract(contract, split.X_train, split.y_train, progress, caught,
                                     columns=split.columns)
-        checkpoint = contract.output.checkpoint
-        if checkpoint is None and resume:
-            checkpoint = str(contract.output.bundle) + ".checkpoint.npz"
         extra: dict[str, Any] = {}
         if checkpoint is not None:
             extra.update(checkpoint=Path(checkpoint), resume=bool(resume))
@@ -274,7 +293,8 @@ def run_forge(
         else:
             result, hardened = _harden(contract, spec, result, split)
             outside, test = split.holdout_roles(contract.data.seed)
-            test_rmse = _test_rmse(spec, split, result, contract.data.seed, test, report)
+            with collect_warnings(caught):
+                test_rmse = _test_rmse(spec, split, result, contract.data.seed, test, report)
             if hardened is not None:
                 test_rmse["forged_soft"] = hardened
             rivalry = _rivalry(contract, spec, split, result, outside, test)
@@ -283,18 +303,48 @@ def run_forge(
     with phases.phase("write"):
         signer, key = _signer(contract, plan)
         bundle = Path(contract.output.bundle)
-        bundle.parent.mkdir(parents=True, exist_ok=True)
-        manifest = _write_bundle(contract, bundle, result, key, partner_key, test_rmse, classification)
+        manifest, data = _bundle_bytes(contract, bundle, result, key, partner_key, test_rmse, classification)
     run = ForgeRun(
         contract=contract, bundle=bundle, manifest=manifest, result=result, spec=spec,
         test_rmse=test_rmse, n_train=split.n_train, n_test=split.n_test,
         seconds=phases.total(), signer=signer, warnings=caught, classification=classification,
         rivalry=rivalry, n_outside=len(outside),
     )
+    files = {outputs[contract.where("output.bundle")]: data}
     if contract.output.report is not None:
         run.report = Path(contract.output.report)
-        _write_report(run)
+        files[outputs[contract.where("output.report")]] = _report_bytes(run)
+    write_files_atomic(files, overwrite=overwrite)  # together, at the end, or not at all
     return run
+
+
+def check_forge_outputs(contract, *, checkpoint: str | Path | None = None, resume: bool = False,
+                        from_bundle: str | Path | None = None, trust: Sequence[str | Path] = (),
+                        overwrite: bool = False) -> dict[str, Path]:
+    """Refuse the contract's outputs (bundle, report, checkpoint) before any work when one is an
+    input (data source, contract, keys, ``--from``, ``--trust``) or another output, a link or
+    not a regular file, or exists without ``overwrite`` (:func:`enfo_sdk.outputs.check_outputs`).
+    An existing checkpoint is expected with ``resume``. Returns the outputs by label."""
+    from ..signing import default_key_path
+
+    key = Path(contract.signing.key) if contract.signing.key else default_key_path()
+    inputs: dict[str, Any] = {
+        **data_inputs(contract),
+        contract.where("signing.key"): key,
+        f"{contract.where('signing.key')} (public half)": Path(str(key) + ".pub"),
+        contract.where("partner.public_key"): contract.partner.public_key if contract.partner else None,
+        "--from": from_bundle,
+    }
+    inputs.update({f"--trust #{i + 1}": p for i, p in enumerate(trust)})
+    where_ckpt = contract.where("output.checkpoint")
+    outputs = {
+        contract.where("output.bundle"): contract.output.bundle,
+        contract.where("output.report"): contract.output.report,
+        where_ckpt: checkpoint,
+    }
+    return check_outputs(outputs, inputs, overwrite=overwrite, replaceable=(where_ckpt,) if resume else (),
+                         hint=f"pass --force (or set output.overwrite: true in "
+                              f"{contract.file or 'the contract'}) to replace it")
 
 
 def _harden(contract, spec, result, split: OwnerSplit):
@@ -324,6 +374,13 @@ def _test_rmse(spec, split: OwnerSplit, result, seed: int, test, report) -> dict
 
     Xa, ya = split.train_arrays
     Xt, yt = split.X_test[test], split.y_test[test]
+    if len(ya) > FULL_REFERENCE_MAX_ROWS:  # a kernel key's fit holds an n x n matrix
+        keep = np.sort(make_rng(seed).choice(len(ya), FULL_REFERENCE_MAX_ROWS, replace=False))
+        warnings.warn(
+            f"the 'full' reference is the key trained on {FULL_REFERENCE_MAX_ROWS:,} of the "
+            f"{len(ya):,} training rows (seeded sample): all of them would need "
+            f"{8 * len(ya) ** 2 / 2**30:,.0f} GiB for a kernel key", stacklevel=2)
+        Xa, ya = Xa[keep], ya[keep]
     out = {"full": key_rmse(spec, Xa, ya, Xt, yt)}
     report(1 / 4)
     out["forged"] = key_rmse(spec, result.X, result.y, Xt, yt)
@@ -360,9 +417,9 @@ def _signer(contract, plan: _SigningPlan):
     return signing.SignerInfo.of(plan.key, plan.path), plan.key
 
 
-def _write_bundle(contract, bundle: Path, result, key, partner_key, test_rmse: dict[str, float],
+def _bundle_bytes(contract, bundle: Path, result, key, partner_key, test_rmse: dict[str, float],
                   classification: dict[str, Any] | None = None):
-    from ..bundle import write_bundle
+    from ..bundle.write import signed_bundle_bytes
 
     partner = contract.partner
     if classification is not None:
@@ -377,8 +434,8 @@ def _write_bundle(contract, bundle: Path, result, key, partner_key, test_rmse: d
             "best_val_rmse": float(result.metrics["best_val_rmse"]),
         }
     with context(contract.where("output.bundle")):
-        return write_bundle(
-            bundle, result, signing_key=key, owner_name=owner_name(contract),
+        return signed_bundle_bytes(
+            result, where=str(bundle), signing_key=key, owner_name=owner_name(contract),
             partner_name=partner.name if partner else None,
             partner_public_key=partner_key,
             expires_in_days=partner.expires_in_days if partner else None,
@@ -428,11 +485,8 @@ def _check_previous(contract, previous, split: OwnerSplit):
     return spec, previous.data
 
 
-def _write_report(run: ForgeRun) -> None:
-    from ..fs import write_bytes_atomic
-
+def _report_bytes(run: ForgeRun) -> bytes:
     body = run.to_json()
     body["history"] = run.result.history.replace({np.nan: None}).to_dict(orient="records")
     body["settings"] = run.result.settings
-    run.report.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(run.report, (json.dumps(body, indent=2) + "\n").encode())
+    return (json.dumps(body, indent=2) + "\n").encode()

@@ -153,9 +153,20 @@ def load_owner_split(contract, *, check_rows: bool = True, stream: bool | None =
         raise ConfigError(f"{contract.where('data.stream')}: forging for a given key spec reads the "
                           f"table in memory; set data.stream: false")
     split = _stream_split(contract) if stream else _memory_split(contract, columns)
+    _check_target_varies(split, contract)
     if check_rows:
         split.check_rows(contract)
     return split
+
+
+def _check_target_varies(split: OwnerSplit, contract) -> None:
+    """A constant target would forge with RMSE 0 and teach nothing: refuse it, naming it."""
+    y = np.asarray(split.y_train, dtype=np.float64)
+    if len(y) and np.all(y == y[0]):
+        raise DataError(
+            f"{contract.data.source}: target column {split.target!r} is constant ({y[0]:g} in "
+            f"every training row); there is nothing for a key to learn ({contract.where('data.target')})"
+        )
 
 
 def read_owner_frame(contract) -> pd.DataFrame:

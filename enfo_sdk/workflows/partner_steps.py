@@ -14,6 +14,7 @@ from typing import Any
 
 
 from ..errors import ConfigError, DataError
+from ..outputs import check_outputs
 from .common import context
 
 __all__ = ["TrainRun", "PredictRun", "load_trust_files", "verify_bundle", "train_bundle", "train_bundles",
@@ -71,21 +72,29 @@ def verify_bundle(bundle: str | Path, trust: Sequence[str | Path], partner: str 
 
 
 def train_bundle(
-    bundle: str | Path, trust: Sequence[str | Path], out: str | Path, partner: str | None = None
+    bundle: str | Path, trust: Sequence[str | Path], out: str | Path, partner: str | None = None,
+    *, force: bool = False, out_label: str = "--out",
 ) -> TrainRun:
-    """Verify a bundle, rebuild its key model, train it on the bundle and save it to ``out``."""
-    from .. import partner as partner_api
+    """Verify a bundle, rebuild its key model, train it on the bundle and save it to ``out``.
 
+    ``out`` is checked first (:func:`enfo_sdk.outputs.check_outputs`): not the bundle, not a
+    trust file, not a link or other non-regular file, and not an existing file unless ``force``;
+    ``out_label`` names it in messages.
+    """
+    from .. import partner as partner_api
+    from ..fs import write_files_atomic
+
+    inputs = {"BUNDLE": bundle, **{f"--trust #{i + 1}": p for i, p in enumerate(trust)}}
+    out = check_outputs({out_label: out}, inputs, overwrite=force)[out_label]
     verified = verify_bundle(bundle, trust, partner)
     model = partner_api.train(verified)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partner_api.save_model(model, out, verified)
+    write_files_atomic({out: partner_api.model_bytes(model, verified)}, overwrite=force)
     return TrainRun(verified=verified, model_path=out)
 
 
 def train_bundles(
-    bundles: Sequence[str | Path], trust: Sequence[str | Path], out: str | Path, partner: str | None = None
+    bundles: Sequence[str | Path], trust: Sequence[str | Path], out: str | Path, partner: str | None = None,
+    *, force: bool = False, out_label: str = "--out",
 ) -> TrainRun:
     """Verify several bundles of one key spec, each against its own signer, and train on their union.
 
@@ -104,7 +113,12 @@ def train_bundles(
     from ..bundle import verify
 
     if len(bundles) < 2:
-        return train_bundle(bundles[0], trust, out, partner)
+        return train_bundle(bundles[0], trust, out, partner, force=force, out_label=out_label)
+    from ..fs import write_files_atomic
+
+    inputs = {**{f"BUNDLE #{i + 1}": b for i, b in enumerate(bundles)},
+              **{f"--trust #{i + 1}": p for i, p in enumerate(trust)}}
+    out = check_outputs({out_label: out}, inputs, overwrite=force)[out_label]
     store = load_trust_files(trust)
     runs = [verify(Path(b), store, partner=partner) for b in bundles]
     first = runs[0]
@@ -113,9 +127,7 @@ def train_bundles(
     X = np.concatenate([v.X for v in runs])
     y = np.concatenate([v.y for v in runs])
     model = partner_api.TrainedModel(**first.manifest.key.build().get_params()).fit(X, y)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partner_api.save_model(model, out, first)
+    write_files_atomic({out: partner_api.model_bytes(model, first)}, overwrite=force)
     return TrainRun(verified=first, model_path=out, bundles=runs)
 
 
@@ -136,7 +148,8 @@ def _same_key(first, other) -> None:
         )
 
 
-def predict_file(model_path: str | Path, input: str | Path, out: str | Path) -> PredictRun:
+def predict_file(model_path: str | Path, input: str | Path, out: str | Path, *,
+                 force: bool = False) -> PredictRun:
     """Predict with a saved partner model on a CSV or Parquet table; write CSV or Parquet.
 
     The output holds the input's columns and the predictions in a column named after the
@@ -147,15 +160,19 @@ def predict_file(model_path: str | Path, input: str | Path, out: str | Path) -> 
     Raises
     ------
     DataError
-        Naming the input file and its missing feature columns, or the column with missing
-        values. ModelFileError for a file that is not a saved model.
+        Naming the input file and its missing feature columns, the column with missing
+        values, or an input column already named like the prediction column. ModelFileError
+        for a file that is not a saved model.
+    OutputError
+        ``out`` is the model or the input, a link or other non-regular file, or exists
+        (without ``force``); checked before anything is read.
     """
     from .. import partner as partner_api
     from ..data.tables import read_table
-    from ..fs import write_bytes_atomic
+    from ..fs import write_files_atomic
 
-    out = Path(out)
-    kind = _table_kind(out)
+    kind = _table_kind(Path(out))
+    out = check_outputs({"--out": out}, {"MODEL": model_path, "--input": input}, overwrite=force)["--out"]
     model = partner_api.load_model(Path(model_path))
     df = read_table(Path(input))
     columns = [str(c) for c in df.columns]
@@ -168,6 +185,9 @@ def predict_file(model_path: str | Path, input: str | Path, out: str | Path) -> 
     with context(str(input)):
         pred = partner_api.predict(model, df.rename(columns=str)[model.input_columns])
     name = f"{model.target_name}_pred"
+    if name in columns:
+        raise DataError(f"{input}: already has a column {name!r}, where the predictions would go; "
+                        "rename or drop it")
     result = df.copy()
     import pandas as pd
 
@@ -177,14 +197,13 @@ def predict_file(model_path: str | Path, input: str | Path, out: str | Path) -> 
             result[f"{model.target_name}_prob{col[len(model.target_name):]}"] = pred[col].to_numpy()
     else:
         result[name] = pred.to_numpy()
-    out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "csv":
         data = result.to_csv(index=False).encode("utf-8")
     else:
         buf = io.BytesIO()
         result.to_parquet(buf, index=False)
         data = buf.getvalue()
-    write_bytes_atomic(out, data)
+    write_files_atomic({out: data}, overwrite=force)
     return PredictRun(output=out, rows=len(result), column=name)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .common import Progress, context, encapsulate_contract, notify, report_meta
+from .common import Progress, context, data_inputs, encapsulate_contract, notify, report_meta
 from .owner_data import load_owner_split, require_regression
 
 __all__ = ["SWEEP_PHASES", "SweepRun", "run_sweep"]
@@ -83,6 +83,7 @@ def run_sweep(
     own_rows: int = 1000,
     attackers: bool = False,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> SweepRun:
     """Forge one bundle per value of a forging weight; write ``sweep.json``, ``.png``, ``.html``.
 
@@ -102,12 +103,17 @@ def run_sweep(
         Also run the attacker zoo on every bundle (slow).
     progress : callable, optional
         ``progress(phase, fraction)`` with phase in :data:`SWEEP_PHASES`.
+    force : bool
+        Replace ``sweep.*`` files that exist in ``out``; without it they stop the run at once.
 
     Returns
     -------
     SweepRun
     """
-    from ..evaluate.sweep import MODE_OF, check_sweep, sweep, write_sweep
+    from ..evaluate.sweep import MODE_OF, SWEEP_FILES, check_sweep, sweep, write_sweep
+    from ..outputs import check_folder_outputs
+
+    check_folder_outputs(out, SWEEP_FILES, data_inputs(contract), overwrite=force)
     from ..forging.settings import ForgeSettings
 
     t_start = time.perf_counter()

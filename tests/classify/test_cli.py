@@ -46,7 +46,7 @@ def test_forge_states_the_task_and_reports_classification_metrics(tmp_path):
     for label in ("accuracy", "bal. acc.", "log-loss", "Brier", "ROC AUC", "key trained on the 12 forged rows",
                   "forged rows by most likely class:", "nu-method-classifier v1"):
         assert label in out, out
-    summary = json.loads(runner.invoke(owner, ["forge", "--contract", str(tmp_path / "key.yaml"), "--json"]).stdout)
+    summary = json.loads(runner.invoke(owner, ["forge", "--contract", str(tmp_path / "key.yaml"), "--json", "--force"]).stdout)
     assert summary["task"] == "classification" and set(summary["test"]) == {"full", "forged", "sampled"}
     assert summary["classes"] == ["high", "low", "mid"]
     assert min(b["rows"] for b in summary["class_balance"].values()) >= 2
@@ -55,7 +55,7 @@ def test_forge_states_the_task_and_reports_classification_metrics(tmp_path):
     body = yaml.safe_load((tmp_path / "key.yaml").read_text())
     body["forge"]["hard_labels"] = True
     (tmp_path / "key.yaml").write_text(yaml.safe_dump(body))
-    hard = json.loads(runner.invoke(owner, ["forge", "--contract", str(tmp_path / "key.yaml"), "--json"]).stdout)
+    hard = json.loads(runner.invoke(owner, ["forge", "--contract", str(tmp_path / "key.yaml"), "--json", "--force"]).stdout)
     assert set(hard["test"]) == {"full", "forged_soft", "forged", "sampled"}
     labels = pd.read_parquet(tmp_path / "out" / "b.parquet")[["label=high", "label=low", "label=mid"]].to_numpy()
     assert set(labels.ravel()) == {0.0, 1.0} and (labels.sum(1) == 1.0).all()

@@ -39,8 +39,13 @@ def test_forge_prints_the_table_and_creates_the_default_key(runner, project, tmp
     report = json.loads((project / "out" / "report.json").read_text())
     assert report["rows"] == 20 and report["history"] and report["signer"]["created"] is True
 
-    # second run: the key exists now and is reused, not recreated
-    again = runner.invoke(cli, ["forge", "--contract", str(contract), "--json"])
+    # second run: the bundle exists, so it is refused at once without --force (bundle untouched)
+    before = (project / "out" / "b.parquet").read_bytes()
+    refused = runner.invoke(cli, ["forge", "--contract", str(contract), "--json"])
+    assert refused.exit_code == 1 and "output.bundle" in refused.output and "--force" in refused.output
+    assert (project / "out" / "b.parquet").read_bytes() == before
+    # with --force the key, which exists now, is reused, not recreated
+    again = runner.invoke(cli, ["forge", "--contract", str(contract), "--json", "--force"])
     assert again.exit_code == 0, again.output
     summary = json.loads(again.stdout)  # --json: machine-readable output only
     assert summary["signer"]["created"] is False
@@ -80,7 +85,8 @@ def test_forge_measures_rivalry_and_warns_below_the_target(runner, project):
 
 
 def test_forge_quiet_prints_only_the_bundle_path(runner, forged):
-    result = runner.invoke(cli, ["forge", "--contract", str(forged["contract"]), "--quiet"])
+    # the session's bundle exists: replacing it takes --force
+    result = runner.invoke(cli, ["forge", "--contract", str(forged["contract"]), "--quiet", "--force"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(forged["bundle"])
     assert "Traceback" not in result.stderr and "encapsulate" not in result.stderr  # no bars
@@ -103,7 +109,7 @@ def test_forge_from_a_builtin_with_options_and_a_parquet_dir(runner, project):
     df.iloc[:300].to_parquet(parts / "a.parquet")
     df.iloc[300:].to_parquet(parts / "b.parquet")
     contract = write_contract(project, tiny_contract(data={"source": "parts", "target": "y"}))
-    result = runner.invoke(cli, ["forge", "--contract", str(contract), "--json"])
+    result = runner.invoke(cli, ["forge", "--contract", str(contract), "--json", "--force"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["owner_rows"]["train"] == 480
 
