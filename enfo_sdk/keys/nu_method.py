@@ -230,7 +230,9 @@ class NuMethod(Key):
 
         * Iteration path: for each bandwidth one computation gives the validation error of
           every T up to ``iterations["max"]``; it stops early once T exceeds
-          1.5 * (best T so far) + 50, since the error has turned up by then.
+          1.5 * (best T so far) + 50, since the error has turned up by then. (The spectral
+          path scores a coarse grid of T and every T around its minimum, so the search
+          table lists those T only.)
         * Path method (:mod:`enfo_sdk.keys.nu_path`): when a pivoted Cholesky factor of the
           kernel matrix to pivot tolerance 1e-8 has rank <= n / 4 (the wider bandwidths), one
           eigendecomposition of that rank per fold scores the whole path in float64; otherwise
@@ -264,19 +266,24 @@ class NuMethod(Key):
         table: list[dict] = []
         scores: dict[int, float] = {}
 
+        def spectral(path) -> dict[int, float]:
+            if adaptive:
+                return path.path(T_max, adaptive)
+            return dict(zip(T_list, map(float, path.scores(T_list))))
+
         def cached(bw, nu):
             hit = paths.get((bw, nu))
             if isinstance(hit, SpectralPath):
-                return hit.extend(T_max, adaptive)
+                return spectral(hit)
             if hit is not None:
                 T_c, adaptive_c, mse = hit
                 if T_c == T_max and adaptive_c == adaptive:
-                    return mse
+                    return dict(enumerate(mse))
                 if adaptive and adaptive_c and len(mse) - 1 < T_c <= T_max:  # stopped by the rule
-                    return mse
+                    return dict(enumerate(mse))
             return None
 
-        def paths_for(bw) -> dict[float, np.ndarray]:
+        def paths_for(bw) -> dict[float, dict[int, float]]:
             out = {nu: cached(bw, nu) for nu in nus}
             todo = [nu for nu, mse in out.items() if mse is None]
             if not todo:
@@ -292,21 +299,23 @@ class NuMethod(Key):
             for nu in todo:
                 if L is not None:
                     paths[(bw, nu)] = path = SpectralPath(L, t, folds, nu)
-                    out[nu] = path.extend(T_max, adaptive)
+                    out[nu] = spectral(path)
                 else:
-                    out[nu] = self.path_mse(K32, t, folds, T_max, nu, adaptive)
-                    paths[(bw, nu)] = (T_max, adaptive, out[nu])
+                    mse = self.path_mse(K32, t, folds, T_max, nu, adaptive)
+                    paths[(bw, nu)] = (T_max, adaptive, mse)
+                    out[nu] = dict(enumerate(mse))
             return out
 
         def score(i: int) -> float:
             if i in scores:
                 return scores[i]
             best_i = np.inf
+            wanted = set(T_list)
             for nu, mse in paths_for(bws[i]).items():
-                for T in T_list:
-                    if T < len(mse):
-                        table.append({"bandwidth": bws[i], "iterations": T, "nu": nu, "cv_mse": float(mse[T])})
-                        best_i = min(best_i, float(mse[T]))
+                for T, v in mse.items():
+                    if T in wanted:
+                        table.append({"bandwidth": bws[i], "iterations": T, "nu": nu, "cv_mse": float(v)})
+                        best_i = min(best_i, float(v))
             scores[i] = best_i
             if progress:
                 progress(min(1.0, len(scores) / max(3, len(bws) // 2)))

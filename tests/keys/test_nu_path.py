@@ -7,7 +7,10 @@ from enfo_sdk.keys import get_key
 from enfo_sdk.keys.kernels import gaussian
 from enfo_sdk.keys.nu_method import nu_coefficients
 from enfo_sdk.keys.nu_path import (
+    COARSE_STEP,
+    DENSE_UPTO,
     SpectralPath,
+    coarse_grid,
     iterative_path_mse,
     lowrank_factor,
     spectral_path_mse,
@@ -60,13 +63,13 @@ def test_spectral_path_matches_plain_refits(bw):
     T_max = 400
     ref = _plain_path(Z, t, folds, bw, T_max)
     # full rank (tolerance below round-off): exact up to the eigendecompositions
-    full = spectral_path_mse(lowrank_factor(gaussian(Z, Z, bw), tol=1e-15), t, folds, T_max, 1.0, False)
+    full = spectral_path_mse(lowrank_factor(gaussian(Z, Z, bw), tol=1e-15), t, folds, T_max, 1.0)
     assert len(full) == T_max + 1
     np.testing.assert_allclose(full, ref, rtol=1e-9, atol=0)
     assert full.argmin() == ref.argmin()
     # the search's tolerance (1e-8): a truncated factor, still far inside float32's error
     L = lowrank_factor(gaussian(Z, Z, bw))
-    fast = spectral_path_mse(L, t, folds, T_max, 1.0, False)
+    fast = spectral_path_mse(L, t, folds, T_max, 1.0)
     np.testing.assert_allclose(fast, ref, rtol=1e-6, atol=0)
     assert fast.argmin() == ref.argmin()
     if bw >= 2.0:
@@ -83,22 +86,54 @@ def test_adaptive_stop_is_the_same_rule_for_both_paths():
     ref = _plain_path(Z, t, folds, bw, 700)
     stop, (best, best_T) = stop_index(ref, T_max, True)
     assert stop is not None and stop < 700  # the rule fires well before the maximum here
-    fast = spectral_path_mse(lowrank_factor(gaussian(Z, Z, bw), tol=1e-15), t, folds, T_max, 1.0, True)
     it = _iterative(Z, t, folds, bw, T_max, adaptive=True)
-    assert len(fast) == len(it) == stop + 1
-    assert fast.argmin() == it.argmin() == best_T
-    assert stop > 1.5 * best_T + 50 and stop - 1 <= 1.5 * best_T + 50
+    assert len(it) == stop + 1 and it.argmin() == best_T
+    # the spectral path applies the rule on its coarse grid: it stops at the first grid
+    # value past it, and finds the same minimum
+    fast = SpectralPath(lowrank_factor(gaussian(Z, Z, bw), tol=1e-15), t, folds, 1.0).path(T_max, True)
+    T_stop = max(fast)
+    assert T_stop in coarse_grid(T_max)
+    assert T_stop > 1.5 * best_T + 50 and T_stop <= stop * (1 + COARSE_STEP) + 1
+    assert min(fast, key=fast.get) == best_T
+    np.testing.assert_allclose([fast[T] for T in fast if T <= 700], ref[[T for T in fast if T <= 700]],
+                               rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("bw", [0.5, 1.0, 2.0, 4.0])
+def test_coarse_to_fine_path_finds_the_minimum_of_every_t(bw):
+    """The search's path (coarse grid, then every T next to its minimum) against the plain
+    float64 reference scored at every T: same argmin, same values (1e-9 relative)."""
+    Z, t, folds = _problem(n=200, seed=5)
+    T_max = 1500
+    ref = _plain_path(Z, t, folds, bw, T_max)
+    path = SpectralPath(lowrank_factor(gaussian(Z, Z, bw), tol=1e-15), t, folds, 1.0).path(T_max, False)
+    assert max(path) == T_max
+    assert len(path) < T_max / 4  # far fewer counts scored than the path has
+    assert min(path, key=path.get) == ref.argmin()
+    Ts = sorted(path)
+    np.testing.assert_allclose([path[T] for T in Ts], ref[Ts], rtol=1e-9, atol=0)
+
+
+def test_coarse_grid():
+    assert coarse_grid(10) == list(range(11))
+    g = coarse_grid(2000)
+    assert g[: DENSE_UPTO + 1] == list(range(DENSE_UPTO + 1)) and g[-1] == 2000
+    steps = np.diff(g[DENSE_UPTO:]) / np.array(g[DENSE_UPTO:-1])
+    assert steps.max() <= COARSE_STEP + 1 / DENSE_UPTO and np.all(np.diff(g) >= 1)
+    assert coarse_grid(2000, start=1000) == [T for T in g if T > 1000]
 
 
 def test_spectral_path_extends_as_if_computed_at_once():
     Z, t, folds = _problem(seed=1)
     L = lowrank_factor(gaussian(Z, Z, 1.0))
-    once = SpectralPath(L, t, folds, 1.0).extend(700, False)
+    once = SpectralPath(L, t, folds, 1.0).path(700, False)
     path = SpectralPath(L, t, folds, 1.0)
-    first = path.extend(300, False)
-    np.testing.assert_array_equal(first, once[:301])
-    np.testing.assert_array_equal(path.extend(700, False), once)
-    np.testing.assert_array_equal(path.extend(500, False), once[:501])
+    first = path.path(300, False)
+    assert set(coarse_grid(300)) <= set(first) and max(first) == 300
+    again = path.path(700, False)
+    assert set(once) <= set(again)
+    np.testing.assert_allclose([again[T] for T in once], [once[T] for T in once], rtol=1e-12)
+    assert min(again, key=again.get) == min(once, key=once.get)
 
 
 def test_lowrank_factor_bounds_and_refusal():
