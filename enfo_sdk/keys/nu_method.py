@@ -33,23 +33,11 @@ import torch
 
 from .base import Hyperparameter, Key, SearchResult, _summarise, check_search_names
 from .kernels import gaussian, gaussian_torch
+from .nu_coefficients import nu_coefficients
 
 
 #: Longest iteration path scored by the default search (and when a search names no maximum).
 DEFAULT_MAX_ITERATIONS = 2000
-
-
-def nu_coefficients(T: int, nu: float) -> tuple[np.ndarray, np.ndarray]:
-    """Momentum u_s and step w_s for s = 1..T (index 0 of the arrays is s = 1)."""
-    s = np.arange(1, T + 1, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):  # s = 1 divides by 0 when nu = 1/2; set below
-        u = (s - 1) * (2 * s - 3) * (2 * s + 2 * nu - 1) / (
-            (s + 2 * nu - 1) * (2 * s + 4 * nu - 1) * (2 * s + 2 * nu - 3)
-        )
-        w = 4 * (2 * s + 2 * nu - 1) * (s + nu - 1) / ((s + 2 * nu - 1) * (2 * s + 4 * nu - 1))
-    u[0] = 0.0
-    w[0] = (4 * nu + 2) / (4 * nu + 1)
-    return u, w
 
 
 def nu_fit_numpy(K: np.ndarray, t: np.ndarray, T: int, nu: float) -> np.ndarray:

@@ -54,7 +54,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.linalg import lapack
 
-from .nu_method import nu_coefficients
+from .nu_coefficients import nu_coefficients
 
 #: Pivot tolerance of the pivoted Cholesky factor (the kernel's diagonal is 1).
 LOWRANK_TOL = 1e-8
