@@ -8,7 +8,7 @@ and, per fold f, training rows (m_f of them) and validation rows v_f, the path i
 c_T^{(f)} the nu-method's coefficients after T iterations on fold f's training rows (the
 recursion of :mod:`enfo_sdk.keys.nu_method`). Two ways to compute it:
 
-* **Iterative** (:func:`iterative_path_mse`): all folds together, one (n, n) x (n, F) product
+* **Iterative** (:meth:`NuMethod.path_mse <enfo_sdk.keys.nu_method.NuMethod.path_mse>`): all folds together, one (n, n) x (n, F) product
   per iteration with a coefficient matrix that is zero on each fold's validation rows; the
   kernel is held in float32 for that product. Costs T_stop passes over an n x n matrix
   (memory-bound: about 7.5 ms per pass at n = 5,000 on the reference 2-core machine).
@@ -80,31 +80,6 @@ def stop_index(mse: Sequence[float], T_max: int, adaptive: bool, start: int = 0,
         if s == T_max or (adaptive and s > 1.5 * best_T + 50):
             return s, (best_mse, best_T)
     return None, (best_mse, best_T)
-
-
-def iterative_path_mse(K32, t, tt, train_mask, val_mask, m, T_max, nu, adaptive) -> np.ndarray:
-    """Validation MSE for T = 0..T_stop by the recursion, all folds in one product per step.
-
-    ``K32`` is the (n, n) kernel matrix (float32); ``tt`` (n, F) the targets with each fold's
-    validation rows zeroed; ``train_mask``/``val_mask`` (n, F); ``m`` (F,) training rows per fold.
-    """
-    n, F = tt.shape
-    u, w = nu_coefficients(T_max, nu)
-    C_prev2 = np.zeros((n, F))
-    C_prev = np.zeros((n, F))
-    out = []
-    best = (np.inf, 0)
-    for s in range(T_max + 1):
-        R = (K32 @ C_prev.astype(np.float32)).astype(np.float64)
-        resid = np.where(val_mask, R - t[:, None], 0.0)
-        out.append(float((resid * resid).sum()) / n)
-        stop, best = stop_index(out[-1:], T_max, adaptive, start=s, best=best)
-        if stop is not None:
-            break
-        step = (w[s] / m) * (tt - np.where(train_mask, R, 0.0))
-        C = C_prev + u[s] * (C_prev - C_prev2) + step
-        C_prev2, C_prev = C_prev, C
-    return np.array(out)
 
 
 def lowrank_factor(K: np.ndarray, tol: float = LOWRANK_TOL, max_rank: int | None = None):

@@ -11,7 +11,6 @@ from enfo_sdk.keys.nu_path import (
     DENSE_UPTO,
     SpectralPath,
     coarse_grid,
-    iterative_path_mse,
     lowrank_factor,
     spectral_path_mse,
     stop_index,
@@ -48,13 +47,8 @@ def _plain_path(Z, t, folds, bw, T_max, nu=1.0):
 
 
 def _iterative(Z, t, folds, bw, T_max, adaptive=False):
-    n, F = len(t), len(folds)
-    train = np.ones((n, F), dtype=bool)
-    for f, val in enumerate(folds):
-        train[val, f] = False
     K32 = gaussian(Z, Z, bw).astype(np.float32)
-    return iterative_path_mse(K32, t, np.where(train, t[:, None], 0.0), train, ~train,
-                              train.sum(0).astype(np.float64), T_max, 1.0, adaptive)
+    return get_key("nu-method").path_mse(K32, t, folds, T_max, 1.0, adaptive)
 
 
 @pytest.mark.parametrize("bw", [0.5, 1.0, 2.0])
