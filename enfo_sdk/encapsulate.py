@@ -7,6 +7,9 @@ validation MSE. The nu-method scores every iteration count along one run per ban
 
 When the best value sits on the edge of a grid, the grid is widened past that edge (up to
 ``max_widen`` times); if it is still on the edge an :class:`EdgeOfGridWarning` is issued.
+A key's ``search_budgets`` (the nu-method's iteration count) are the exception: their default
+range is a cost budget, and a best value at its end is kept without widening or warning
+(it stays listed in the search result's ``at_edge``); a range the caller gives warns as usual.
 
 Large tables: the search runs on a seeded random subsample of ``max_rows`` rows (default
 5,000, documented in the returned report); the preprocessing is always fitted on all rows.
@@ -114,11 +117,12 @@ def encapsulate(
             grid[name] = values if isinstance(values, (list, tuple, dict)) else [values]
             user_fixed.add(name)
 
+    cache: dict = {}  # scores a key keeps between the calls on widened grids
     for attempt in range(max_widen + 1):
-        result = key.cv_search(Z, t, folds, grid, progress=progress)
+        result = key.cv_search(Z, t, folds, grid, progress=progress, cache=cache)
         widened = False
         for name in result.at_edge:
-            if name in user_fixed:
+            if name in user_fixed or name in key.search_budgets:
                 continue
             values = grid[name]
             side = _edge_side(result.best_params[name], values)
@@ -128,7 +132,7 @@ def encapsulate(
                 widened = True
         if not widened:
             break
-    edges = result.at_edge
+    edges = [n for n in result.at_edge if n in user_fixed or n not in key.search_budgets]
     if edges:
         warnings.warn(
             f"encapsulation of {key.name!r}: best {', '.join(f'{n}={result.best_params[n]}' for n in edges)} "

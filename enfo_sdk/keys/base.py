@@ -90,6 +90,9 @@ class Key(ABC):
     row_state: ClassVar[tuple[str, ...]] = ()
     #: required hyperparameters for a ``KeyRegressor`` built without any of them
     estimator_defaults: ClassVar[dict[str, float | int]] = {}
+    #: hyperparameters whose *default* search range is a budget, not a guess to widen: a best
+    #: value on its end is accepted without widening or warning (a user's range still warns)
+    search_budgets: ClassVar[tuple[str, ...]] = ()
 
     # -- hyperparameters ---------------------------------------------------------------
     def check_params(self, params: Mapping[str, Any] | None) -> dict[str, float | int]:
@@ -150,8 +153,13 @@ class Key(ABC):
         folds: Sequence[np.ndarray],
         search: Mapping[str, Sequence],
         progress: Callable[[float], None] | None = None,
+        cache: dict | None = None,
     ) -> SearchResult:
-        """Grid search by K-fold CV; ``folds`` holds the validation indices of each fold."""
+        """Grid search by K-fold CV; ``folds`` holds the validation indices of each fold.
+
+        ``cache`` is a dict a key may keep results in between calls on the same rows and
+        folds (encapsulation calls again after widening a grid); this plain search ignores it.
+        """
         names = list(search)
         grids = [list(search[n]) for n in names]
         table = []

@@ -123,8 +123,9 @@ class KRRClassifier(_Classifier, KRR):
         """Squared error on the one-hot targets per row (summed over classes), out of fold."""
         return float(((self.oof_scores(Z, t, folds, params) - t) ** 2).sum() / len(t))
 
-    def cv_search(self, Z, t, folds, search, progress=None) -> SearchResult:
-        result = super().cv_search(Z, t, folds, {k: v for k, v in search.items() if k != "temperature"}, progress)
+    def cv_search(self, Z, t, folds, search, progress=None, cache=None) -> SearchResult:
+        result = super().cv_search(Z, t, folds, {k: v for k, v in search.items() if k != "temperature"}, progress,
+                                   cache=cache)
         result.best_params.pop("temperature", None)  # fitted afterwards, not searched
         return result
 
@@ -134,11 +135,12 @@ class NuMethodClassifier(_Classifier, NuMethod):
     version = 1
     hyperparameters = NuMethod.hyperparameters + (_TEMPERATURE,)
 
-    def cv_search(self, Z, t, folds, search, progress=None) -> SearchResult:
+    def cv_search(self, Z, t, folds, search, progress=None, cache=None) -> SearchResult:
         """The regression key's search (bandwidth walk, whole iteration path per bandwidth, folds
         together) on the k one-hot columns at once (:meth:`path_mse`); the temperature is not
         searched (the owner fits it afterwards)."""
-        return super().cv_search(Z, t, folds, {k: v for k, v in search.items() if k != "temperature"}, progress)
+        return super().cv_search(Z, t, folds, {k: v for k, v in search.items() if k != "temperature"}, progress,
+                                 cache=cache)
 
     def path_mse(self, K, t, folds, T_max, nu, adaptive):
         """Validation squared error per row, summed over the classes, along the path."""

@@ -48,6 +48,7 @@ class NuMethod(Key):
     )
     row_state = ("train_rows", "coef")
     estimator_defaults = {"bandwidth": 1.0, "iterations": 50}
+    search_budgets = ("iterations",)  # the default path ends at DEFAULT_MAX_ITERATIONS (docs/keys.md)
 
     def fit(self, Z, t, params):
         K = gaussian(Z, Z, params["bandwidth"])
@@ -84,42 +85,97 @@ class NuMethod(Key):
             return {"max": int(values["max"] * 2)}
         return None
 
-    def cv_search(self, Z, t, folds, search, progress=None) -> SearchResult:
+    def cv_search(self, Z, t, folds, search, progress=None, cache=None) -> SearchResult:
         """Search bandwidth (and nu) on a grid and T along the iteration path.
 
-        * Iteration path: for each bandwidth one run gives the validation error of every
-          T up to ``iterations["max"]``; the run stops early once T exceeds
-          1.5 * (best T so far) + 50, since the error has turned up by then.
-        * Folds together: with the full kernel matrix K and a coefficient matrix C of shape
-          (n, n_folds) that is zero on each fold's own validation rows, one product K @ C
-          per iteration gives every fold's training residual *and* its validation
-          predictions. K is held in float32 for this product (the search only ranks
-          hyperparameters; the key itself is always fitted in float64).
+        * Iteration path: for each bandwidth one computation gives the validation error of
+          every T up to ``iterations["max"]``; it stops early once T exceeds
+          1.5 * (best T so far) + 50, since the error has turned up by then. (The spectral
+          path scores a coarse grid of T and every T around its minimum, so the search
+          table lists those T only.)
+        * Path method (:mod:`enfo_sdk.keys.nu_path`): when a pivoted Cholesky factor of the
+          kernel matrix to pivot tolerance 1e-8 has rank <= n / 4 (the wider bandwidths), one
+          eigendecomposition of that rank per fold scores the whole path in float64; otherwise
+          all folds iterate together, one float32 product K @ C per iteration. (The key itself
+          is always fitted in float64.) A bandwidth whose factor is too large makes every
+          narrower one skip the factorisation (their rank is larger still).
         * Bandwidth walk: the grid is scored lazily, starting from the value nearest 1
-          (standardized units) and moving towards lower error until the best value has a
-          scored neighbour on each side (or is a grid end); unimodal CV curves then cost a
-          few bandwidths instead of all.
+          (standardized units): the wider neighbour is scored first and the walk moves to the
+          first neighbour with lower error, until neither neighbour of the current value is
+          better (or it is a grid end). A unimodal CV curve then costs its minimum plus its
+          two neighbours and the values on the way.
+        * ``cache`` (a dict, optional): paths already computed by an earlier call with the
+          same rows and folds (encapsulation widens the grid and calls again); a path is
+          reused when it was computed to the same ``iterations`` maximum or stopped early.
         """
+        from .nu_path import LOWRANK_MAX_FRACTION, SpectralPath, lowrank_factor
+
         check_search_names(self, search)
         search = dict(search)
         bws = sorted(float(b) for b in _as_list(search.pop("bandwidth")))
         nus = [float(v) for v in _as_list(search.pop("nu", [1.0]))]
         iters = search.pop("iterations", {"max": DEFAULT_MAX_ITERATIONS})
         T_max, T_list, adaptive = _iteration_grid(iters)
+        n = len(t)
+        cache = {} if cache is None else cache
+        # (bandwidth, nu) -> SpectralPath, or (T_max, adaptive, mse) of an iterative path
+        paths = cache.setdefault("paths", {})
+        max_rank = int(LOWRANK_MAX_FRACTION * n)
+        # the spectral path scores one target column; a subclass scoring its own path keeps it
+        own_path = type(self).path_mse is NuMethod.path_mse
         table: list[dict] = []
         scores: dict[int, float] = {}
+
+        def spectral(path) -> dict[int, float]:
+            if adaptive:
+                return path.path(T_max, adaptive)
+            return dict(zip(T_list, map(float, path.scores(T_list))))
+
+        def cached(bw, nu):
+            hit = paths.get((bw, nu))
+            if isinstance(hit, SpectralPath):
+                return spectral(hit)
+            if hit is not None:
+                T_c, adaptive_c, mse = hit
+                if T_c == T_max and adaptive_c == adaptive:
+                    return dict(enumerate(mse))
+                if adaptive and adaptive_c and len(mse) - 1 < T_c <= T_max:  # stopped by the rule
+                    return dict(enumerate(mse))
+            return None
+
+        def paths_for(bw) -> dict[float, dict[int, float]]:
+            out = {nu: cached(bw, nu) for nu in nus}
+            todo = [nu for nu, mse in out.items() if mse is None]
+            if not todo:
+                return out
+            K = gaussian(Z, Z, bw)
+            K32 = K.astype(np.float32)
+            L = None
+            if own_path and bw > cache.get("full_rank_below", 0.0):
+                L = lowrank_factor(K, max_rank=max_rank)  # overwrites K
+                if L is None:
+                    cache["full_rank_below"] = bw
+            del K
+            for nu in todo:
+                if L is not None:
+                    paths[(bw, nu)] = path = SpectralPath(L, t, folds, nu)
+                    out[nu] = spectral(path)
+                else:
+                    mse = self.path_mse(K32, t, folds, T_max, nu, adaptive)
+                    paths[(bw, nu)] = (T_max, adaptive, mse)
+                    out[nu] = dict(enumerate(mse))
+            return out
 
         def score(i: int) -> float:
             if i in scores:
                 return scores[i]
-            K = gaussian(Z, Z, bws[i]).astype(np.float32)
             best_i = np.inf
-            for nu in nus:
-                mse = self.path_mse(K, t, folds, T_max, nu, adaptive)
-                for T in T_list:
-                    if T < len(mse):
-                        table.append({"bandwidth": bws[i], "iterations": T, "nu": nu, "cv_mse": float(mse[T])})
-                        best_i = min(best_i, float(mse[T]))
+            wanted = set(T_list)
+            for nu, mse in paths_for(bws[i]).items():
+                for T, v in mse.items():
+                    if T in wanted:
+                        table.append({"bandwidth": bws[i], "iterations": T, "nu": nu, "cv_mse": float(v)})
+                        best_i = min(best_i, float(v))
             scores[i] = best_i
             if progress:
                 progress(min(1.0, len(scores) / max(3, len(bws) // 2)))
@@ -127,14 +183,13 @@ class NuMethod(Key):
 
         i = int(np.argmin([abs(np.log(b)) for b in bws]))
         score(i)
-        while True:
-            nbrs = [j for j in (i - 1, i + 1) if 0 <= j < len(bws)]
-            for j in nbrs:
-                score(j)
-            j_best = min([i] + nbrs, key=lambda k: scores[k])
-            if j_best == i:
-                break
-            i = j_best
+        moved = True
+        while moved:
+            moved = False
+            for j in (i + 1, i - 1):  # the wider (cheaper) neighbour first
+                if 0 <= j < len(bws) and score(j) < scores[i]:
+                    i, moved = j, True
+                    break
         if progress:
             progress(1.0)
         result = _summarise(table, ["bandwidth", "nu"], [bws, nus])
