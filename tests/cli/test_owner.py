@@ -72,7 +72,7 @@ def test_forge_measures_rivalry_and_warns_below_the_target(runner, project):
     assert ratio["low"] <= ratio["value"] <= ratio["high"]
     assert ratio["value"] == pytest.approx(r["attackers"]["ridge"]["ratio"], rel=1e-12)
     assert r["below_target"] is True  # no attacker is 50x worse than the key
-    table = runner.invoke(cli, ["forge", "--contract", str(contract)])
+    table = runner.invoke(cli, ["forge", "--contract", str(contract), "--force"])
     assert table.exit_code == 0, table.output
     for line in ("best attacker / key", "(ridge; 1 attackers", "not run (time up): knn",
                  "intervals: 95% bootstrap over the 150 test rows",
