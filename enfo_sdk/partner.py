@@ -110,11 +110,7 @@ class _Provenance:
         names = getattr(self, "feature_names_", None)
         columns = getattr(self, "columns_", None)
         if columns is not None and isinstance(X, pd.DataFrame):
-            cols = [str(c) for c in X.columns]
-            dupes = sorted({c for c in cols if cols.count(c) > 1})
-            if dupes:
-                raise DataError(f"column(s) {', '.join(map(repr, dupes))} appear more than once")
-            X = columns.encode(X, where="data")
+            X = columns.encode(X, where="data")  # refuses repeated columns itself
         elif names is not None and isinstance(X, pd.DataFrame):
             X = check_X(_select_features(X, names, self.target_name_), what="data")
         return X
@@ -246,10 +242,10 @@ def _adopt(estimator, manifest: Manifest, signer_fingerprint: str):
 
 def _select_features(data: pd.DataFrame, features: list[str], target: str | None) -> pd.DataFrame:
     """``data``'s feature columns in the model's order; names missing, extra and duplicate columns."""
+    from .data.tables import check_column_names
+
+    check_column_names(list(data.columns), "data")
     cols = [str(c) for c in data.columns]
-    dupes = sorted({c for c in cols if cols.count(c) > 1})
-    if dupes:
-        raise DataError(f"column(s) {', '.join(map(repr, dupes))} appear more than once")
     missing = [f for f in features if f not in cols]
     extra = [c for c in cols if c not in features]
     if missing or extra:
@@ -369,14 +365,13 @@ def model_bytes(model: KeyRegressor | TrainedModel, manifest: Manifest | Verifie
         fp = manifest.owner.fingerprint
     else:
         raise ApiUsageError(f"manifest must be a Manifest or VerifiedBundle, got {type(manifest).__name__}")
-    estimator = model
     wrapped = _adopt(model, manifest, fp)
     key = get_key(wrapped.spec.algorithm, wrapped.spec.version)
     columns: list[str] = []
     values: dict[str, np.ndarray] = {}
     state: dict[str, ArrayInfo] = {}
     rows = None
-    for name, arr in estimator.state_.items():
+    for name, arr in model.state_.items():
         a = np.asarray(arr)
         f = a.astype(np.float64)
         if not np.array_equal(f, a) or a.ndim not in (1, 2):
@@ -482,7 +477,6 @@ def load_model(path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> T
     model.preprocessing_ = meta.key.preprocessing
     model.n_features_in_ = len(meta.features)
     model.feature_names_ = list(meta.features)
-    model.columns_ = meta.key.columns
     model.target_name_ = meta.target
     model.bundle_id_ = meta.bundle_id
     model.signer_fingerprint_ = meta.signer_fingerprint
@@ -499,20 +493,18 @@ def _own_rows(verified: VerifiedBundle, own: pd.DataFrame, what: str) -> tuple[n
     if m.key.columns is not None:  # a raw table, encoded as the owner's was
         X = m.key.columns.encode(own, where=what)
         y = m.key.columns.target_values(own.rename(columns=str), where=what)
-        if len(y) < 10:
-            raise DataError(f"{what}: need at least 10 labelled rows, got {len(y)}")
-        return X, y
-    features = list(m.task.features)
-    cols = [str(c) for c in own.columns]
-    missing = [c for c in features + [m.task.target] if c not in cols]
-    if missing:
-        raise DataError(
-            f"{what}: missing column(s) {', '.join(map(repr, missing))} that the bundle's task needs "
-            f"(features {features}, target {m.task.target!r}); the table has: {', '.join(cols)}"
-        )
-    frame = own.rename(columns=str)
-    X = check_X(frame[features], what=what)
-    y = check_X(frame[[m.task.target]], what=what)[:, 0]
+    else:
+        features = list(m.task.features)
+        cols = [str(c) for c in own.columns]
+        missing = [c for c in features + [m.task.target] if c not in cols]
+        if missing:
+            raise DataError(
+                f"{what}: missing column(s) {', '.join(map(repr, missing))} that the bundle's task needs "
+                f"(features {features}, target {m.task.target!r}); the table has: {', '.join(cols)}"
+            )
+        frame = own.rename(columns=str)
+        X = check_X(frame[features], what=what)
+        y = check_X(frame[[m.task.target]], what=what)[:, 0]
     if len(y) < 10:
         raise DataError(f"{what}: need at least 10 labelled rows, got {len(y)}")
     return X, y

@@ -291,9 +291,12 @@ class ColumnTransform(_Fitted):
         Raises
         ------
         DataError
-            A missing column, a value of the wrong type, or a level the key never saw (naming
-            the column and the value).
+            A missing, repeated or unnamed column, a value of the wrong type, or a level the
+            key never saw (naming the column and the value).
         """
+        from .tables import check_column_names
+
+        check_column_names(list(df.columns), where)
         df = df.rename(columns=str)
         missing = [c for c in self.input_columns if c not in df.columns]
         if missing:

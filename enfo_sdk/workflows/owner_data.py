@@ -172,7 +172,7 @@ def _check_target_varies(split: OwnerSplit, contract) -> None:
 def read_owner_frame(contract) -> pd.DataFrame:
     """The contract's table as read (every column), with a fresh index and string column names."""
     from ..data.builtin import load_builtin
-    from ..data.tables import BUILTIN_PREFIX, read_table
+    from ..data.tables import BUILTIN_PREFIX, check_column_names, read_table
 
     d = contract.data
     source = d.source
@@ -189,10 +189,8 @@ def read_owner_frame(contract) -> pd.DataFrame:
             if d.options:
                 raise ConfigError("options apply to builtin: sources only")
             df = read_table(source)
+    check_column_names(list(df.columns), label)
     columns = [str(c) for c in df.columns]
-    if len(set(columns)) != len(columns):
-        dup = sorted({c for c in columns if columns.count(c) > 1})
-        raise DataError(f"{label}: duplicate column names {dup}")
     if d.target not in columns:
         raise DataError(
             f"{contract.where('data.target')}: column {d.target!r} not found in {label}; "
