@@ -284,12 +284,10 @@ class KeySection(_Section):
         known = [h.name for h in key.hyperparameters]
         unknown = [name for name in v if name not in known]
         if unknown:
-            hints = []
-            for name in unknown:
-                close = difflib.get_close_matches(name, known, n=1)
-                hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            from .errors import unknown_names
+
             raise ValueError(
-                f"unknown hyperparameter {', '.join(hints)} for key {key.name!r}; "
+                f"unknown hyperparameter {unknown_names(unknown, known)} for key {key.name!r}; "
                 f"allowed: {', '.join(known) or 'none'}"
             )
         try:

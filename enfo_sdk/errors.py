@@ -18,6 +18,18 @@ class EnfoError(Exception):
     """Base class of every error the EnFo SDK raises on purpose."""
 
 
+def unknown_names(names, known) -> str:
+    """``'x' (did you mean 'y'?), 'z'``: the unknown ``names`` for a message, each with the
+    closest of ``known`` when one is close."""
+    import difflib
+
+    hints = []
+    for name in names:
+        close = difflib.get_close_matches(name, known, n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return ", ".join(hints)
+
+
 # -- input data ------------------------------------------------------------------------
 class DataError(EnfoError, ValueError):
     """The owner's or partner's table cannot be used as given (names the column or file)."""

@@ -17,14 +17,13 @@ the Python API takes one or keyword overrides (:func:`enfo_sdk.forge`). The obje
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import EnfoError, ForgeError
+from ..errors import EnfoError, ForgeError, unknown_names
 
 Mode = Literal["rival", "augment", "adaptable"]
 ClassLoss = Literal["squared", "cross_entropy"]
@@ -194,11 +193,7 @@ class ForgeSettings:
         known = cls.names()
         unknown = [k for k in overrides if k not in known]
         if unknown:
-            hints = []
-            for name in unknown:
-                close = difflib.get_close_matches(name, known, n=1)
-                hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise ForgeError(f"unknown forging setting {', '.join(hints)}; known: {', '.join(known)}")
+            raise ForgeError(f"unknown forging setting {unknown_names(unknown, known)}; known: {', '.join(known)}")
         base = settings if settings is not None else cls()
         if not isinstance(base, cls):
             raise ForgeError(f"settings must be a ForgeSettings, got {type(base).__name__}")
