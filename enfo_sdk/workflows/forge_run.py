@@ -291,8 +291,8 @@ def run_forge(
             result, test = evaluate_classification(contract, spec, split, result, report)
             classification, test_rmse = summary_fields(test, result, split.task_note), {}
         else:
-            result, hardened = _harden(contract, spec, result, split)
             outside, test = split.holdout_roles(contract.data.seed)
+            result, hardened = _harden(contract, spec, result, split, test)
             with collect_warnings(caught):
                 test_rmse = _test_rmse(spec, split, result, contract.data.seed, test, report)
             if hardened is not None:
@@ -347,9 +347,10 @@ def check_forge_outputs(contract, *, checkpoint: str | Path | None = None, resum
                               f"{contract.file or 'the contract'}) to replace it")
 
 
-def _harden(contract, spec, result, split: OwnerSplit):
+def _harden(contract, spec, result, split: OwnerSplit, test):
     """The rows made into records where the contract asks (``hard`` categoricals, ``forge.
-    round_integers``), and the key's test RMSE on the rows before (None when nothing changed)."""
+    round_integers``), and the key's RMSE on the held-out rows ``test`` (the protocol's test
+    rows) of the rows before (None when nothing changed)."""
     import dataclasses
 
     from ..evaluate.utility import key_rmse
@@ -358,11 +359,10 @@ def _harden(contract, spec, result, split: OwnerSplit):
     cols = spec.columns
     if cols is None or not (cols.hard_groups() or contract.forge.round_integers):
         return result, None
-    _, test = split.holdout_roles(contract.data.seed)
-    before = key_rmse(spec, result.X, result.y, split.X_test[test], split.y_test[test])
     data, changed = harden(result.data, cols, integers=contract.forge.round_integers)
     if not changed:
         return result, None
+    before = key_rmse(spec, result.X, result.y, split.X_test[test], split.y_test[test])
     settings = {**result.settings, "hardened": ",".join(changed)}
     return dataclasses.replace(result, data=data, settings=settings), before
 

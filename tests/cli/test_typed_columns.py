@@ -94,3 +94,32 @@ def test_init_forge_verify_predict_on_raw_rows(runner, tmp_path):
                                      "--out", str(tmp_path / "odd_pred.csv")])
     assert_one_clean_error(result, "odd.csv", "'style'", "'castle'")
     assert not (tmp_path / "odd_pred.csv").exists()
+
+
+def test_round_integers_rounds_and_reports_the_soft_rows_figure(runner, tmp_path):
+    """forge.round_integers: integer columns of the bundle are whole numbers, and the key's
+    test RMSE on the rows before rounding is reported beside the one after."""
+    import json
+
+    from enfo_sdk.evaluate.utility import key_rmse
+
+    houses(400, 0).to_csv(tmp_path / "houses.csv", index=False)
+    contract = {
+        "version": 1,
+        "data": {"source": "houses.csv", "target": "price", "columns": {"rownames": {"type": "id"}}},
+        "key": {"algorithm": "nu-method", "search": TINY_SEARCH},
+        "forge": {"rows": 20, "steps": 30, "round_integers": True, "rivalry": {"seconds": 0}},
+        "output": {"bundle": "out/h.bundle.parquet"},
+        "signing": {"key": "owner.key"},
+    }
+    (tmp_path / "key.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+    assert runner.invoke(owner, ["keygen", "--out", str(tmp_path / "owner.key")]).exit_code == 0
+    result = runner.invoke(owner, ["forge", "--contract", str(tmp_path / "key.yaml"), "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output[result.output.index("{"):])
+    rmse = body["test_rmse"]
+    assert {"full", "forged", "forged_soft"} <= set(rmse) and rmse["forged_soft"] != rmse["forged"]
+    rows = pd.read_parquet(tmp_path / "out" / "h.bundle.parquet")
+    np.testing.assert_array_equal(rows["bedrooms"], np.round(rows["bedrooms"]))
+    # lotsize is a float column (whole values, but not an integer type): left as forged
+    assert not np.array_equal(rows["lotsize"], np.round(rows["lotsize"]))
