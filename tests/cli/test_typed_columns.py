@@ -119,7 +119,15 @@ def test_round_integers_rounds_and_reports_the_soft_rows_figure(runner, tmp_path
     body = json.loads(result.output[result.output.index("{"):])
     rmse = body["test_rmse"]
     assert {"full", "forged", "forged_soft"} <= set(rmse) and rmse["forged_soft"] != rmse["forged"]
-    rows = pd.read_parquet(tmp_path / "out" / "h.bundle.parquet")
-    np.testing.assert_array_equal(rows["bedrooms"], np.round(rows["bedrooms"]))
-    # lotsize is a float column (whole values, but not an integer type): left as forged
-    assert not np.array_equal(rows["lotsize"], np.round(rows["lotsize"]))
+    from enfo_sdk.bundle import read_envelope_unverified
+
+    bundle = tmp_path / "out" / "h.bundle.parquet"
+    rows = pd.read_parquet(bundle)
+    cols = read_envelope_unverified(bundle)[0].key.columns
+    integers = [cols.feature_names[j] for j in cols.integer_features()]
+    assert "bedrooms" in integers  # an integer column of the owner's table
+    for name in integers:
+        np.testing.assert_array_equal(rows[name], np.round(rows[name]))
+    # the yes/no and category columns are probabilities, never rounded to whole numbers
+    soft = [n for n in cols.feature_names if n not in integers]
+    assert any(not np.array_equal(rows[n], np.round(rows[n])) for n in soft)
