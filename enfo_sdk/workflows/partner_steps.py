@@ -167,6 +167,8 @@ def predict_file(model_path: str | Path, input: str | Path, out: str | Path, *,
         ``out`` is the model or the input, a link or other non-regular file, or exists
         (without ``force``); checked before anything is read.
     """
+    import pandas as pd
+
     from .. import partner as partner_api
     from ..data.tables import read_table
     from ..fs import write_files_atomic
@@ -189,8 +191,6 @@ def predict_file(model_path: str | Path, input: str | Path, out: str | Path, *,
         raise DataError(f"{input}: already has a column {name!r}, where the predictions would go; "
                         "rename or drop it")
     result = df.copy()
-    import pandas as pd
-
     if isinstance(pred, pd.DataFrame):  # a classification key: the class, then its probabilities
         result[name] = pred[model.target_name].to_numpy()
         for col in pred.columns[1:]:
