@@ -123,7 +123,7 @@ def _triple(t):
 
 def rivalry_check(spec, X_forged, y_forged, X_test, y_test, *, X_full=None, y_full=None, X_outside=None,
                   y_outside=None, seconds: float = RIVALRY_SECONDS, target: float = RIVALRY_TARGET,
-                  names=FAST_ZOO, seed: int = 0) -> RivalryCheck:
+                  names=FAST_ZOO, seed: int = 0, pred_key=None, pred_full=None) -> RivalryCheck:
     """Attackers tuned on the forged rows against the key trained on them, on the test rows.
 
     Parameters
@@ -135,6 +135,11 @@ def rivalry_check(spec, X_forged, y_forged, X_test, y_test, *, X_full=None, y_fu
         All training rows: adds ``key_vs_full``.
     X_outside, y_outside : array-like, optional
         Outside rows (held out, not test rows): adds ``outside``.
+    pred_key, pred_full : array-like of shape (n_test,), optional
+        The key's predictions on the test rows when trained on the forged rows, and on all
+        training rows, when the caller has them already (``enfo-owner forge`` does: the
+        full-data fit is its slowest step); each is fitted here otherwise (``pred_full``
+        needs ``X_full``).
     seconds : float
         Time after which no further attacker starts.
     target : float
@@ -149,10 +154,12 @@ def rivalry_check(spec, X_forged, y_forged, X_test, y_test, *, X_full=None, y_fu
     def key_pred(X, y):
         return np.asarray(spec.build().fit(X, y).predict(Xt), np.float64)
 
-    key = key_pred(Xf, yf)
+    key = key_pred(Xf, yf) if pred_key is None else np.asarray(pred_key, np.float64)
     key_vs_full = outside = None
-    if X_full is not None:
-        key_vs_full = bootstrap_ratio(key, key_pred(np.asarray(X_full, np.float64), np.asarray(y_full, np.float64)), yt)
+    if pred_full is None and X_full is not None:
+        pred_full = key_pred(np.asarray(X_full, np.float64), np.asarray(y_full, np.float64))
+    if pred_full is not None:
+        key_vs_full = bootstrap_ratio(key, np.asarray(pred_full, np.float64), yt)
     if X_outside is not None and len(y_outside):
         mixed = key_pred(np.vstack([Xf, np.asarray(X_outside, np.float64)]),
                          np.concatenate([yf, np.asarray(y_outside, np.float64)]))
