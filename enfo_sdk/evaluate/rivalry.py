@@ -1,9 +1,10 @@
 """The rivalry check every forge runs: a fast, time-bounded attacker zoo and bootstrap intervals.
 
 :func:`rivalry_check` trains the attackers of :data:`FAST_ZOO` (each tuned by 5-fold CV on the
-forged rows alone, :func:`enfo_sdk.evaluate.attackers.make_attacker`) one after another until
-``seconds`` have passed -- the first always runs, an attacker that starts always finishes, the
-rest are skipped and named -- and scores them and the key on the owner's test rows. The headline is the best
+forged rows alone, :func:`enfo_sdk.evaluate.attackers.make_attacker`) in that order, two at a
+time (:data:`ATTACKER_THREADS`), until ``seconds`` have passed -- the first two always run, an
+attacker that starts always finishes, the rest are skipped and named -- and scores them and
+the key on the owner's test rows. The headline is the best
 attacker's test RMSE over the key's (``> 1``: every attacker does worse than the key).
 
 Intervals (:func:`bootstrap_ratio`): 95% percentile bootstrap over the test rows, paired (one
@@ -14,7 +15,6 @@ they do not include the forging seed's spread. Definitions: docs/metrics.md, "On
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -128,11 +128,12 @@ ATTACKER_THREADS = 2
 
 
 def _run_attackers(names, Xf, yf, Xt, *, seconds: float, seed: int):
-    """Fit the attackers on (Xf, yf), :data:`ATTACKER_THREADS` at a time, each taking the next
-    name from ``names`` until ``seconds`` have passed since the first started (the first always
-    runs; one that starts finishes). Returns ``({name: (predictions on Xt, params)}, skipped)``.
-    Each attacker's result does not depend on the threads (its own seeded search); which run
-    under a tight budget does, as it always did on the clock."""
+    """Fit the attackers on (Xf, yf), :data:`ATTACKER_THREADS` at a time, each thread taking the
+    next name from ``names``: the first attacker of every thread always runs (so a spent budget
+    still runs as many as there are threads, whatever the scheduling), a later one only until
+    ``seconds`` have passed since the first started, and one that starts finishes. Returns
+    ``({name: (predictions on Xt, params)}, skipped)``. Each attacker's result does not depend
+    on the threads (its own seeded search)."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -142,22 +143,24 @@ def _run_attackers(names, Xf, yf, Xt, *, seconds: float, seed: int):
     t0: list[float] = []
 
     def worker() -> None:
+        first = True
         while True:
             with lock:
                 if not todo:
                     return
                 name = todo.pop(0)
-                if t0 and time.perf_counter() - t0[0] > seconds:
+                if not first and time.perf_counter() - t0[0] > seconds:
                     skipped.append(name)
                     continue
                 if not t0:
                     t0.append(time.perf_counter())
+            first = False
             search = make_attacker(name, len(yf), seed=seed)
             search.fit(Xf, yf)
             fitted[name] = (np.asarray(search.predict(Xt), np.float64),
                             {k.rsplit("__", 1)[-1]: v for k, v in search.best_params_.items()})
 
-    threads = max(1, min(ATTACKER_THREADS, os.cpu_count() or 1, len(todo)))
+    threads = max(1, min(ATTACKER_THREADS, len(todo)))
     with warnings.catch_warnings():  # process-wide filters: set once, around every thread
         warnings.simplefilter("ignore", ConvergenceWarning)
         with ThreadPoolExecutor(threads, thread_name_prefix="enfo-attacker") as pool:

@@ -40,10 +40,17 @@ def test_attackers_equal_a_sequential_run_in_the_zoos_order(rows):
     assert check.best == best and check.ratio[0] == pytest.approx(check.attackers[best]["ratio"], rel=1e-12)
 
 
-def test_a_spent_budget_runs_the_first_attacker_only(rows):
+def test_a_spent_budget_runs_one_attacker_per_thread(rows):
+    """Whatever the scheduling, each of the two threads runs its first attacker; the budget
+    stops the rest."""
+    from enfo_sdk.evaluate.rivalry import ATTACKER_THREADS
+
     spec, Xf, yf, Xt, yt, _, _ = rows
-    check = rivalry_check(spec, Xf, yf, Xt, yt, seconds=0.0, names=("ridge", "knn", "krr"))
-    assert list(check.attackers) == ["ridge"] and check.skipped == ["knn", "krr"]
+    names = ("ridge", "knn", "krr", "svr")
+    for seconds in (0.0, 1e-3):
+        check = rivalry_check(spec, Xf, yf, Xt, yt, seconds=seconds, names=names)
+        assert list(check.attackers) == list(names[:ATTACKER_THREADS])
+        assert check.skipped == list(names[ATTACKER_THREADS:])
 
 
 def test_reused_predictions_give_the_same_figures(rows):
