@@ -94,3 +94,49 @@ def test_errors(data):
         encapsulate(X, y, cv=1)
     with pytest.raises(DataError, match="non-numeric"):
         encapsulate(X.assign(x4="z"), y)
+
+
+def test_prefetch_changes_nothing_but_the_time(monkeypatch):
+    """The wider bandwidths' paths computed on a second thread give the walk exactly what it
+    computes alone: the same table, value for value, and the same key; and numpy's BLAS
+    threads are given back afterwards."""
+    from threadpoolctl import threadpool_info
+
+    from enfo_sdk.keys import nu_method
+
+    df = friedman3(n=1500, noise=0.1, seed=0)
+    X, y = df.drop(columns="y"), df["y"]
+    before = [(i["internal_api"], i["num_threads"]) for i in threadpool_info()]
+    started = []
+    real_start = nu_method._Prefetch.start
+    monkeypatch.setattr(nu_method._Prefetch, "start", lambda self, bws: (started.append(list(bws)),
+                                                                          real_start(self, bws)))
+    with_prefetch = encapsulate(X, y, return_search=True)
+    assert started and started[0], "the walk prefetched no bandwidth"
+    monkeypatch.setattr(nu_method._Prefetch, "start", lambda self, bws: None)
+    alone = encapsulate(X, y, return_search=True)
+    assert with_prefetch.search.table == alone.search.table
+    assert with_prefetch.spec.hyperparameters == alone.spec.hyperparameters
+    assert [(i["internal_api"], i["num_threads"]) for i in threadpool_info()] == before
+
+
+def test_prefetch_error_reaches_the_search(monkeypatch):
+    """A failure on the prefetch thread is raised in the search, not lost."""
+    from enfo_sdk.keys import nu_path
+
+    import threading
+
+    df = friedman3(n=400, noise=0.1, seed=0)
+    real = nu_path.lowrank_factor
+    threads = []
+
+    def failing(K, *a, **k):
+        threads.append(threading.current_thread().name)
+        if threads[-1] == "enfo-cv-prefetch":  # only the prefetched bandwidth fails
+            raise MemoryError("no room for the factor")
+        return real(K, *a, **k)
+
+    monkeypatch.setattr(nu_path, "lowrank_factor", failing)
+    with pytest.raises(MemoryError, match="no room"):
+        encapsulate(df.drop(columns="y"), df["y"])
+    assert "enfo-cv-prefetch" in threads

@@ -164,7 +164,7 @@ class ConsortiumConfig(_Section):
 
 def parse_consortium_config(text: str, file: str | Path = "<consortium>") -> ConsortiumConfig:
     """Parse consortium YAML text; raises :class:`ConfigError` naming file, line and key."""
-    from ..contract import parse_yaml_model
+    from ..yamlconfig import parse_yaml_model
 
     return parse_yaml_model(text, ConsortiumConfig, file, what="consortium file",
                             keys="version, competition, learning_curve, members, ...")
@@ -178,7 +178,7 @@ def load_consortium_config(path: str | Path) -> ConsortiumConfig:
     ConfigError
         If the file cannot be read or does not match the schema (file, line, key path, value).
     """
-    from ..contract import read_config_text
+    from ..yamlconfig import read_config_text
 
     path = Path(path)
     return parse_consortium_config(read_config_text(path, "consortium"), path)

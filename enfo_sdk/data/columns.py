@@ -573,7 +573,7 @@ def _fit_column(s: pd.Series, name: str, spec, where: str):
         if spec.min is not None or spec.max is not None:
             outside = ok[(ok < lo) | (ok > hi)]
             if len(outside):
-                raise DataError(f"{where}: column {name!r} has value {outside[0]!r} outside its range "
+                raise DataError(f"{where}: column {name!r} has value {_shown(outside[0])} outside its range "
                                 f"[{lo}, {hi}] in data.columns")
         integer = spec.integer if spec.integer is not None else bool(np.all(ok == np.round(ok)))
         return FittedNumeric(type="numeric", name=name, min=lo, max=hi, integer=bool(integer),
@@ -689,7 +689,7 @@ def _boolean_values(s: pd.Series, name: str, where: str) -> np.ndarray:
         v[text.isin(_FALSE).to_numpy()] = 0.0
         bad = np.isnan(v) & s.notna().to_numpy()
     if bad.any():
-        raise DataTypeError(f"{where}: column {name!r} is boolean but holds {s[bad].iloc[0]!r} "
+        raise DataTypeError(f"{where}: column {name!r} is boolean but holds {_shown(s[bad].iloc[0])} "
                             f"(expected true/false, yes/no, y/n or 1/0)")
     return v
 
@@ -713,6 +713,13 @@ def _datetime_days(s: pd.Series, name: str, where: str, zoned: bool | None) -> t
 
     if pd.api.types.is_datetime64_any_dtype(s):
         ts = s
+    elif pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        # pandas would read numbers as nanoseconds since 1970: never what a table means
+        first = s.dropna()
+        raise DataTypeError(
+            f"{where}: column {name!r} is datetime but holds numbers (e.g. "
+            f"{_shown(first.iloc[0]) if len(first) else 'nan'}); a datetime column holds dates or "
+            f"timestamps (text such as 2024-05-31 or a datetime type); type it numeric instead")
     else:
         values = s.dropna()
         zones = {_zone_of(v) for v in values}
@@ -732,6 +739,12 @@ def _datetime_days(s: pd.Series, name: str, where: str, zoned: bool | None) -> t
         ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
     days = (ts - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
     return days.astype(np.float64).to_numpy(), is_zoned
+
+
+def _shown(v) -> str:
+    """A cell value for a message: numpy scalars as the Python value they hold (``-0.61``, not
+    ``np.float64(-0.61)``)."""
+    return repr(v.item() if isinstance(v, np.generic) else v)
 
 
 def _zone_of(v) -> str | None:

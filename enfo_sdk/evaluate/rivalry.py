@@ -1,9 +1,10 @@
 """The rivalry check every forge runs: a fast, time-bounded attacker zoo and bootstrap intervals.
 
 :func:`rivalry_check` trains the attackers of :data:`FAST_ZOO` (each tuned by 5-fold CV on the
-forged rows alone, :func:`enfo_sdk.evaluate.attackers.make_attacker`) one after another until
-``seconds`` have passed -- the first always runs, an attacker that starts always finishes, the
-rest are skipped and named -- and scores them and the key on the owner's test rows. The headline is the best
+forged rows alone, :func:`enfo_sdk.evaluate.attackers.make_attacker`) in that order, two at a
+time (:data:`ATTACKER_THREADS`), until ``seconds`` have passed -- the first two always run, an
+attacker that starts always finishes, the rest are skipped and named -- and scores them and
+the key on the owner's test rows. The headline is the best
 attacker's test RMSE over the key's (``> 1``: every attacker does worse than the key).
 
 Intervals (:func:`bootstrap_ratio`): 95% percentile bootstrap over the test rows, paired (one
@@ -121,9 +122,56 @@ def _triple(t):
     return None if t is None else {"value": t[0], "low": t[1], "high": t[2]}
 
 
+#: Attackers trained at once (threads): most of their time is in compiled code that releases
+#: the GIL (forests, libsvm, BLAS), and forging has finished, so both cores are free.
+ATTACKER_THREADS = 2
+
+
+def _run_attackers(names, Xf, yf, Xt, *, seconds: float, seed: int):
+    """Fit the attackers on (Xf, yf), :data:`ATTACKER_THREADS` at a time, each thread taking the
+    next name from ``names``: the first attacker of every thread always runs (so a spent budget
+    still runs as many as there are threads, whatever the scheduling), a later one only until
+    ``seconds`` have passed since the first started, and one that starts finishes. Returns
+    ``({name: (predictions on Xt, params)}, skipped)``. Each attacker's result does not depend
+    on the threads (its own seeded search)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    todo, lock = list(names), threading.Lock()
+    fitted: dict[str, tuple[np.ndarray, dict]] = {}
+    skipped: list[str] = []
+    t0: list[float] = []
+
+    def worker() -> None:
+        first = True
+        while True:
+            with lock:
+                if not todo:
+                    return
+                name = todo.pop(0)
+                if not first and time.perf_counter() - t0[0] > seconds:
+                    skipped.append(name)
+                    continue
+                if not t0:
+                    t0.append(time.perf_counter())
+            first = False
+            search = make_attacker(name, len(yf), seed=seed)
+            search.fit(Xf, yf)
+            fitted[name] = (np.asarray(search.predict(Xt), np.float64),
+                            {k.rsplit("__", 1)[-1]: v for k, v in search.best_params_.items()})
+
+    threads = max(1, min(ATTACKER_THREADS, len(todo)))
+    with warnings.catch_warnings():  # process-wide filters: set once, around every thread
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with ThreadPoolExecutor(threads, thread_name_prefix="enfo-attacker") as pool:
+            for f in [pool.submit(worker) for _ in range(threads)]:
+                f.result()  # an attacker's exception is raised here
+    return fitted, [n for n in names if n in skipped]
+
+
 def rivalry_check(spec, X_forged, y_forged, X_test, y_test, *, X_full=None, y_full=None, X_outside=None,
                   y_outside=None, seconds: float = RIVALRY_SECONDS, target: float = RIVALRY_TARGET,
-                  names=FAST_ZOO, seed: int = 0) -> RivalryCheck:
+                  names=FAST_ZOO, seed: int = 0, pred_key=None, pred_full=None) -> RivalryCheck:
     """Attackers tuned on the forged rows against the key trained on them, on the test rows.
 
     Parameters
@@ -135,6 +183,11 @@ def rivalry_check(spec, X_forged, y_forged, X_test, y_test, *, X_full=None, y_fu
         All training rows: adds ``key_vs_full``.
     X_outside, y_outside : array-like, optional
         Outside rows (held out, not test rows): adds ``outside``.
+    pred_key, pred_full : array-like of shape (n_test,), optional
+        The key's predictions on the test rows when trained on the forged rows, and on all
+        training rows, when the caller has them already (``enfo-owner forge`` does: the
+        full-data fit is its slowest step); each is fitted here otherwise (``pred_full``
+        needs ``X_full``).
     seconds : float
         Time after which no further attacker starts.
     target : float
@@ -149,32 +202,24 @@ def rivalry_check(spec, X_forged, y_forged, X_test, y_test, *, X_full=None, y_fu
     def key_pred(X, y):
         return np.asarray(spec.build().fit(X, y).predict(Xt), np.float64)
 
-    key = key_pred(Xf, yf)
+    key = key_pred(Xf, yf) if pred_key is None else np.asarray(pred_key, np.float64)
     key_vs_full = outside = None
-    if X_full is not None:
-        key_vs_full = bootstrap_ratio(key, key_pred(np.asarray(X_full, np.float64), np.asarray(y_full, np.float64)), yt)
+    if pred_full is None and X_full is not None:
+        pred_full = key_pred(np.asarray(X_full, np.float64), np.asarray(y_full, np.float64))
+    if pred_full is not None:
+        key_vs_full = bootstrap_ratio(key, np.asarray(pred_full, np.float64), yt)
     if X_outside is not None and len(y_outside):
         mixed = key_pred(np.vstack([Xf, np.asarray(X_outside, np.float64)]),
                          np.concatenate([yf, np.asarray(y_outside, np.float64)]))
         outside = bootstrap_ratio(mixed, key, yt)
+    fitted, skipped = _run_attackers(names, Xf, yf, Xt, seconds=seconds, seed=seed)
     attackers: dict[str, dict[str, Any]] = {}
     preds: dict[str, np.ndarray] = {}
-    skipped: list[str] = []
-    t_attack = time.perf_counter()  # the budget is the attackers' (the key's fits above are not in it)
-    for name in names:
-        if attackers and time.perf_counter() - t_attack > seconds:  # the first always runs
-            skipped.append(name)
-            continue
-        search = make_attacker(name, len(yf), seed=seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            search.fit(Xf, yf)
-        preds[name] = np.asarray(search.predict(Xt), np.float64)
-        r = preds[name] - yt
-        attackers[name] = {
-            "rmse": float(np.sqrt(np.mean(r * r))),
-            "params": {k.rsplit("__", 1)[-1]: v for k, v in search.best_params_.items()},
-        }
+    for name in names:  # in the zoo's order, whichever finished first
+        if name in fitted:
+            preds[name], params = fitted[name]
+            r = preds[name] - yt
+            attackers[name] = {"rmse": float(np.sqrt(np.mean(r * r))), "params": params}
     key_rmse = float(np.sqrt(np.mean((key - yt) ** 2)))
     for a in attackers.values():
         a["ratio"] = a["rmse"] / key_rmse if key_rmse > 0 else None

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-__all__ = ["rmse", "key_rmse", "stability", "external_rivalry"]
+__all__ = ["rmse", "key_rmse", "predict_blocks", "stability", "external_rivalry"]
 
 
 #: Rows predicted at a time by :func:`rmse`: a kernel key's prediction builds a (rows x training
@@ -25,13 +25,20 @@ __all__ = ["rmse", "key_rmse", "stability", "external_rivalry"]
 PREDICT_BLOCK = 4096
 
 
+def predict_blocks(model, X, block: int = PREDICT_BLOCK) -> np.ndarray:
+    """``model.predict(X)`` in float64, ``block`` rows at a time (each row's prediction depends
+    on that row only, so memory stays bounded)."""
+    X = np.asarray(X, dtype=np.float64)
+    if not len(X):
+        return np.empty(0)
+    return np.concatenate([np.asarray(model.predict(X[i:i + block]), dtype=np.float64)
+                           for i in range(0, len(X), block)])
+
+
 def rmse(model, X, y, block: int = PREDICT_BLOCK) -> float:
     """Root mean squared error of ``model.predict(X)`` against ``y``, predicted ``block`` rows
-    at a time (each row's prediction depends on that row only, so memory stays bounded)."""
-    X = np.asarray(X, dtype=np.float64)
-    pred = np.concatenate([np.asarray(model.predict(X[i:i + block]), dtype=np.float64)
-                           for i in range(0, len(X), block)]) if len(X) else np.empty(0)
-    r = pred - np.asarray(y, dtype=np.float64)
+    at a time (:func:`predict_blocks`)."""
+    r = predict_blocks(model, X, block) - np.asarray(y, dtype=np.float64)
     return float(math.sqrt(float(np.mean(r * r))))
 
 

@@ -46,7 +46,7 @@ from .common import (
 )
 from .owner_data import OwnerSplit, load_owner_split
 
-__all__ = ["PHASES", "ForgeRun", "run_forge", "check_forge_outputs"]
+__all__ = ["PHASES", "ForgeRun", "FullReference", "run_forge", "check_forge_outputs", "key_predictions"]
 
 #: Most training rows the ``full`` reference trains the key on (a kernel key's fit holds an
 #: n x n float64 matrix: 10,000 rows take 0.8 GB); above it a seeded sample, with a warning.
@@ -278,26 +278,33 @@ def run_forge(
         if checkpoint is not None:
             extra.update(checkpoint=Path(checkpoint), resume=bool(resume))
 
-    with phases.phase("forge") as report:
-        with collect_warnings(caught), context(contract.where("forge")):
-            result = forge(*split.forge_rows(), spec, split.forge_settings(contract, **extra),
-                           callback=lambda p: report(p.step / p.steps), init_rows=init_rows)
+    classification, rivalry, outside, reference = None, None, (), None
+    if split.task != "classification":
+        outside, test = split.holdout_roles(contract.data.seed)
+        with collect_warnings(caught):  # the key on all training rows, fitted while forging runs
+            reference = FullReference.start(spec, split, contract.data.seed, test)
+    try:
+        with phases.phase("forge") as report:
+            with collect_warnings(caught), context(contract.where("forge")):
+                result = forge(*split.forge_rows(), spec, split.forge_settings(contract, **extra),
+                               callback=lambda p: report(p.step / p.steps), init_rows=init_rows)
 
-    with phases.phase("evaluate") as report:
-        classification, rivalry, outside = None, None, ()
-        if split.task == "classification":  # accuracy and friends (workflows/classify_run.py)
-            from .classify_run import evaluate_classification, summary_fields
+        with phases.phase("evaluate") as report:
+            if split.task == "classification":  # accuracy and friends (workflows/classify_run.py)
+                from .classify_run import evaluate_classification, summary_fields
 
-            result, test = evaluate_classification(contract, spec, split, result, report)
-            classification, test_rmse = summary_fields(test, result, split.task_note), {}
-        else:
-            outside, test = split.holdout_roles(contract.data.seed)
-            result, hardened = _harden(contract, spec, result, split, test)
-            with collect_warnings(caught):
-                test_rmse = _test_rmse(spec, split, result, contract.data.seed, test, report)
-            if hardened is not None:
-                test_rmse["forged_soft"] = hardened
-            rivalry = _rivalry(contract, spec, split, result, outside, test)
+                result, test = evaluate_classification(contract, spec, split, result, report)
+                classification, test_rmse = summary_fields(test, result, split.task_note), {}
+            else:
+                result, hardened = _harden(contract, spec, result, split, test)
+                test_rmse, preds = _test_rmse(spec, split, result, contract.data.seed, test, report,
+                                              reference)
+                if hardened is not None:
+                    test_rmse["forged_soft"] = hardened
+                rivalry = _rivalry(contract, spec, split, result, outside, test, preds)
+    finally:
+        if reference is not None:
+            reference.close(wait=False)  # done by now unless the run failed
     split.close()
 
     with phases.phase("write"):
@@ -367,42 +374,117 @@ def _harden(contract, spec, result, split: OwnerSplit, test):
     return dataclasses.replace(result, data=data, settings=settings), before
 
 
-def _test_rmse(spec, split: OwnerSplit, result, seed: int, test, report) -> dict[str, float]:
-    """Test RMSE of the key on all training rows, on the forged rows, and on as many sampled
-    rows, on the held-out rows ``test`` (the protocol's test rows)."""
-    from ..evaluate.utility import key_rmse
+class FullReference:
+    """The key trained on all the owner's training rows (at most :data:`FULL_REFERENCE_MAX_ROWS`,
+    a seeded sample above, with a warning) and its predictions on the protocol's test rows:
+    the ``full`` figure, the slowest single fit of a forge run.
 
-    Xa, ya = split.train_arrays
+    :meth:`start` fits it on a background thread, so it runs on a core the forging loop leaves
+    idle (forging small bundles uses one torch thread, :meth:`ForgeSettings.torch_threads`);
+    :meth:`predictions` waits for it. From :meth:`start` until :meth:`close` numpy's BLAS is
+    held to one thread in the whole process, so the two threads do not compete and every
+    numpy product in that window (the fit, forging's) has the same thread count whenever the
+    fit ends. The fit is the same float64 computation as in the foreground. An exception in
+    the fit is raised by :meth:`predictions`; an interrupted run leaves the daemon thread to
+    die with the process.
+    """
+
+    def __init__(self, spec, X, y, X_test) -> None:
+        self._args = (spec, X, y, X_test)
+        self._pred = self._error = None
+        self._thread = self._limits = None
+
+    @property
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The training rows the reference is fitted on (a seeded sample on large tables)."""
+        return self._args[1], self._args[2]
+
+    @classmethod
+    def start(cls, spec, split: OwnerSplit, seed: int, test) -> FullReference:
+        import threading
+
+        from threadpoolctl import threadpool_limits
+
+        Xa, ya = split.train_arrays
+        if len(ya) > FULL_REFERENCE_MAX_ROWS:  # a kernel key's fit holds an n x n matrix
+            keep = np.sort(make_rng(seed).choice(len(ya), FULL_REFERENCE_MAX_ROWS, replace=False))
+            warnings.warn(
+                f"the 'full' reference is the key trained on {FULL_REFERENCE_MAX_ROWS:,} of the "
+                f"{len(ya):,} training rows (seeded sample): all of them would need "
+                f"{8 * len(ya) ** 2 / 2**30:,.0f} GiB for a kernel key", stacklevel=2)
+            Xa, ya = Xa[keep], ya[keep]
+        ref = cls(spec, Xa, ya, split.X_test[test])
+        ref._limits = threadpool_limits(limits=1, user_api="blas")
+        ref._thread = threading.Thread(target=ref._run, name="enfo-full-reference", daemon=True)
+        ref._thread.start()
+        return ref
+
+    def _run(self) -> None:
+        try:
+            self._pred = key_predictions(*self._args)
+        except BaseException as e:  # re-raised in the caller's thread by predictions()
+            self._error = e
+
+    def predictions(self) -> np.ndarray:
+        """The key's predictions on the test rows (waits for the fit to finish)."""
+        self.close()
+        if self._error is not None:
+            raise self._error
+        if self._pred is None:  # never started: fit here
+            self._pred = key_predictions(*self._args)
+        return self._pred
+
+    def close(self, wait: bool = True) -> None:
+        """Wait for the fit (unless not ``wait``: a run that failed or was interrupted leaves
+        it to die with the process) and give numpy's BLAS its threads back (idempotent)."""
+        if self._thread is not None and wait:
+            self._thread.join()
+        self._thread = None
+        if self._limits is not None:
+            self._limits.restore_original_limits()
+            self._limits = None
+
+
+def key_predictions(spec, X_train, y_train, X_test) -> np.ndarray:
+    """The key ``spec`` trained on (X_train, y_train), predicting ``X_test`` (float64)."""
+    from ..evaluate.utility import predict_blocks
+
+    model = spec.build().fit(np.asarray(X_train, np.float64), np.asarray(y_train, np.float64))
+    return predict_blocks(model, X_test)
+
+
+def _rmse(pred, y) -> float:
+    r = np.asarray(pred, np.float64) - np.asarray(y, np.float64)
+    return float(np.sqrt(np.mean(r * r)))
+
+
+def _test_rmse(spec, split: OwnerSplit, result, seed: int, test, report, reference: FullReference):
+    """Test RMSE of the key on all training rows (``reference``), on the forged rows, and on as
+    many sampled rows, on the held-out rows ``test`` (the protocol's test rows); and the first
+    two's predictions, which the rivalry check reuses."""
+    Xa, ya = reference.rows
     Xt, yt = split.X_test[test], split.y_test[test]
-    if len(ya) > FULL_REFERENCE_MAX_ROWS:  # a kernel key's fit holds an n x n matrix
-        keep = np.sort(make_rng(seed).choice(len(ya), FULL_REFERENCE_MAX_ROWS, replace=False))
-        warnings.warn(
-            f"the 'full' reference is the key trained on {FULL_REFERENCE_MAX_ROWS:,} of the "
-            f"{len(ya):,} training rows (seeded sample): all of them would need "
-            f"{8 * len(ya) ** 2 / 2**30:,.0f} GiB for a kernel key", stacklevel=2)
-        Xa, ya = Xa[keep], ya[keep]
-    out = {"full": key_rmse(spec, Xa, ya, Xt, yt)}
+    preds = {"full": reference.predictions()}
     report(1 / 4)
-    out["forged"] = key_rmse(spec, result.X, result.y, Xt, yt)
+    preds["forged"] = key_predictions(spec, result.X, result.y, Xt)
     report(2 / 4)
     sample = make_rng(seed).choice(len(ya), len(result.data), replace=False)
-    out["sampled"] = key_rmse(spec, Xa[sample], ya[sample], Xt, yt)
+    preds["sampled"] = key_predictions(spec, Xa[sample], ya[sample], Xt)
     report(3 / 4)
-    return out
+    return {k: _rmse(p, yt) for k, p in preds.items()}, preds
 
 
-def _rivalry(contract, spec, split: OwnerSplit, result, outside, test):
+def _rivalry(contract, spec, split: OwnerSplit, result, outside, test, preds):
     """The rivalry check on the forged rows (None when ``forge.rivalry.seconds`` is 0)."""
     from ..evaluate.rivalry import rivalry_check
 
     r = contract.forge.rivalry
     if r.seconds <= 0:
         return None
-    Xa, ya = split.train_arrays
     return rivalry_check(
-        spec, result.X, result.y, split.X_test[test], split.y_test[test], X_full=Xa, y_full=ya,
+        spec, result.X, result.y, split.X_test[test], split.y_test[test],
         X_outside=split.X_test[outside], y_outside=split.y_test[outside], seconds=r.seconds,
-        target=r.target, seed=contract.data.seed,
+        target=r.target, seed=contract.data.seed, pred_key=preds["forged"], pred_full=preds["full"],
     )
 
 

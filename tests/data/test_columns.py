@@ -129,6 +129,29 @@ def test_datetimes_with_mixed_zones_are_an_error():
         ColumnTransform.fit(df, schema, "price", where="owner.csv")
 
 
+def test_numbers_typed_datetime_are_an_error_not_nanoseconds():
+    """pandas reads numbers as nanoseconds since 1970; a column of floats typed datetime is a
+    mistake to name, not a column of 1970-01-01 dates."""
+    from enfo_sdk.data.columns import DatetimeSpec
+
+    df = mixed_table(n=30).drop(columns="rownames")
+    schema = infer_schema(df, "price", {"area": DatetimeSpec(type="datetime")})
+    with pytest.raises(DataError, match=r"owner.csv: column 'area' is datetime but holds numbers \(e.g. \d"):
+        ColumnTransform.fit(df, schema, "price", where="owner.csv")
+
+
+def test_messages_show_cell_values_as_written():
+    """A bad cell is shown as its value (-0.5), not as numpy's repr (np.float64(-0.5))."""
+    from enfo_sdk.data.columns import BooleanSpec
+
+    df = mixed_table(n=30).drop(columns="rownames")
+    df["area"] = -0.5
+    schema = infer_schema(df, "price", {"area": BooleanSpec(type="boolean")})
+    with pytest.raises(DataError, match="is boolean but holds -0.5 ") as info:
+        ColumnTransform.fit(df, schema, "price", where="owner.csv")
+    assert "np." not in str(info.value)
+
+
 def test_parametrised_rows_stay_in_range_for_any_parameters():
     """Boxes and simplexes hold for arbitrary (even extreme) parameters, not by clipping."""
     from enfo_sdk import encapsulate

@@ -56,6 +56,12 @@ def plain_nu_method(Z, t, s, T, nu):
     """The DESIGN.md formulas written out again, element by element."""
     m = len(t)
     K = np.array([[np.exp(-np.sum((Z[i] - Z[j]) ** 2) / (2 * s * s)) for j in range(m)] for i in range(m)])
+    return plain_recursion(K, t, T, nu), K
+
+
+def plain_recursion(K, t, T, nu):
+    """The recursion of DESIGN.md with a full K @ c product."""
+    m = len(t)
     c_prev2 = np.zeros(m)
     c_prev = np.zeros(m)
     for it in range(1, T + 1):
@@ -68,7 +74,7 @@ def plain_nu_method(Z, t, s, T, nu):
             w = 4 * (2 * it + 2 * nu - 1) * (it + nu - 1) / ((it + 2 * nu - 1) * (2 * it + 4 * nu - 1))
         c = c_prev + u * (c_prev - c_prev2) + (w / m) * (t - K @ c_prev)
         c_prev2, c_prev = c_prev, c
-    return c_prev, K
+    return c_prev
 
 
 @pytest.mark.parametrize("s,T,nu", [(1.0, 1, 1.0), (0.8, 37, 1.0), (2.0, 150, 0.5), (1.3, 60, 2.5)])
@@ -81,6 +87,24 @@ def test_nu_method_equals_plain_loop(data, s, T, nu):
     np.testing.assert_allclose(state["coef"], c_ref, rtol=1e-12, atol=1e-12 * np.abs(c_ref).max())
     Kq = np.exp(-((Zq[:, None, :] - Z[None, :, :]) ** 2).sum(-1) / (2 * s * s))
     np.testing.assert_allclose(key.predict(state, Zq, p), Kq @ c_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_nu_method_large_fit_uses_half_the_matrix_and_equals_the_loop():
+    """From SYMMETRIC_MIN_ROWS rows the fit multiplies by K with BLAS dsymv (lower triangle
+    only); it must equal the formulas' loop with a full K @ c to rounding."""
+    from enfo_sdk.keys.nu_recursion import SYMMETRIC_MIN_ROWS
+
+    g = np.random.default_rng(7)
+    m = SYMMETRIC_MIN_ROWS + 37
+    Z = g.standard_normal((m, 3))
+    t = np.cos(Z[:, 0]) * Z[:, 1] + 0.1 * g.standard_normal(m)
+    s, T, nu = 1.1, 120, 1.0
+    key = get_key("nu-method")
+    state = key.fit(Z, t, {"bandwidth": s, "iterations": T, "nu": nu})
+    sq = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)  # not the package's kernel code
+    K = np.exp(-sq / (2 * s * s))
+    c_prev = plain_recursion(K, t, T, nu)
+    np.testing.assert_allclose(state["coef"], c_prev, rtol=1e-10, atol=1e-10 * np.abs(c_prev).max())
 
 
 def test_nu_method_converges_towards_interpolation(data):
