@@ -129,8 +129,8 @@ ATTACKER_THREADS = 2
 
 def _run_attackers(names, Xf, yf, Xt, *, seconds: float, seed: int):
     """Fit the attackers on (Xf, yf), :data:`ATTACKER_THREADS` at a time, each thread taking the
-    next name from ``names``: the first attacker of every thread always runs (so a spent budget
-    still runs as many as there are threads, whatever the scheduling), a later one only until
+    next name from ``names``: the first :data:`ATTACKER_THREADS` names always run (so a spent
+    budget runs as many as there are threads, whatever the scheduling), a later one only until
     ``seconds`` have passed since the first started, and one that starts finishes. Returns
     ``({name: (predictions on Xt, params)}, skipped)``. Each attacker's result does not depend
     on the threads (its own seeded search)."""
@@ -143,18 +143,18 @@ def _run_attackers(names, Xf, yf, Xt, *, seconds: float, seed: int):
     t0: list[float] = []
 
     def worker() -> None:
-        first = True
         while True:
             with lock:
                 if not todo:
                     return
                 name = todo.pop(0)
-                if not first and time.perf_counter() - t0[0] > seconds:
+                # the first `threads` names always run, whichever thread takes them and however
+                # late a thread starts; later ones only within the budget
+                if len(names) - len(todo) > threads and time.perf_counter() - t0[0] > seconds:
                     skipped.append(name)
                     continue
                 if not t0:
                     t0.append(time.perf_counter())
-            first = False
             search = make_attacker(name, len(yf), seed=seed)
             search.fit(Xf, yf)
             fitted[name] = (np.asarray(search.predict(Xt), np.float64),
