@@ -104,16 +104,10 @@ class NuMethod(Key):
           first neighbour with lower error, until neither neighbour of the current value is
           better (or it is a grid end). A unimodal CV curve then costs its minimum plus its
           two neighbours and the values on the way.
-        * Threads: numpy's BLAS runs on one thread during the walk (the float32 iterative
-          path's rounding depends on the thread count, so the search is the same on every
-          machine), and the wider neighbours' low-rank paths are computed meanwhile on a
-          second thread (:class:`_Prefetch`); the result is what the walk alone computes.
         * ``cache`` (a dict, optional): paths already computed by an earlier call with the
           same rows and folds (encapsulation widens the grid and calls again); a path is
           reused when it was computed to the same ``iterations`` maximum or stopped early.
         """
-        from threadpoolctl import threadpool_limits
-
         from .nu_path import LOWRANK_MAX_FRACTION, SpectralPath, lowrank_factor
 
         check_search_names(self, search)
@@ -149,35 +143,19 @@ class NuMethod(Key):
                     return dict(enumerate(mse))
             return None
 
-        def factor(bw):
-            """(L, K32): the low-rank factor (None when too large) and the float32 kernel."""
-            K = gaussian(Z, Z, bw)
-            K32 = K.astype(np.float32)
-            return lowrank_factor(K, max_rank=max_rank), K32  # overwrites K
-
-        prefetch = _Prefetch(factor, spectral, t, folds, nus)
-
         def paths_for(bw) -> dict[float, dict[int, float]]:
             out = {nu: cached(bw, nu) for nu in nus}
             todo = [nu for nu, mse in out.items() if mse is None]
             if not todo:
                 return out
-            ahead = prefetch.take(bw)
-            if ahead is not None and bw > cache.get("full_rank_below", 0.0):
-                L, K32, ready = ahead
+            K = gaussian(Z, Z, bw)
+            K32 = K.astype(np.float32)
+            L = None
+            if own_path and bw > cache.get("full_rank_below", 0.0):
+                L = lowrank_factor(K, max_rank=max_rank)  # overwrites K
                 if L is None:
                     cache["full_rank_below"] = bw
-                else:
-                    for nu in todo:
-                        paths[(bw, nu)] = ready[nu]
-                        out[nu] = spectral(ready[nu])
-                    return out
-            elif own_path and bw > cache.get("full_rank_below", 0.0):
-                L, K32 = factor(bw)
-                if L is None:
-                    cache["full_rank_below"] = bw
-            else:
-                L, K32 = None, gaussian(Z, Z, bw).astype(np.float32)
+            del K
             for nu in todo:
                 if L is not None:
                     paths[(bw, nu)] = path = SpectralPath(L, t, folds, nu)
@@ -204,24 +182,14 @@ class NuMethod(Key):
             return best_i
 
         i = int(np.argmin([abs(np.log(b)) for b in bws]))
-        # One BLAS thread for the whole walk: the float32 iterative path's rounding depends on
-        # the thread count, so this makes the search the same on every machine, and the other
-        # core runs the prefetch (the walk scores i, then i + 1, and i + 2 if it moves).
-        with threadpool_limits(limits=1, user_api="blas"):
-            if own_path:
-                prefetch.start([bws[j] for j in (i + 1, i + 2) if j < len(bws)
-                                and any(cached(bws[j], nu) is None for nu in nus)])
-            try:
-                score(i)
-                moved = True
-                while moved:
-                    moved = False
-                    for j in (i + 1, i - 1):  # the wider (cheaper) neighbour first
-                        if 0 <= j < len(bws) and score(j) < scores[i]:
-                            i, moved = j, True
-                            break
-            finally:
-                prefetch.close()
+        score(i)
+        moved = True
+        while moved:
+            moved = False
+            for j in (i + 1, i - 1):  # the wider (cheaper) neighbour first
+                if 0 <= j < len(bws) and score(j) < scores[i]:
+                    i, moved = j, True
+                    break
         if progress:
             progress(1.0)
         result = _summarise(table, ["bandwidth", "nu"], [bws, nus])
@@ -241,81 +209,6 @@ class NuMethod(Key):
         m = train_mask.sum(0).astype(np.float64)
         tt = np.where(train_mask, t[:, None], 0.0)
         return _path_mse(K, t[:, None], tt, train_mask, ~train_mask, m, T_max, nu, adaptive)
-
-
-class _Prefetch:
-    """Low-rank spectral paths of the bandwidths the search will score next, computed on a
-    background thread while the search's first bandwidth runs.
-
-    The walk of :meth:`NuMethod.cv_search` starts at the bandwidth nearest 1 and always scores
-    its wider neighbour next (and the one after when it moves). The narrowest of them is
-    usually full-rank and scored by the memory-bound iterative path, the wider ones by a
-    pivoted Cholesky factor and small eigendecompositions (compute-bound): on two cores the
-    two overlap (the README example's ``encapsulate`` time; README, "Quick start").
-    The search's choices and figures are unchanged: a prefetched bandwidth is used exactly as
-    :meth:`cv_search` would have computed it, and only when the search asks for it (the
-    search holds numpy's BLAS to one thread, so the two threads do not contend).
-    """
-
-    def __init__(self, factor, spectral, t, folds, nus) -> None:
-        self._factor, self._spectral, self._t, self._folds, self._nus = factor, spectral, t, folds, nus
-        self._done: dict[float, tuple] = {}
-        self._errors: dict[float, BaseException] = {}
-        self._pending: list[float] = []
-        self._thread = None
-        self._lock = None
-
-    def start(self, bws) -> None:
-        import threading
-
-        if not bws:
-            return
-        self._pending = list(bws)
-        self._lock = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="enfo-cv-prefetch", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        from .nu_path import SpectralPath
-
-        for bw in list(self._pending):
-            L = None
-            try:
-                L, K32 = self._factor(bw)
-                ready = {}
-                if L is not None:
-                    for nu in self._nus:
-                        ready[nu] = path = SpectralPath(L, self._t, self._folds, nu)
-                        self._spectral(path)  # scores the coarse grid here, off the search's thread
-                    K32 = None
-                result = (L, K32, ready)
-            except BaseException as e:  # raised by take() in the search's thread
-                result, self._errors[bw] = None, e
-            with self._lock:
-                self._done[bw] = result
-                self._lock.notify_all()
-            if L is None:  # full rank (or failed): a wider one is left to the search
-                break
-        with self._lock:
-            self._pending = []
-            self._lock.notify_all()
-
-    def take(self, bw):
-        """The prefetched (L, K32, {nu: SpectralPath}) of ``bw``, waiting for it when it is on
-        the way; None when ``bw`` was not prefetched."""
-        if self._lock is None:
-            return None
-        with self._lock:
-            while bw not in self._done and bw in self._pending:
-                self._lock.wait()
-            if bw in self._errors:
-                raise self._errors.pop(bw)
-            return self._done.pop(bw, None)
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
 
 
 def _path_mse(K, target, tt, train_mask, val_mask, m, T_max, nu, adaptive):
