@@ -340,10 +340,11 @@ class ForgeSection(_Section):
     patience: int | None = Field(
         None, ge=1, description="Evaluations without improvement before stopping early."
     )
-    selection: Literal["auto", "validation", "pooled"] | None = Field(
-        None, description="What the forged rows are kept and stopped by: the validation split's "
-        "error (default), all owner rows' (pooled), or auto (pooled when the validation split "
-        "has fewer than 250 rows); docs/keys.md."
+    selection: Literal["auto", "validation", "one_se", "pooled"] | None = Field(
+        None, description="Which evaluation's forged rows are kept: auto (default: one_se when the "
+        "validation split has fewer than 250 rows, else validation), validation (the lowest "
+        "validation error), one_se (the earliest within one standard error of the lowest) or "
+        "pooled (the lowest error on all owner rows); docs/keys.md."
     )
     alignment_weight: float | None = Field(
         None, ge=0, description="Weight of the Sinkhorn alignment term (mode augment)."

@@ -39,7 +39,7 @@ from .forging.owner_rows import owner_rows, start_rows
 from .forging.labels import classification_result, stratified_rows
 from .forging.params import Parametrisation
 from .forging.reduce import check_finite, reducer
-from .forging.settings import UPDATE_LR_FACTOR, ForgeSettings, Init, Mode, default_lr
+from .forging.settings import ONE_SE, UPDATE_LR_FACTOR, ForgeSettings, Init, Mode, default_lr
 from .forging.state import ForgeState, clock
 from .forging.terms import (
     RIVAL_SMOOTHER_SCALE, VAL_ALIGN_ROWS, PenaltyContext, StepInputs, Term, ValidationInputs,
@@ -169,8 +169,12 @@ class _Forging:
         self.red = reducer(self.data.reduce)
         self.param = Parametrisation.of(spec, self.data.n_targets)
         self.terms: list[Term] = mode_terms(s, spec, scale=self.red.scale, penalty=penalty)
-        self.lr = s.learning_rate(spec, update=init_rows is not None)
-        self.pooled = s.selection_for(self.data.n_val, in_memory=hasattr(self.data, "pooled_rmse")) == "pooled"
+        in_memory = hasattr(self.data, "pooled_rmse")
+        small = s.small_table(self.data.n_val, in_memory=in_memory)
+        self.lr = s.learning_rate(spec, update=init_rows is not None, small=small)
+        self.selection = s.selection_for(self.data.n_val, in_memory=in_memory)
+        self.pooled = self.selection == "pooled"
+        self.one_se = self.selection == "one_se"
         s.check_rows(self.data.n_train, total=self.data.n_owner)
         self.s, self.spec, self.d = s, spec, spec.n_features
         # the target's columns of a row: index d (regression), or the label columns d.. (classes)
@@ -189,8 +193,10 @@ class _Forging:
 
     def _record(self) -> dict[str, Any]:
         settings = self.s.record(lr=self.lr)
-        if self.pooled:  # recorded only when it differs from the paper's early stopping
-            settings["selection"] = "pooled"
+        if self.selection != "validation":  # recorded only when it differs from the paper's early stopping
+            settings["selection"] = self.selection
+        if self.one_se:
+            settings["one_se"] = ONE_SE
         settings.update(self.param.record())
         for term in self.terms:
             settings.update(term.record())
@@ -204,8 +210,10 @@ class _Forging:
     def fit(self, Zs: torch.Tensor, ts: torch.Tensor):
         return self.spec.key.torch_fit(Zs, ts, self.spec.hyperparameters)
 
-    def validate(self, S: torch.Tensor) -> tuple[float, float]:
-        """(validation RMSE in original units, validation objective) of the rows ``S``."""
+    def validate(self, S: torch.Tensor) -> tuple[float, float, tuple | None]:
+        """(validation RMSE in original units, validation objective, and under selection
+        ``one_se`` the per-row squared validation errors with the objective's other terms, else
+        None) of the rows ``S``."""
         with torch.no_grad():
             f = self.fit(S[:, :self.d], S[:, self.tcol])
             v = self.data.val_rmse(f, self.spec.preprocessing.target_scale)
@@ -215,12 +223,13 @@ class _Forging:
             # tensor, which changes the last bits of the self-fit term (validation as always was)
             x = ValidationInputs(S, S[:, :self.d], S[:, self.tcol], f, self.val_rows)
             parts = [p for p in (t.validation_loss(x) for t in self.terms) if p is not None]
-            if not parts:
-                return v, sel
             extra = 0.0
             for p in parts:
                 extra += float(self.red.mean(p))
-            return v, (sel / self.spec.preprocessing.target_scale) ** 2 + extra
+            errors = (self.data.val_errors(f), extra) if self.one_se else None
+            if not parts:
+                return v, sel, errors
+            return v, (sel / self.spec.preprocessing.target_scale) ** 2 + extra, errors
 
     def run(self, callback) -> ForgeResult:
         s, data, red = self.s, self.data, self.red
@@ -285,8 +294,8 @@ class _Forging:
             if step % s.eval_every == 0 or step == s.steps:
                 with torch.no_grad():
                     S = self.param.rows(U)
-                v, objective = self.validate(S)
-                state.observe(step, v, objective, S, time_since(t0), s.patience)
+                v, objective, errors = self.validate(S)
+                state.observe(step, v, objective, S, time_since(t0), s.patience, errors)
                 if state.stopped_early or step == s.steps:
                     save(True)
                 elif step % s.checkpoint_every == 0:
@@ -302,6 +311,9 @@ class _Forging:
 
     def _result(self, state: ForgeState, seconds: float) -> ForgeResult:
         pre, d, data = self.spec.preprocessing, self.d, self.data
+        lowest = state.best_step
+        if self.one_se:  # the earliest rows within one standard error of the lowest
+            state.keep(state.one_se(ONE_SE))
         rows_std = state.best_rows.cpu().numpy()
         out = pd.DataFrame(pre.inverse_X(rows_std[:, :d]), columns=data.names)
         spec, extra = self.spec, {}
@@ -315,6 +327,7 @@ class _Forging:
             best_val_rmse=state.best_rmse, best_step=state.best_step, steps_run=state.step,
             stopped_early=state.stopped_early, seconds=seconds, rows=int(self.s.rows),
             n_owner_rows=data.n_owner, n_validation_rows=data.n_val, **extra,
+            **({"lowest_step": lowest} if self.one_se else {}),
         )
         return ForgeResult(
             data=out, spec=spec, history=pd.DataFrame(state.history), metrics=metrics,

@@ -12,7 +12,9 @@ from enfo_sdk import encapsulate
 from enfo_sdk.contract import parse_contract
 from enfo_sdk.errors import ConfigError, ForgeError
 from enfo_sdk.forge import ForgeSettings, forge
-from enfo_sdk.forging.settings import SMALL_BUNDLE_ROWS, UPDATE_LR_FACTOR
+from enfo_sdk.forging.settings import (
+    ONE_SE, SMALL_BUNDLE_ROWS, SMALL_TABLE_LR_FACTOR, SMALL_VALIDATION_ROWS, UPDATE_LR_FACTOR,
+)
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +81,11 @@ def test_the_learning_rate_and_thread_rules(small):
     assert s.learning_rate(spec) == pytest.approx(0.01 * spec.hyperparameters["bandwidth"])
     assert s.learning_rate(spec, update=True) == pytest.approx(0.01 * UPDATE_LR_FACTOR * spec.hyperparameters["bandwidth"])
     assert ForgeSettings(lr=0.5).learning_rate(spec, update=True) == 0.5
+    # small tables (issue 15, item 0): a quarter of the rate for a fresh run, never below the
+    # update's own factor, and never when the owner set lr
+    assert s.learning_rate(spec, small=True) == pytest.approx(0.01 * SMALL_TABLE_LR_FACTOR * spec.hyperparameters["bandwidth"])
+    assert s.learning_rate(spec, update=True, small=True) == s.learning_rate(spec, update=True)
+    assert ForgeSettings(lr=0.5).learning_rate(spec, small=True) == 0.5
     assert ForgeSettings(rows=SMALL_BUNDLE_ROWS).torch_threads() == 1
     assert ForgeSettings(rows=SMALL_BUNDLE_ROWS + 1).torch_threads() is None
     assert ForgeSettings(rows=10, threads=2).torch_threads() == 2
@@ -107,30 +114,67 @@ def test_the_contract_builds_the_settings(tmp_path):
 
 # -- selection: what the rows are kept and stopped by (issue 15, item 0) -------------------------
 def test_selection_resolves_by_the_validation_split_size():
-    from enfo_sdk.forging.settings import SMALL_VALIDATION_ROWS
-
-    assert ForgeSettings().selection == "validation"
-    assert ForgeSettings().selection_for(10) == "validation"  # the default never pools
-    s = ForgeSettings(selection="auto")
-    assert s.selection_for(SMALL_VALIDATION_ROWS - 1) == "pooled"
+    s = ForgeSettings()
+    assert s.selection == "auto"  # the default: one_se on small validation splits
+    assert s.small_table(SMALL_VALIDATION_ROWS - 1) and not s.small_table(SMALL_VALIDATION_ROWS)
+    assert not s.small_table(10, in_memory=False)  # a streamed source is never "small"
+    assert s.selection_for(SMALL_VALIDATION_ROWS - 1) == "one_se"
     assert s.selection_for(SMALL_VALIDATION_ROWS) == "validation"
-    assert s.selection_for(10, in_memory=False) == "validation"  # a streamed source never pools
+    assert s.selection_for(10, in_memory=False) == "validation"
     assert s.replace(selection="validation").selection_for(10) == "validation"
+    assert s.replace(selection="one_se").selection_for(10_000) == "one_se"
     assert s.replace(selection="pooled").selection_for(10_000) == "pooled"
-    with pytest.raises(ForgeError, match="needs the owner's rows in memory"):
-        s.replace(selection="pooled").selection_for(10, in_memory=False)
+    for name in ("pooled", "one_se"):
+        with pytest.raises(ForgeError, match="needs the owner's rows in memory"):
+            s.replace(selection=name).selection_for(10, in_memory=False)
     with pytest.raises(ForgeError, match="unknown selection"):
         ForgeSettings(selection="best")
 
 
+def test_a_small_table_records_its_resolved_rule(small):
+    X, y, spec = small  # 300 rows: a validation split of 60, a small table
+    res = forge(X, y, spec, rows=12, steps=30, eval_every=10, seed=2)
+    bw = spec.hyperparameters["bandwidth"]
+    assert res.settings["selection"] == "one_se" and res.settings["one_se"] == ONE_SE
+    assert res.settings["lr"] == pytest.approx(0.01 * SMALL_TABLE_LR_FACTOR * bw)
+    plain = forge(X, y, spec, rows=12, steps=30, eval_every=10, seed=2, selection="validation", lr=0.01 * bw)
+    assert "selection" not in plain.settings and plain.settings["lr"] == pytest.approx(0.01 * bw)
+
+
+def test_one_se_keeps_the_earliest_rows_within_one_standard_error_of_the_lowest(small):
+    X, y, spec = small
+    kw = dict(rows=12, steps=200, eval_every=5, patience=1000, seed=2, lr=0.05)
+    res = forge(X, y, spec, selection="one_se", **kw)
+    low = forge(X, y, spec, selection="validation", **kw)
+    # the same path (selection only chooses among its evaluations): same history
+    np.testing.assert_array_equal(res.history["val_rmse"], low.history["val_rmse"])
+    assert res.metrics["lowest_step"] == low.metrics["best_step"]
+    # an independent reference: the kept and the lowest rows refitted (numpy side) and scored
+    # row by row on the validation split (the seeded permutation's first 20%)
+    pre = spec.preprocessing
+    val = np.random.default_rng(2).permutation(len(y))[:60]
+    Xv, tv = X.iloc[val], (y.to_numpy()[val] - pre.target_mean) / pre.target_scale
+
+    def errors(frame):
+        m = spec.build().fit(frame[list(X.columns)], frame["y"])
+        return ((m.predict(Xv) - pre.target_mean) / pre.target_scale - tv) ** 2
+
+    e_low = errors(low.data)
+    e_kept = errors(res.data)
+    d = e_kept - e_low
+    assert d.mean() <= ONE_SE * d.std(ddof=1) / np.sqrt(len(d)) + 1e-12
+    assert res.metrics["best_step"] < low.metrics["best_step"]  # here the rule chose earlier rows
+    h = res.history.set_index("step")["val_rmse"]
+    assert res.metrics["best_val_rmse"] == h[res.metrics["best_step"]]
+    assert np.sqrt(e_kept.mean()) * pre.target_scale == pytest.approx(res.metrics["best_val_rmse"], rel=1e-9)
+
+
 def test_pooled_selection_keeps_the_rows_with_the_lowest_error_on_all_owner_rows(small):
-    X, y, spec = small  # 300 rows: a validation split of 60, so auto pools
+    X, y, spec = small  # 300 rows: a validation split of 60
     kw = dict(rows=12, steps=60, eval_every=5, patience=100, seed=2)
-    auto = forge(X, y, spec, selection="auto", **kw)
     pooled = forge(X, y, spec, selection="pooled", **kw)
     valid = forge(X, y, spec, selection="validation", **kw)
-    assert auto.settings["selection"] == "pooled" and "selection" not in valid.settings
-    np.testing.assert_array_equal(auto.data.to_numpy(), pooled.data.to_numpy())
+    assert pooled.settings["selection"] == "pooled" and "selection" not in valid.settings
     # the kept rows are those of the lowest pooled error in the history, and that error is the
     # key's RMSE on all 300 owner rows, refitted independently (numpy side) on the kept rows
     h = pooled.history
@@ -146,11 +190,11 @@ def test_pooled_selection_keeps_the_rows_with_the_lowest_error_on_all_owner_rows
 def test_large_tables_forge_exactly_as_before(small):
     X, y, spec = small
     # a validation split of 250 rows or more: auto is the paper's validation early stopping, bit for bit
-    # (and the default is validation everywhere)
+    # (learning rate included: the small-table rate applies below 250 validation rows only)
     big_X = pd.concat([X] * 5, ignore_index=True)
     big_y = pd.concat([y] * 5, ignore_index=True)
     kw = dict(rows=10, steps=30, eval_every=10, seed=0)
-    a = forge(big_X, big_y, spec, selection="auto", **kw)
-    b = forge(big_X, big_y, spec, **kw)
+    a = forge(big_X, big_y, spec, **kw)  # auto, the default
+    b = forge(big_X, big_y, spec, selection="validation", **kw)
     np.testing.assert_array_equal(a.data.to_numpy(), b.data.to_numpy())
     assert a.settings == b.settings and "selection" not in a.settings

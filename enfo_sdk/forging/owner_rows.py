@@ -101,6 +101,13 @@ class ArrayRows:
         r = fit(self.Zval) - self.tval
         return float(torch.sqrt((r * r).mean())) * scale
 
+    def val_errors(self, fit) -> np.ndarray:
+        """Per-row squared errors (standardized; mean over the label columns of a classification
+        key) of ``fit`` on the validation split: their mean is (val_rmse / scale) ** 2."""
+        r = fit(self.Zval) - self.tval
+        e = r * r
+        return (e if e.ndim == 1 else e.mean(dim=1)).detach().cpu().numpy()
+
     def pooled_rmse(self, fit, scale: float) -> float:
         """RMSE (original units) over all the owner's rows: training and validation."""
         r = torch.cat([fit(self.Ztr) - self.ttr, fit(self.Zval) - self.tval])

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..errors import ForgeError
@@ -39,6 +40,10 @@ class ForgeState:
     stopped_early, finished : bool
     elapsed_before : float
         Seconds spent before this process resumed the run.
+    trail : list of (step, rows, errors, extra), or None
+        Selection ``one_se`` only: every evaluation's step, rows, per-row squared validation
+        errors and the objective's part beyond their mean (the other terms'), from which
+        :meth:`one_se` picks the rows kept.
     """
 
     best_rows: torch.Tensor
@@ -53,18 +58,24 @@ class ForgeState:
     stopped_early: bool = False
     finished: bool = False
     elapsed_before: float = 0.0
+    trail: list | None = None
 
     @classmethod
-    def fresh(cls, S: torch.Tensor, val_rmse: float, objective: float) -> ForgeState:
-        """The state before the first step, with the starting rows evaluated."""
+    def fresh(cls, S: torch.Tensor, val_rmse: float, objective: float, errors=None) -> ForgeState:
+        """The state before the first step, with the starting rows evaluated (``errors``:
+        ``(per-row errors, extra)`` under selection ``one_se``, else None)."""
         state = cls(best_rows=S.detach().clone(), best=objective, best_rmse=val_rmse)
         state.history.append(dict(step=0, loss=math.nan, val_rmse=val_rmse, val_objective=objective,
                                   elapsed=0.0))
+        if errors is not None:
+            state.trail = [(0, S.detach().clone(), *errors)]
         return state
 
     def observe(self, step: int, val_rmse: float, objective: float, S: torch.Tensor, elapsed: float,
-                patience: int) -> None:
+                patience: int, errors=None) -> None:
         """Record an evaluation: keep the rows if the objective improved, count staleness."""
+        if self.trail is not None:
+            self.trail.append((step, S.detach().clone(), *errors))
         if objective < self.best:
             self.best, self.best_rmse, self.best_rows = objective, val_rmse, S.detach().clone()
             self.best_step, self.stale = step, 0
@@ -76,6 +87,27 @@ class ForgeState:
         if self.stale >= patience:
             self.stopped_early = True
 
+    def one_se(self, n_se: float) -> int | None:
+        """Selection ``one_se``: the step of the earliest evaluation whose validation objective
+        is within ``n_se`` standard errors of the lowest one's (the mean of the per-row paired
+        differences against it, plus the other terms' difference, at most ``n_se`` x their
+        standard error), or None without a trail. The lowest evaluation always qualifies."""
+        if self.trail is None:
+            return None
+        low = next(t for t in self.trail if t[0] == self.best_step)
+        for step, _, e, extra in self.trail:
+            d = e - low[2]
+            se = float(np.std(d, ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else 0.0
+            if step == self.best_step or float(np.mean(d)) + (extra - low[3]) <= n_se * se:
+                return step
+        return self.best_step  # not reached: the lowest evaluation qualifies
+
+    def keep(self, step: int) -> None:
+        """Keep the rows of the trail's evaluation at ``step`` (its validation RMSE too)."""
+        rows = next(t[1] for t in self.trail if t[0] == step)
+        self.best_rows, self.best_step = rows, step
+        self.best_rmse = next(h["val_rmse"] for h in self.history if h["step"] == step)
+
     # -- checkpoint form ---------------------------------------------------------------------
     def save(self, path: str | Path, *, S: torch.Tensor, opt: torch.optim.Optimizer,
              generator: torch.Generator, fingerprint: str, settings: dict, elapsed: float,
@@ -85,6 +117,9 @@ class ForgeState:
 
         arrays = {"rows": S.detach().cpu().numpy(), "best_rows": self.best_rows.cpu().numpy(),
                   "generator": generator.get_state().numpy()}
+        if self.trail is not None:
+            arrays["trail_rows"] = np.stack([t[1].cpu().numpy() for t in self.trail])
+            arrays["trail_errors"] = np.stack([t[2] for t in self.trail])
         st = opt.state.get(S)
         adam_step = 0.0
         if st:
@@ -96,6 +131,7 @@ class ForgeState:
             best_rmse=self.best_rmse, best_step=self.best_step, stale=self.stale,
             loss_acc=self.loss_acc, loss_n=self.loss_n, history=self.history, elapsed=elapsed,
             finished=finished, stopped_early=self.stopped_early, settings=settings,
+            trail=None if self.trail is None else [[t[0], t[3]] for t in self.trail],
         ))
 
     @classmethod
@@ -120,6 +156,12 @@ class ForgeState:
             stopped_early=bool(meta["stopped_early"]), finished=bool(meta["finished"]),
             elapsed_before=float(meta["elapsed"]),
         )
+        if meta.get("trail") is not None:
+            state.trail = [
+                (int(step), torch.tensor(arrays["trail_rows"][i], dtype=torch.float64, device=dev),
+                 arrays["trail_errors"][i], float(extra))
+                for i, (step, extra) in enumerate(meta["trail"])
+            ]
         arrays["adam_step"] = float(meta["adam_step"])
         return state, arrays["rows"], arrays
 
