@@ -64,6 +64,9 @@ def accuracy_rows_curve(curve: dict | None, full: float) -> bytes | None:
                     label="EnFo bundle" if name == "forged" else "sampled real rows")
     ax.axhline(full, color="k", ls="--", lw=1, label="all training rows")
     ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xticks(sizes)
     ax.set_xticklabels([str(s) for s in sizes])
     ax.set_xlabel("rows in the training table")
