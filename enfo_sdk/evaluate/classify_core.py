@@ -17,9 +17,10 @@ owner's rows one-hot. Per table (the bundle, each baseline at its row count):
   attacker_zoo_classify`, tuned on the bundle alone), and ``vs_full`` (accuracy minus the full
   key's, log-loss ratio - 1).
 
-Two keys: the bundle's (``spec``, its temperature refitted after forging) scores the bundle;
-the reference key (``reference``, the encapsulated temperature) scores all training rows and
-the baselines -- as ``enfo-owner forge`` does, so its ``full``/``forged``/``sampled`` figures
+Two keys: the bundle's (``spec``) scores the bundle; the reference key (``reference``, with the
+encapsulated temperature the manifest records) scores all training rows and the baselines -- as
+``enfo-owner forge`` does (the two differ only for bundles forged while the forged rows' key had a
+temperature of its own, before issue 14's temperature fix), so its ``full``/``forged``/``sampled`` figures
 equal ``full``, ``bundle.key`` and ``baselines.sampled.key`` here (tested).
 
 Baselines (:func:`~enfo_sdk.evaluate.baselines.make_baseline`) act on the one-hot table; a

@@ -4,7 +4,7 @@ The same protocol (one bundle per value of a forging weight, the held-out rows s
 seeded, into the partner's own rows and the test rows); per value, with the metrics of
 :mod:`enfo_sdk.evaluate.classification` on the test rows:
 
-* ``key``: the metrics of the bundle's key (its temperature refitted after forging), and
+* ``key``: the metrics of the bundle's key (``result.spec``), and
   ``key_accuracy_change`` = its accuracy minus the first value's (fraction; 0.01 = 1 point);
 * ``divergence``: as for regression, on the features and the label columns (one-hot for the
   owner's rows, the bundle's label distributions);

@@ -60,8 +60,8 @@ def classification_test(spec, split, result, seed: int, report, test) -> dict[st
     """Test metrics, on the held-out rows ``test``, of the key on all training rows, on the
     forged rows and on as many sampled rows.
 
-    The forged rows' key is ``result.spec`` (its temperature refitted after forging); the full
-    and sampled keys use the encapsulated ``spec``.
+    The forged rows' key is ``result.spec``; the full and sampled keys use the encapsulated
+    ``spec`` (the same temperature, docs/keys.md).
     """
     from ..evaluate.classification import key_classification
 
@@ -93,7 +93,7 @@ def summary_fields(test: dict[str, dict[str, Any]], result, task_note: str) -> d
     from .common import key_summary
 
     return {
-        "key": key_summary(result.spec),  # the bundle's key: its temperature refitted after forging
+        "key": key_summary(result.spec),  # the bundle's key
         "task": "classification",
         "task_note": task_note,
         "test": test,

@@ -136,8 +136,8 @@ def evaluate_classification_task(contract, split, *, out, bundle, sizes: Sequenc
         notify(progress, "forge", 1.0)
         spec, Xb, Yb, history = result.spec, result.X, np.asarray(result.y, np.float64), result.history
         notes.append("Bundle forged in this run from the contract (not signed, not written).")
-    notes.append("The bundle is scored with its own key (temperature refitted after forging); all training "
-                 "rows and the baselines with the encapsulated key, as enfo-owner forge scores them.")
+    notes.append("The bundle is scored with its own key; all training rows and the baselines with the "
+                 "encapsulated key (the temperature the manifest records), as enfo-owner forge scores them.")
     seed = contract.data.seed
     evaluation = evaluate_classification(
         spec, Xa, ya, split.X_test, split.y_test, Xb, Yb, reference=reference, feature_names=features,
