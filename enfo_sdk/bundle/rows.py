@@ -51,11 +51,11 @@ def rows_from_bundle(path: str | Path, trust, partner: str | None = None) -> tup
 
 
 def owner_bundle_rows(path: str | Path, features: list[str], target: str) -> tuple[Any, pd.DataFrame]:
-    """The key and rows of a bundle the owner forged, checked against its manifest's digest.
+    """The manifest and rows of a bundle the owner forged, checked against its content digest.
 
     The manifest is read **without signature verification** (it is the owner's own file); the
-    bundle's columns must be ``features`` then ``target`` and its rows must match the content
-    digest.
+    bundle's columns must be ``features`` then ``target`` (a classification bundle: one label
+    column ``target=class`` per class) and its rows must match the content digest.
 
     Raises
     ------
@@ -73,11 +73,11 @@ def owner_bundle_rows(path: str | Path, features: list[str], target: str) -> tup
 
     path = Path(path)
     manifest, _keyid = read_envelope_unverified(path)
-    names = [*manifest.task.features, manifest.task.target]
+    names = list(manifest.columns)
     if list(manifest.task.features) != list(features) or manifest.task.target != target:
         raise DataError(
-            f"{path}: bundle columns {names} do not match the contract's "
-            f"{[*features, target]}"
+            f"{path}: bundle columns {[*manifest.task.features, manifest.task.target]} do not match the "
+            f"contract's {[*features, target]}"
         )
     raw = read_bounded(path)
     footer = parse_footer(raw, str(path))
@@ -96,7 +96,7 @@ def owner_bundle_rows(path: str | Path, features: list[str], target: str) -> tup
     df = df[names].astype(np.float64)
     if content_digest(df, names) != str(manifest.content_digest):
         raise DigestMismatchError(f"{path}: the rows do not match the manifest's content digest")
-    return manifest.key, df
+    return manifest, df
 
 
 def _check_decoded_size(metadata, rows: int, columns: int, path) -> None:

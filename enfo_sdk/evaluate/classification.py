@@ -12,7 +12,7 @@ Metrics on held-out rows with true class codes y (0..k-1) and predicted probabil
   None when y holds a single class.
 
 The attacker zoo (:func:`attacker_zoo_classify`) mirrors :mod:`enfo_sdk.evaluate.attackers`:
-six classifier families (logistic regression, SVC, random forest, gradient boosting, k-NN,
+six classifier families (logistic regression, SVC with Platt scaling (:class:`PlattSVC`), random forest, gradient boosting, k-NN,
 MLP), each tuned by stratified K-fold grid search (accuracy) **on the bundle rows alone**,
 features standardized, then refitted on all bundle rows and scored on the held-out rows. A
 bundle's label distributions become hard labels for them (the most likely class per row): the
@@ -24,10 +24,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import balanced_accuracy_score, log_loss, roc_auc_score
+from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["classification_metrics", "key_classification", "attacker_zoo_classify", "CLASS_ZOO"]
+__all__ = ["classification_metrics", "key_classification", "attacker_zoo_classify", "CLASS_ZOO", "PlattSVC"]
 
 
 def classification_metrics(y: np.ndarray, P: np.ndarray) -> dict[str, float | None]:
@@ -59,17 +61,55 @@ def key_classification(spec, X, Y, X_test, y_test) -> dict[str, float | None]:
     return classification_metrics(y_test, model.predict_proba(np.asarray(X_test, dtype=np.float64)))
 
 
+class PlattSVC(ClassifierMixin, BaseEstimator):
+    """An RBF ``SVC`` with probabilities by Platt scaling (one-vs-rest sigmoids, normalized).
+
+    ``SVC(probability=True)`` is deprecated since scikit-learn 1.9; this is its replacement
+    ``CalibratedClassifierCV(SVC(), method="sigmoid", ensemble=False)`` (the SVC refitted on all
+    rows, the sigmoids fitted on its out-of-fold decision values) with stratified folds as many
+    as the rarest class has rows, at most 5, so every training fold holds every class. When a
+    class has a single row no such folds exist; the sigmoids are then fitted on the SVC's
+    decision values on its own training rows (``calibration_`` says which happened).
+    """
+
+    def __init__(self, C: float = 1.0, gamma="scale", random_state: int | None = None):
+        self.C, self.gamma, self.random_state = C, gamma, random_state
+
+    def fit(self, X, y):
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.model_selection import StratifiedKFold
+        from sklearn.svm import SVC
+
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y)
+        svc = SVC(kernel="rbf", C=self.C, gamma=self.gamma, random_state=self.random_state)
+        folds = int(min(5, np.unique(y, return_counts=True)[1].min()))
+        if folds >= 2:
+            cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+            self.calibration_ = f"{folds}-fold out-of-fold decision values"
+        else:  # one split whose training and calibration rows are all the rows
+            cv = [(np.arange(len(y)), np.arange(len(y)))]
+            self.calibration_ = "in-sample decision values (a class has one row)"
+        self.model_ = CalibratedClassifierCV(svc, method="sigmoid", cv=cv, ensemble=False).fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "model_")
+        return self.model_.predict_proba(np.asarray(X, dtype=np.float64))
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
 def _zoo(seed: int) -> dict:
     from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.neural_network import MLPClassifier
-    from sklearn.svm import SVC
-
     return {
         "logistic": (LogisticRegression(max_iter=2000), {"C": [0.01, 0.1, 1.0, 10.0, 100.0]}),
-        "svc": (SVC(kernel="rbf", probability=True, random_state=seed),
-                {"C": [0.3, 3.0, 30.0], "gamma": ["scale", 0.03, 0.3]}),
+        "svc": (PlattSVC(random_state=seed), {"C": [0.3, 3.0, 30.0], "gamma": ["scale", 0.03, 0.3]}),
         "random_forest": (RandomForestClassifier(n_estimators=100, random_state=seed),
                           {"max_features": ["sqrt", 1.0], "min_samples_leaf": [1, 3]}),
         "gradient_boosting": (GradientBoostingClassifier(random_state=seed),

@@ -60,7 +60,7 @@ def _table_metrics(spec, table, n_features, train, ext, test, *, seed, attackers
 def evaluate(spec, X_train, y_train, X_holdout, y_holdout, bundle, *, feature_names=None,
              target_name="y", external_rows: int = 1000, baselines: Sequence[str] = BASELINES,
              baseline_attackers: bool = False, seed: int = 0, max_attack: int = 1000,
-             progress: Progress | None = None) -> dict:
+             attackers: Sequence[str] = ZOO, progress: Progress | None = None) -> dict:
     """Every metric for ``bundle`` and the baselines at its row count.
 
     Parameters
@@ -79,6 +79,8 @@ def evaluate(spec, X_train, y_train, X_holdout, y_holdout, bundle, *, feature_na
         Baselines to compute (see :mod:`.baselines`); ``()`` for none.
     baseline_attackers : bool
         Also run the attacker zoo on every baseline (slow).
+    attackers : sequence of str
+        The zoo's families (default all of :data:`~enfo_sdk.evaluate.attackers.ZOO`).
     progress : callable, optional
         ``progress(phase, fraction)``, phases "full", "bundle", "attackers", "baselines".
 
@@ -115,15 +117,15 @@ def evaluate(spec, X_train, y_train, X_holdout, y_holdout, bundle, *, feature_na
     note("bundle", 1.0)
     note("attackers", 0.0)
     res["attackers"] = attacker_zoo(table[:, :d], table[:, d], test[:, :d], test[:, d],
-                                    key_rmse=res["key_rmse"], seed=seed,
+                                    key_rmse=res["key_rmse"], names=tuple(attackers), seed=seed,
                                     progress=lambda f: note("attackers", f))
     res["vs_full"] = res["key_rmse"] / full - 1.0
     out_baselines = {}
     note("baselines", 0.0)
     for i, name in enumerate(baselines):
         rows = make_baseline(name, train, len(table), n_features=d, seed=seed)
-        m = _table_metrics(spec, rows, d, train, ext, test, seed=seed,
-                           attackers=baseline_attackers, max_attack=max_attack)
+        m = _table_metrics(spec, rows, d, train, ext, test, seed=seed, attackers=baseline_attackers,
+                           names=tuple(attackers), max_attack=max_attack)
         m["vs_bundle"] = m["key_rmse"] / res["key_rmse"] - 1.0
         out_baselines[name] = m
         note("baselines", (i + 1) / max(1, len(baselines)))

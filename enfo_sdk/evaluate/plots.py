@@ -88,19 +88,21 @@ def rows_curve_plot(curve: dict, full_rmse: float) -> bytes | None:
     return _png(plt, fig)
 
 
-def rmse_vs_attack(result: dict) -> bytes:
-    """Key test RMSE against Monte Carlo attack accuracy, bundle and every baseline."""
+def rmse_vs_attack(result: dict, utility=lambda m: m["key_rmse"],
+                   ylabel: str = "key test RMSE (lower = more useful)") -> bytes:
+    """Key test RMSE (or another ``utility`` of a table's metrics) against Monte Carlo attack
+    accuracy, bundle and every baseline."""
     plt, fig = _figure()
     ax = fig.add_subplot(111)
     points = {"bundle": result["bundle"], **result["baselines"]}
     for i, (name, m) in enumerate(points.items()):
-        x, y = m["privacy"]["mc_attack"]["accuracy"], m["key_rmse"]
+        x, y = m["privacy"]["mc_attack"]["accuracy"], utility(m)
         ax.scatter([x], [y], s=80 if name == "bundle" else 45, marker="*" if name == "bundle" else "o",
                    color=f"C{i}", label=label(name), zorder=3)
-    ax.axhline(result["full"]["key_rmse"], color="k", ls="--", lw=1, label="all training rows")
+    ax.axhline(utility(result["full"]), color="k", ls="--", lw=1, label="all training rows")
     ax.axvline(0.5, color="grey", ls=":", lw=1, label="chance (0.5)")
     ax.set_xlabel("Monte Carlo attack accuracy (lower = more private)")
-    ax.set_ylabel("key test RMSE (lower = more useful)")
+    ax.set_ylabel(ylabel)
     ax.set_title(f"Utility vs privacy at {result['bundle']['rows']} rows")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
@@ -173,14 +175,10 @@ def _weight_axis(ax, values) -> None:
     ax.set_xlim(*scale.inverted().transform([[lo - pad], [hi + pad]])[:, 0])
 
 
-def sweep_plot(result: dict, path=None) -> bytes:
-    """Divergences (left) and augmentation gain and key RMSE change (right) against the weight;
-    with attackers in ``result``, also the best attacker's RMSE over the key's (right).
-
-    ``result`` is :func:`enfo_sdk.evaluate.sweep.sweep`'s; the PNG is also written to ``path``
-    (atomically) when given.
-    """
-    param, rows = result["param"], result["results"]
+def sweep_axes(result: dict):
+    """A sweep figure's frame: ``(plt, fig, values, right axes)``, with the divergences of every
+    swept value already drawn on the left axes."""
+    rows = result["results"]
     x = [r["value"] for r in rows]
     plt, fig = _figure(11.0, 5.2)
     left, right = fig.add_subplot(121), fig.add_subplot(122)
@@ -189,6 +187,18 @@ def sweep_plot(result: dict, path=None) -> bytes:
         left.plot(x, [r["divergence"][key] for r in rows], marker=marker, label=name)
     left.set_ylabel("divergence from the owner's rows\n(mean over columns; lower = closer)")
     left.set_title("Divergence of the bundle")
+    return plt, fig, x, right
+
+
+def sweep_plot(result: dict, path=None) -> bytes:
+    """Divergences (left) and augmentation gain and key RMSE change (right) against the weight;
+    with attackers in ``result``, also the best attacker's RMSE over the key's (right).
+
+    ``result`` is :func:`enfo_sdk.evaluate.sweep.sweep`'s; the PNG is also written to ``path``
+    (atomically) when given.
+    """
+    param, rows = result["param"], result["results"]
+    plt, fig, x, right = sweep_axes(result)
     gain = [np.nan if r["augmentation"]["gain"] is None else 100 * r["augmentation"]["gain"] for r in rows]
     change = [np.nan if r["key_rmse_change"] is None else 100 * r["key_rmse_change"] for r in rows]
     own = result.get("split", {}).get("own")
@@ -203,7 +213,7 @@ def sweep_plot(result: dict, path=None) -> bytes:
     right.axhline(0.0, color="k", lw=0.8)
     right.set_ylabel("percent")
     right.set_title("Augmentation gain, key RMSE change" + (" and rivalry" if has_attackers else ""))
-    for ax in (left, right):
+    for ax in fig.axes:
         _weight_axis(ax, x)
         ax.set_xlabel(param)
         ax.grid(alpha=0.3)

@@ -9,35 +9,35 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 from pathlib import Path
 
 from ..fs import write_files_atomic
 from . import plots
+from .html_parts import fmt as _fmt, pct as _pct, table as _table
 
 __all__ = ["write_report", "render_html", "figures", "REPORT_FILES"]
 
 #: Every file :func:`write_report` may write into its folder.
 REPORT_FILES = ("metrics.json", "report.html", "training_curve.png", "rows_curve.png",
-                "rmse_vs_attack.png", "divergence_radar.png", "attackers.png")
+                "rmse_vs_attack.png", "accuracy_vs_attack.png", "divergence_radar.png", "attackers.png")
+
+_STYLE = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+          "table{border-collapse:collapse;margin:1em 0;font-size:90%}"
+          "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+          "td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:8px}"
+          "img{max-width:470px}")
 
 
-def _fmt(v, digits=4) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "–"
-        return f"{v:.{digits}g}"
-    return html.escape(str(v))
-
-
-def _pct(v) -> str:
-    return "–" if v is None else f"{100 * v:+.1f}%"
+def _classification(body: dict) -> bool:
+    return body["evaluation"].get("task") == "classification"
 
 
 def figures(body: dict) -> dict[str, bytes]:
     """The report's PNGs by file stem (those that have data)."""
+    if _classification(body):
+        from .classify_report import figures_classification
+
+        return figures_classification(body)
     ev = body["evaluation"]
     full = ev["full"]["key_rmse"]
     out = {
@@ -50,13 +50,20 @@ def figures(body: dict) -> dict[str, bytes]:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _table(header, rows) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _images(pngs: dict[str, bytes]) -> str:
+    return "".join(
+        f'<figure><img alt="{k}" src="data:image/png;base64,{base64.b64encode(v).decode()}">'
+        f"<figcaption>{html.escape(k.replace('_', ' '))}</figcaption></figure>" for k, v in pngs.items()
+    )
 
 
 def render_html(body: dict, pngs: dict[str, bytes]) -> str:
+    """The self-contained report page (figures embedded); a classification evaluation's from
+    :func:`enfo_sdk.evaluate.classify_report.render_classification`."""
+    if _classification(body):
+        from .classify_report import render_classification
+
+        return render_classification(body, _images(pngs), _STYLE)
     ev, meta = body["evaluation"], body["meta"]
     b = ev["bundle"]
     rows = []
@@ -75,10 +82,7 @@ def render_html(body: dict, pngs: dict[str, bytes]) -> str:
     zoo_rows += [[html.escape(n), _fmt(m["rmse"]), f"{m['rmse'] / b['key_rmse']:.2f}",
                   html.escape(json.dumps(m["params"]))] for n, m in zoo["models"].items()]
     zoo_table = _table(["model", "test RMSE", "/ key", "chosen by CV on the bundle"], zoo_rows)
-    imgs = "".join(
-        f'<figure><img alt="{k}" src="data:image/png;base64,{base64.b64encode(v).decode()}">'
-        f"<figcaption>{html.escape(k.replace('_', ' '))}</figcaption></figure>" for k, v in pngs.items()
-    )
+    imgs = _images(pngs)
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in meta.get("notes", []))
     summary = (
         f"<p>Key <b>{html.escape(str(meta.get('key', {}).get('algorithm')))}</b>; bundle "
@@ -93,11 +97,7 @@ def render_html(body: dict, pngs: dict[str, bytes]) -> str:
         f"<li>Monte Carlo attack accuracy {_fmt(b['privacy']['mc_attack']['accuracy'], 3)} "
         f"(0.5 = chance)</li></ul>"
     )
-    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0;font-size:90%}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:8px}"
-             "img{max-width:470px}")
+    style = _STYLE
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>EnFo evaluation</title>"
         f"<style>{style}</style></head><body><h1>EnFo evaluation</h1>{summary}"

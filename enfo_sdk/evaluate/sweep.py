@@ -303,7 +303,19 @@ def write_sweep(body: dict, out: str | Path) -> tuple[Path, Path, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     jpath, ppath, hpath = (out / name for name in SWEEP_FILES)
-    png = sweep_plot(body["sweep"], ppath)
+    if body["sweep"].get("task") == "classification":  # evaluate/classify_sweep.py
+        from .classify_report import render_sweep_classification, sweep_plot_classification
+
+        png = sweep_plot_classification(body["sweep"])
+        write_bytes_atomic(ppath, png)
+        image = f'<figure><img alt="sweep" src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>'
+        page = render_sweep_classification(body, image, "body{font-family:sans-serif;max-width:1000px;margin:2em "
+                                           "auto;color:#222}table{border-collapse:collapse;margin:1em 0;font-size:90%}"
+                                           "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+                                           "img{max-width:100%}")
+    else:
+        png = sweep_plot(body["sweep"], ppath)
+        page = render_sweep_html(body, png)
     write_bytes_atomic(jpath, (json.dumps(body, indent=2, default=float) + "\n").encode())
-    write_bytes_atomic(hpath, render_sweep_html(body, png).encode("utf-8"))
+    write_bytes_atomic(hpath, page.encode("utf-8"))
     return jpath, ppath, hpath

@@ -37,7 +37,7 @@ from .krr import KRR
 from .nu_method import NuMethod, _path_mse
 
 __all__ = ["NuMethodClassifier", "KRRClassifier", "softmax", "fit_temperature", "one_hot",
-           "TEMPERATURE_BRACKET"]
+           "platt_targets", "cross_entropy_at", "log_loss_at", "TEMPERATURE_BRACKET"]
 
 #: The range :func:`fit_temperature` searches (log-uniform bracket, then golden section).
 TEMPERATURE_BRACKET = (1e-3, 1e2)
@@ -65,36 +65,70 @@ def softmax(F: np.ndarray, temperature: float) -> np.ndarray:
 
 def log_loss_at(F: np.ndarray, codes: np.ndarray, temperature: float) -> float:
     """Mean negative log-probability of the true classes under ``softmax(F / temperature)``."""
+    return cross_entropy_at(F, one_hot(codes, np.asarray(F).shape[1]), temperature)
+
+
+def cross_entropy_at(F: np.ndarray, T: np.ndarray, temperature: float) -> float:
+    """Mean over rows of -sum_c T[i, c] log softmax(F[i] / temperature)_c for target rows ``T``
+    (n, k) on the simplex (one-hot rows give the log-loss)."""
     A = np.asarray(F, dtype=np.float64) / float(temperature)
     A = A - A.max(axis=1, keepdims=True)
     lse = np.log(np.exp(A).sum(axis=1))
-    return float(np.mean(lse - A[np.arange(len(A)), np.asarray(codes, dtype=np.int64)]))
+    return float(np.mean(lse - (np.asarray(T, dtype=np.float64) * A).sum(axis=1)))
 
 
-def fit_temperature(F: np.ndarray, codes: np.ndarray) -> float:
-    """The temperature minimising the log-loss of scores ``F`` (n, k) on true classes ``codes``.
+def platt_targets(codes: np.ndarray, k: int) -> np.ndarray:
+    """The calibration targets of rows with true classes ``codes``: a row of class c gets
+    (n_c + 1) / (n_c + k) on c and 1 / (n_c + k) on every other class, n_c the rows of class c.
 
-    The log-loss is convex in 1/tau; the minimiser is searched in log tau over
-    :data:`TEMPERATURE_BRACKET`: a 41-point grid, then golden-section refinement to 1e-6
-    relative. Deterministic (no randomness, no library optimiser).
+    For k = 2 these are Platt's targets (Platt 1999, "Probabilistic outputs for support vector
+    machines", section 2.2; scikit-learn's sigmoid calibration uses them too): they keep the
+    fitted temperature finite when the scores separate the classes perfectly.
     """
+    codes = np.asarray(codes).astype(np.int64)
+    n_c = np.bincount(codes, minlength=int(k)).astype(np.float64)[codes]
+    T = np.repeat((1.0 / (n_c + k))[:, None], int(k), axis=1)
+    T[np.arange(len(codes)), codes] = (n_c + 1.0) / (n_c + k)
+    return T
+
+
+def fit_temperature(F: np.ndarray, codes: np.ndarray, targets: str = "platt") -> float:
+    """The temperature minimising the cross-entropy of ``softmax(F / tau)`` against the Platt
+    targets of ``codes`` (:func:`platt_targets`), for scores ``F`` (n, k); ``targets="one_hot"``
+    minimises the plain log-loss instead (the fit before the Platt targets, kept for the
+    benchmark that compares them: ``benchmarks/classification_temperature.py``).
+
+    The criterion is convex in 1/tau; the minimiser is searched in log tau over
+    :data:`TEMPERATURE_BRACKET`: a 41-point grid, then golden-section refinement to 1e-6
+    relative. Deterministic (no randomness, no library optimiser). With one-hot targets
+    (plain log-loss) scores that separate the calibration rows perfectly drive tau to 0 (the
+    bracket's floor) and the probabilities to 0/1; the Platt targets give a finite minimiser.
+    """
+    k = np.asarray(F).shape[1]
+    if targets not in ("platt", "one_hot"):
+        raise ValueError(f"targets must be 'platt' or 'one_hot', got {targets!r}")
+    T = platt_targets(codes, k) if targets == "platt" else one_hot(codes, k)
+
+    def loss(g: float) -> float:
+        return cross_entropy_at(F, T, np.exp(g))
+
     lo, hi = np.log(TEMPERATURE_BRACKET[0]), np.log(TEMPERATURE_BRACKET[1])
     grid = np.linspace(lo, hi, 41)
-    vals = [log_loss_at(F, codes, np.exp(g)) for g in grid]
+    vals = [loss(g) for g in grid]
     i = int(np.argmin(vals))
     a, b = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
     r = (np.sqrt(5.0) - 1.0) / 2.0
     c, d = b - r * (b - a), a + r * (b - a)
-    fc, fd = log_loss_at(F, codes, np.exp(c)), log_loss_at(F, codes, np.exp(d))
+    fc, fd = loss(c), loss(d)
     while b - a > 1e-6:
         if fc < fd:
             b, d, fd = d, c, fc
             c = b - r * (b - a)
-            fc = log_loss_at(F, codes, np.exp(c))
+            fc = loss(c)
         else:
             a, c, fc = c, d, fd
             d = a + r * (b - a)
-            fd = log_loss_at(F, codes, np.exp(d))
+            fd = loss(d)
     return float(np.exp((a + b) / 2.0))
 
 

@@ -113,3 +113,23 @@ def key_summary(spec) -> dict[str, Any]:
     """The key as results print it: algorithm, version, hyperparameters."""
     return {"algorithm": spec.algorithm, "version": spec.version,
             "hyperparameters": dict(spec.hyperparameters)}
+
+
+def run_rows_curve(curve, contract, spec, split, X_train, y_train, *, sizes, seeds: int, external_rows: int,
+                   progress: Progress | None, notes: list) -> dict | None:
+    """The evaluation's rows curve (``curve``: :func:`enfo_sdk.evaluate.rows_curve` or its
+    classification form) on the protocol's test rows with the contract's forging settings;
+    None without ``sizes``. Skipped sizes are added to ``notes``."""
+    from ..evaluate.core import split_holdout
+
+    if not sizes:
+        return None
+    _, test_sub = split_holdout(len(split.y_test), external_rows, contract.data.seed)
+    kw = {k: v for k, v in contract.forge.forge_kwargs().items() if k not in ("rows", "seed")}
+    notify(progress, "curve", 0.0)
+    with context(contract.where("forge")):
+        out = curve(spec, X_train, y_train, split.X_test[test_sub], split.y_test[test_sub], sizes=tuple(sizes),
+                    seeds=tuple(range(seeds)), forge_kwargs=kw, progress=lambda f: notify(progress, "curve", f))
+    if out["skipped"]:
+        notes.append(f"Row counts {out['skipped']} skipped: not fewer than the owner rows forging learns from.")
+    return out

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .common import Progress, context, data_inputs, encapsulate_contract, notify, report_meta
-from .owner_data import load_owner_split, require_regression
+from .common import Progress, context, data_inputs, encapsulate_contract, notify, report_meta, run_rows_curve
+from .owner_data import load_owner_split
 
 __all__ = ["EVALUATE_PHASES", "EvaluateRun", "run_evaluate"]
 
@@ -96,6 +96,7 @@ def run_evaluate(
     seeds: int = 3,
     external_rows: int = 1000,
     baselines: Sequence[str] | None = None,
+    attackers: Sequence[str] | None = None,
     progress: Progress | None = None,
     force: bool = False,
 ) -> EvaluateRun:
@@ -117,6 +118,10 @@ def run_evaluate(
         Outside rows mixed into the bundle for the external-rivalry test (paper: 1,000).
     baselines : sequence of str, optional
         Baselines to run (default all of :data:`enfo_sdk.evaluate.BASELINES`).
+    attackers : sequence of str, optional
+        Attacker families to run on the bundle (default the whole zoo: :data:`enfo_sdk.evaluate.
+        ZOO` for regression, :data:`enfo_sdk.evaluate.classification.CLASS_ZOO` for
+        classification).
     progress : callable, optional
         ``progress(phase, fraction)`` with phase in :data:`EVALUATE_PHASES`.
     force : bool
@@ -125,10 +130,12 @@ def run_evaluate(
 
     Returns
     -------
-    EvaluateRun
+    EvaluateRun, or ClassificationEvaluateRun for a classification task
+        (:mod:`enfo_sdk.workflows.evaluate_classify`: accuracy, balanced accuracy, log-loss,
+        Brier and ROC AUC where a regression task reports RMSE).
     """
     from ..bundle.rows import owner_bundle_rows
-    from ..evaluate import BASELINES, evaluate, rows_curve, split_holdout
+    from ..evaluate import BASELINES, evaluate, rows_curve
     from ..evaluate.baselines import baselines_note
     from ..evaluate.report import REPORT_FILES, write_report
     from ..forge import forge
@@ -138,18 +145,25 @@ def run_evaluate(
     t_start = time.perf_counter()
     caught: list[str] = []
     split = load_owner_split(contract, check_rows=bundle is None, stream=False)
-    require_regression(contract, split, "evaluate")
-    Xa_train, ya_train = split.train_arrays
-    features, target = split.features, split.target
     notes = [
         "Owner rows split as by enfo-owner forge (data.test_fraction, data.seed); members = "
         "the training rows, non-members and test rows = the held-out rows.",
     ]
+    if split.task == "classification":  # accuracy and friends (workflows/evaluate_classify.py)
+        from .evaluate_classify import evaluate_classification_task
+
+        return evaluate_classification_task(
+            contract, split, out=out, bundle=bundle, sizes=sizes, seeds=seeds, external_rows=external_rows,
+            baselines=baselines, attackers=attackers, notes=notes, progress=progress, force=force,
+            t_start=t_start)
+    Xa_train, ya_train = split.train_arrays
+    features, target = split.features, split.target
     history = None
     if bundle is not None:
         bundle = Path(bundle)
         with context(f"--bundle {bundle}"):
-            spec, rows = owner_bundle_rows(bundle, features, target)
+            manifest, rows = owner_bundle_rows(bundle, features, target)
+        spec = manifest.key
         notes.append("Bundle manifest read without signature verification (the owner's own file); "
                      "rows checked against its content digest. No training curve (not stored in bundles).")
     else:
@@ -169,19 +183,10 @@ def run_evaluate(
         spec, Xa_train, ya_train, split.X_test, split.y_test, rows.to_numpy(np.float64),
         feature_names=features, target_name=target, external_rows=external_rows,
         baselines=BASELINES if baselines is None else tuple(baselines), seed=seed,
-        progress=progress,
+        **({} if attackers is None else {"attackers": tuple(attackers)}), progress=progress,
     )
-    curve = None
-    if sizes:
-        _, test_sub = split_holdout(len(split.y_test), external_rows, seed)
-        kw = {k: v for k, v in contract.forge.forge_kwargs().items() if k not in ("rows", "seed")}
-        notify(progress, "curve", 0.0)
-        with context(contract.where("forge")):
-            curve = rows_curve(spec, Xa_train, ya_train, split.X_test[test_sub], split.y_test[test_sub],
-                               sizes=tuple(sizes), seeds=tuple(range(seeds)), forge_kwargs=kw,
-                               progress=lambda f: notify(progress, "curve", f))
-        if curve["skipped"]:
-            notes.append(f"Row counts {curve['skipped']} skipped: not fewer than the owner rows forging learns from.")
+    curve = run_rows_curve(rows_curve, contract, spec, split, Xa_train, ya_train, sizes=sizes, seeds=seeds,
+                           external_rows=external_rows, progress=progress, notes=notes)
     notes.append(baselines_note(evaluation["baselines"]))
     notify(progress, "report", 0.0)
     body = {

@@ -293,7 +293,8 @@ def run_forge(
             if split.task == "classification":  # accuracy and friends (workflows/classify_run.py)
                 from .classify_run import evaluate_classification, summary_fields
 
-                result, test = evaluate_classification(contract, spec, split, result, report)
+                outside, test_rows = split.holdout_roles(contract.data.seed)  # the one protocol's test rows
+                result, test = evaluate_classification(contract, spec, split, result, report, test_rows)
                 classification, test_rmse = summary_fields(test, result, split.task_note), {}
             else:
                 result, hardened = _harden(contract, spec, result, split, test)

@@ -250,16 +250,6 @@ def _memory_split(contract, columns=None) -> OwnerSplit:
     )
 
 
-def require_regression(contract, split: OwnerSplit, command: str) -> None:
-    """Refuse a classification task in a workflow that reports regression figures only."""
-    if split.task != "regression":
-        raise ConfigError(
-            f"{contract.where('data.task')}: enfo-owner {command} reports regression figures; this is a "
-            f"{split.task} task ({split.task_note}). enfo-owner forge reports the classification "
-            f"metrics, and benchmarks/classification.py the attacker zoo and the sampled-rows baseline"
-        )
-
-
 def owner_task(contract, df: pd.DataFrame) -> tuple[str, str]:
     """The task (``data.task``, else inferred from the target column) and a sentence saying how."""
     from ..data.columns import infer_task

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import Progress, context, data_inputs, encapsulate_contract, notify, report_meta
-from .owner_data import load_owner_split, require_regression
+from .owner_data import load_owner_split
 
 __all__ = ["SWEEP_PHASES", "SweepRun", "run_sweep"]
 
@@ -36,7 +36,10 @@ class SweepRun:
     split : dict
         How the held-out rows were divided (own rows, test rows).
     key_rmse : dict of str to float
-        The key on the full training rows and on the partner's own rows alone.
+        The key on the full training rows and on the partner's own rows alone (empty for a
+        classification task).
+    key_accuracy : dict of str to float or None
+        A classification task's: the key's test accuracy on the same two.
     results : list of dict
         Per value: key RMSE, the partner's augmentation gain, divergences (and the best
         attacker's ratio when measured).
@@ -58,6 +61,7 @@ class SweepRun:
     notes: list[str]
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    key_accuracy: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The files and figures, JSON-ready (what ``--json`` prints)."""
@@ -65,6 +69,7 @@ class SweepRun:
             "out": str(self.out), "json": str(self.json_path), "figure": str(self.png_path),
             "report": str(self.html_path), "param": self.param, "mode": self.mode,
             "rows": self.rows, "split": self.split, "key_rmse": dict(self.key_rmse),
+            **({"task": "classification", "key_accuracy": dict(self.key_accuracy)} if self.key_accuracy else {}),
             "results": list(self.results), "notes": list(self.notes), "seconds": self.seconds,
         }
 
@@ -120,7 +125,7 @@ def run_sweep(
     vals = check_sweep(param, values, min_values=2)
     caught: list[str] = []
     split = load_owner_split(contract, stream=False)
-    require_regression(contract, split, "sweep")
+    classify = split.task == "classification"
     Xa_train, ya_train = split.train_arrays
     mode = MODE_OF[param]
     kw = contract.forge.forge_kwargs()
@@ -139,8 +144,13 @@ def run_sweep(
     spec = encapsulate_contract(contract, split.X_train, split.y_train, progress, caught,
                                     columns=split.columns)
     notify(progress, "sweep", 0.0)
+    run = sweep
+    if classify:  # accuracy where RMSE was (evaluate/classify_sweep.py)
+        from ..evaluate.classify_sweep import sweep_classification as run
+
+        notes.append(split.task_note)
     with context(contract.where("forge")):
-        result = sweep(
+        result = run(
             spec, Xa_train, ya_train, split.X_test, split.y_test,
             param=param, values=vals, forge_kwargs=kw, own_rows=own_rows,
             seed=contract.data.seed, attackers=attackers,
@@ -156,13 +166,21 @@ def run_sweep(
     return SweepRun(
         out=Path(out), json_path=json_path, png_path=png_path, html_path=html_path,
         param=param, mode=mode, rows=result["forge"]["rows"], split=result["split"],
-        key_rmse={"full": result["reference"]["full_key_rmse"],
-                  "own": result["reference"]["own_key_rmse"]},
-        results=[
-            {"value": r["value"], "key_rmse": r["key_rmse"], "gain": r["augmentation"]["gain"],
-             **{k: r["divergence"][k] for k in ("kl", "js", "wasserstein")},
-             **({"best_attacker_ratio": r["attackers"]["best_ratio"]} if "attackers" in r else {})}
-            for r in result["results"]
-        ],
+        key_rmse={} if classify else {"full": result["reference"]["full_key_rmse"],
+                                      "own": result["reference"]["own_key_rmse"]},
+        key_accuracy={"full": result["reference"]["full"]["accuracy"],
+                      "own": result["reference"]["own"]["accuracy"]} if classify else None,
+        results=[_result_row(r, classify) for r in result["results"]],
         notes=notes[1:], seconds=time.perf_counter() - t_start, warnings=caught,
     )
+
+
+def _result_row(r: dict, classify: bool) -> dict[str, Any]:
+    """One swept value's headline figures (a classification sweep: accuracy and its gain)."""
+    div = {k: r["divergence"][k] for k in ("kl", "js", "wasserstein")}
+    if classify:
+        return {"value": r["value"], "accuracy": r["key"]["accuracy"], "log_loss": r["key"]["log_loss"],
+                "gain": r["augmentation"]["gain"], **div,
+                **({"best_attacker_minus_key": r["attackers"]["best_minus_key"]} if "attackers" in r else {})}
+    return {"value": r["value"], "key_rmse": r["key_rmse"], "gain": r["augmentation"]["gain"], **div,
+            **({"best_attacker_ratio": r["attackers"]["best_ratio"]} if "attackers" in r else {})}

@@ -82,3 +82,16 @@ def test_a_regression_key_for_a_classification_task_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(owner, ["forge", "--contract", str(path)])
     assert result.exit_code != 0
     assert "'ridge' is a regression key but the task is classification" in result.output
+
+
+@pytest.mark.parametrize("labels, message", [
+    (["only"] * 300, "target column 'label' has one class only"),
+    ([f"c{i % 60}" for i in range(300)], "'label' has 60 classes, more than the 50"),
+])
+def test_forge_refuses_bad_targets_naming_the_column(tmp_path, labels, message):
+    """The bad-input must-show through the CLI: one line naming the file and column, no bundle."""
+    path = _contract(tmp_path, task="classification")
+    helpers.table().assign(label=labels).to_csv(tmp_path / "owner.csv", index=False)
+    result = CliRunner().invoke(owner, ["forge", "--contract", str(path)])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and message in result.output, result.output
+    assert "owner.csv" in result.output and not (tmp_path / "out" / "b.parquet").exists()

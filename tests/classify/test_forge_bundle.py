@@ -46,8 +46,8 @@ def test_forged_rows_carry_label_distributions():
     bal = res.metrics["class_balance"]
     assert sum(b["rows"] for b in bal.values()) == 12
     assert sum(b["mass"] for b in bal.values()) == pytest.approx(12.0)
-    # the recorded temperature is the log-loss minimiser on the validation rows, not the start
-    assert res.spec.hyperparameters["temperature"] == res.metrics["temperature"] != res.metrics["temperature_encapsulated"]
+    # the forged rows' key keeps the temperature encapsulation fitted (docs/keys.md)
+    assert res.spec.hyperparameters["temperature"] == res.metrics["temperature"] == helpers.key()[3].hyperparameters["temperature"]
     assert res.settings["class_loss"] == "squared" and res.settings["min_per_class"] == 0
 
 

@@ -10,7 +10,7 @@ from sklearn.kernel_ridge import KernelRidge
 
 from enfo_sdk import encapsulate
 from enfo_sdk.keys import get_key
-from enfo_sdk.keys.classify import fit_temperature, log_loss_at, one_hot, softmax
+from enfo_sdk.keys.classify import fit_temperature, log_loss_at, one_hot, platt_targets, softmax
 
 
 def _data(n=60, d=3, k=3, seed=0):
@@ -64,14 +64,40 @@ def test_probabilities_argmax_and_temperature():
     np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-15)
     e = np.exp(F / 0.25)
     np.testing.assert_allclose(p, e / e.sum(1, keepdims=True), rtol=1e-14)
-    # the fitted temperature is the log-loss minimiser (brute force over a fine grid)
+
+
+def test_fitted_temperature_against_scipy_on_the_written_out_criterion():
+    """docs/keys.md: tau minimises mean_i -sum_c T_ic log softmax(F_i / tau)_c, T the Platt
+    targets ((n_c + 1) / (n_c + k) on the row's class c, 1 / (n_c + k) elsewhere)."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
     g = np.random.default_rng(3)
     codes = g.integers(0, 3, 200)
-    F = one_hot(codes, 3) * 0.3 + 0.7 * g.random((200, 3))  # not separable: a finite optimum
+    F = one_hot(codes, 3) * 0.3 + 0.7 * g.random((200, 3))  # not separable
+    n = np.bincount(codes, minlength=3)
+    T = np.array([[(n[c] + 1) / (n[c] + 3) if j == c else 1 / (n[c] + 3) for j in range(3)] for c in codes])
+
+    def criterion(log_tau):
+        return -np.mean((T * log_softmax(F / np.exp(log_tau), axis=1)).sum(1))
+
+    ref = minimize_scalar(criterion, bounds=(np.log(1e-3), np.log(1e2)), method="bounded",
+                          options={"xatol": 1e-10}).x
     tau = fit_temperature(F, codes)
-    grid = np.exp(np.linspace(np.log(1e-3), np.log(1e2), 20001))
-    brute = grid[np.argmin([log_loss_at(F, codes, t) for t in grid])]
-    assert 2e-3 < brute < 50 and abs(np.log(tau) - np.log(brute)) < 1e-3
+    assert 2e-3 < np.exp(ref) < 50 and abs(np.log(tau) - ref) < 1e-5
+
+
+def test_temperature_stays_finite_when_the_scores_separate_the_classes():
+    """Two classes, every row's score gap +-delta on its own side: the plain log-loss minimiser
+    is tau -> 0 (the old fit sat on the bracket floor); with Platt targets the optimum is
+    sigmoid(delta / tau) = (n + 1) / (n + 2), i.e. tau = delta / log(n + 1) exactly."""
+    n, delta = 40, 2.5
+    codes = np.repeat([0, 1], n)
+    F = np.zeros((2 * n, 2))
+    F[np.arange(2 * n), codes] = delta
+    assert log_loss_at(F, codes, 0.3) < log_loss_at(F, codes, 0.6) < log_loss_at(F, codes, 1.2)  # plain: tau -> 0
+    assert fit_temperature(F, codes) == pytest.approx(delta / np.log(n + 1), rel=1e-6)
+    np.testing.assert_allclose(platt_targets(codes, 2)[0], [(n + 1) / (n + 2), 1 / (n + 2)])
 
 
 @pytest.mark.parametrize("algorithm", ["nu-method-classifier", "krr-classifier"])
