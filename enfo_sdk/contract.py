@@ -400,6 +400,12 @@ class OutputSection(_Section):
         False, description="Replace outputs that already exist (as `enfo-owner forge --force` "
         "does). Without it an existing bundle, report or checkpoint stops the run before any work."
     )
+    seal_to: str | None = Field(
+        None, min_length=1, description="The partner's public sealing key file (`enfo-x25519 ...`, made by "
+        "`enfo-partner keygen`). The key's hyperparameters, preprocessing and probe points are then "
+        "sealed to it inside the signed manifest (bundle format v4): anyone can check the signature, "
+        "only that partner can rebuild the key."
+    )
 
     @field_validator("bundle")
     @classmethod
@@ -486,6 +492,8 @@ class Contract(_Section):
             d["output"]["report"] = fix(self.output.report, resolve=False)
         if self.output.checkpoint is not None:
             d["output"]["checkpoint"] = fix(self.output.checkpoint, resolve=False)
+        if self.output.seal_to is not None:
+            d["output"]["seal_to"] = fix(self.output.seal_to)
         if self.signing.key is not None:
             d.setdefault("signing", {})["key"] = fix(self.signing.key)
         if self.partner is not None and self.partner.public_key is not None:

@@ -47,7 +47,7 @@ def rows_from_bundle(path: str | Path, trust, partner: str | None = None) -> tup
         else:
             trust = load_trust(trust)
     verified = verify(Path(path), trust, partner=partner)
-    return verified.data.copy(), verified.manifest.key, verified.manifest
+    return verified.data.copy(), verified.require_key(), verified.manifest
 
 
 def owner_bundle_rows(path: str | Path, features: list[str], target: str) -> tuple[Any, pd.DataFrame]:
@@ -73,6 +73,9 @@ def owner_bundle_rows(path: str | Path, features: list[str], target: str) -> tup
 
     path = Path(path)
     manifest, _keyid = read_envelope_unverified(path)
+    if manifest.sealed is not None:
+        raise DataError(f"{path}: the key is sealed to partner {', '.join(r.fingerprint for r in manifest.sealed.recipients)}"
+                        "; the owner cannot open it either: evaluate the bundle forged without output.seal_to")
     names = [*manifest.task.features, manifest.task.target]
     if list(manifest.task.features) != list(features) or manifest.task.target != target:
         raise DataError(

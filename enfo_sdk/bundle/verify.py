@@ -22,7 +22,10 @@ Fails closed, in this order (DESIGN.md, "Bundle format v1"; docs/bundle-format.m
 10. the row count and content digest match (only now is column data decoded);
                                                   DigestMismatchError (BundleFormatError
                                                   for nulls / NaN in signed data)
-11. the rebuilt key reproduces the probe predictions;                ReconstructionError
+11. a sealed key (format v4) opens with the verifier's private sealing key, when one is
+    given (without one, verification stops after step 10 and says who the key is sealed
+    to; training then refuses);                    SealedKeyError, ManifestError
+12. the rebuilt key reproduces the probe predictions;                ReconstructionError
 
 Nothing from the file reaches pyarrow before step 2 has shown the footer holds only the
 envelope, and no table data is decoded before step 9. Nothing is ever unpickled.
@@ -44,7 +47,7 @@ from cryptography.exceptions import InvalidSignature
 from .._rows import LabelledRows
 from ..errors import (
     ApiUsageError, BundleFormatError, BundleTooLargeError, DigestMismatchError, ExpiredBundleError, ManifestError,
-    MissingEnvelopeError, PayloadTypeError, SchemaMismatchError, SignatureError,
+    MissingEnvelopeError, PayloadTypeError, SchemaMismatchError, SealedKeyError, SignatureError,
     UnexpectedFooterMetadataError, UntrustedSignerError, WrongPartnerError,
 )
 from ..signing import TrustStore
@@ -53,6 +56,7 @@ from .envelope import Envelope, Signature, parse_envelope
 from .footer import DEFAULT_LIMITS, DOUBLE, REPETITIONS, Footer, Limits, parse_footer, read_bounded
 from .manifest import ENVELOPE_KEY, MANIFEST_PAYLOAD_TYPES, Manifest, iso, parse_manifest
 from .probes import check_probes
+from .sealed import open_manifest, sealed_to
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,7 +88,22 @@ class VerifiedBundle(LabelledRows):
     signer: str
     fingerprint: str
     path: str = ""
-    max_probe_error: float = field(default=0.0, repr=False)
+    max_probe_error: float | None = field(default=0.0, repr=False)
+    sealed_to: list[str] = field(default_factory=list)
+
+    @property
+    def opened(self) -> bool:
+        """Whether the key can be rebuilt: not sealed, or sealed and opened (``manifest.key`` set)."""
+        return self.manifest.key is not None
+
+    def require_key(self):
+        """The bundle's KeySpec; SealedKeyError when it is sealed and was not opened."""
+        if self.manifest.key is None:
+            raise SealedKeyError(
+                f"{self.path}: the key is sealed to partner {', '.join(self.sealed_to)}; only that partner can "
+                "rebuild it: pass --key PATH (their private sealing key from enfo-partner keygen)"
+            )
+        return self.manifest.key
 
     @functools.cached_property
     def data(self) -> pd.DataFrame:
@@ -113,7 +132,8 @@ class VerifiedBundle(LabelledRows):
         return key_value_table(f"Verified EnFo bundle {self.path}", [
             ("signer", f"{self.signer} ({self.fingerprint})"), ("bundle id", m.bundle_id), ("rows", m.rows),
             ("target", m.task.target), ("features", ", ".join(m.task.features)),
-            ("key", f"{m.key.algorithm} v{m.key.version} {m.key.hyperparameters}"),
+            ("key", f"{m.key.algorithm} v{m.key.version} {m.key.hyperparameters}" if m.key is not None
+             else f"sealed to partner {', '.join(self.sealed_to)}"),
             ("forging mode", m.forging.mode), ("expires", m.expires or "never"),
             ("max probe error", self.max_probe_error),
         ])
@@ -126,6 +146,8 @@ def verify(
     *,
     now: datetime | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    sealing_key=None,
+    sealing_key_path: str | None = None,
 ) -> VerifiedBundle:
     """Verify a bundle against ``trust`` and return its signed contents.
 
@@ -141,6 +163,12 @@ def verify(
         The time for the expiry check (default: now, UTC).
     limits : Limits
         File, footer and envelope size limits.
+    sealing_key : X25519PrivateKey, optional
+        The partner's private sealing key, to open a sealed key (format v4). Without it a
+        sealed bundle is verified up to its digest and returned unopened (``sealed_to`` names
+        the partner; ``require_key`` raises); with another partner's key, SealedKeyError.
+    sealing_key_path : str, optional
+        Where ``sealing_key`` came from, for messages.
 
     Returns
     -------
@@ -184,14 +212,21 @@ def verify(
     # 10. row count and content digest (the first time column data is decoded)
     data = _read_table(raw, footer, manifest, name)
     _check_digest(data, manifest, name)
-    # 11. the rebuilt key reproduces the probe predictions
+    # 11. a sealed key opens with the partner's private key (or the bundle stays unopened)
+    sealed = sealed_to(manifest)
+    if sealed:
+        if sealing_key is None:
+            return VerifiedBundle(manifest=manifest, arrays={c: data[c] for c in manifest.columns}, signer=signer,
+                                  fingerprint=keyid, path=name, max_probe_error=None, sealed_to=sealed)
+        manifest = open_manifest(manifest, sealing_key, name, sealing_key_path)
+    # 12. the rebuilt key reproduces the probe predictions
     X = np.column_stack([data[c] for c in manifest.task.features])
     y = (np.column_stack([data[c] for c in manifest.task.target_columns]) if manifest.task.classes
          else data[manifest.task.target])
     worst = check_probes(manifest.key, X, y, manifest.probes.points, manifest.probes.predictions, name,
                          versions=manifest.forging.library_versions)
     return VerifiedBundle(manifest=manifest, arrays={c: data[c] for c in manifest.columns}, signer=signer,
-                          fingerprint=keyid, path=name, max_probe_error=worst)
+                          fingerprint=keyid, path=name, max_probe_error=worst, sealed_to=sealed)
 
 
 def read_envelope_unverified(path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> tuple[Manifest, str]:

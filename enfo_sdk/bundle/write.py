@@ -36,6 +36,7 @@ from .manifest import (
     library_versions, parse_manifest,
 )
 from .probes import probe_points, probe_seed, rebuild_predictions
+from .sealed import seal_manifest
 
 __all__ = ["write_bundle", "signed_bundle_bytes", "encode_parquet"]
 
@@ -66,6 +67,7 @@ def signed_bundle_bytes(
     metrics: dict[str, float] | None = None,
     n_probes: int = 8,
     now: datetime | None = None,
+    seal_to=None,
 ) -> Manifest:
     """The bytes of a signed bundle of ``result`` (a :class:`~enfo_sdk.forge.ForgeResult`), and
     its manifest; nothing is written (a workflow writes them with its other outputs).
@@ -94,6 +96,10 @@ def signed_bundle_bytes(
         Creation time (default: now, UTC).
     where : str
         Where the bytes will go, for messages.
+    seal_to : X25519PublicKey, optional
+        The partner's public sealing key (:func:`enfo_sdk.sealing.load_sealing_public_key`):
+        the key and probe points are then sealed to it (format v4, :mod:`.sealed`), inside the
+        signed manifest.
 
     Returns
     -------
@@ -149,6 +155,8 @@ def signed_bundle_bytes(
         content_digest=content_digest(values, columns),
         column_digests=column_digests(values, columns),
     )
+    if seal_to is not None:
+        manifest = seal_manifest(manifest, seal_to)
     payload = manifest.payload()
     if parse_manifest(payload, where) != manifest:  # what partners will parse is what we meant
         raise DataError("the manifest does not survive a JSON round trip (a non-JSON value in the settings?)")

@@ -258,6 +258,12 @@ def run_forge(
     if partner is not None and partner.public_key is not None:
         with context(contract.where("partner.public_key")):
             partner_key = signing.load_public_key(partner.public_key)
+    seal_to = None
+    if contract.output.seal_to is not None:  # read before any work: a bad file stops the run at once
+        from ..sealing import load_sealing_public_key
+
+        with context(contract.where("output.seal_to")):
+            seal_to = load_sealing_public_key(contract.output.seal_to)
     previous = None if from_bundle is None else _previous_bundle(contract, plan, Path(from_bundle), trust)
     if spec is not None and previous is not None:
         raise ConfigError("forge for an agreed key spec or update a previous bundle, not both")
@@ -310,7 +316,8 @@ def run_forge(
     with phases.phase("write"):
         signer, key = _signer(contract, plan)
         bundle = Path(contract.output.bundle)
-        manifest, data = _bundle_bytes(contract, bundle, result, key, partner_key, test_rmse, classification)
+        manifest, data = _bundle_bytes(contract, bundle, result, key, partner_key, test_rmse, classification,
+                                       seal_to=seal_to)
     run = ForgeRun(
         contract=contract, bundle=bundle, manifest=manifest, result=result, spec=spec,
         test_rmse=test_rmse, n_train=split.n_train, n_test=split.n_test,
@@ -340,6 +347,7 @@ def check_forge_outputs(contract, *, checkpoint: str | Path | None = None, resum
         contract.where("signing.key"): key,
         f"{contract.where('signing.key')} (public half)": Path(str(key) + ".pub"),
         contract.where("partner.public_key"): contract.partner.public_key if contract.partner else None,
+        contract.where("output.seal_to"): contract.output.seal_to,
         "--from": from_bundle,
     }
     inputs.update({f"--trust #{i + 1}": p for i, p in enumerate(trust)})
@@ -500,7 +508,7 @@ def _signer(contract, plan: _SigningPlan):
 
 
 def _bundle_bytes(contract, bundle: Path, result, key, partner_key, test_rmse: dict[str, float],
-                  classification: dict[str, Any] | None = None):
+                  classification: dict[str, Any] | None = None, seal_to=None):
     from ..bundle.write import signed_bundle_bytes
 
     partner = contract.partner
@@ -521,7 +529,7 @@ def _bundle_bytes(contract, bundle: Path, result, key, partner_key, test_rmse: d
             partner_name=partner.name if partner else None,
             partner_public_key=partner_key,
             expires_in_days=partner.expires_in_days if partner else None,
-            metrics=metrics,
+            metrics=metrics, seal_to=seal_to,
         )
 
 
@@ -546,6 +554,9 @@ def _previous_bundle(contract, plan: _SigningPlan, path: Path, trust: Sequence[s
 
 def _check_previous(contract, previous, split: OwnerSplit):
     """The previous bundle's KeySpec and rows, after checking they fit this contract."""
+    if not previous.opened:
+        raise ConfigError(f"--from {previous.path}: its key is sealed to partner {', '.join(previous.sealed_to)}, "
+                          "so it cannot be updated (the owner cannot open it either); forge a new bundle")
     spec = previous.manifest.key
     features, target = split.features, split.target
     if spec.algorithm != contract.key.algorithm:
