@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .._validation import data_row
 from ..errors import ConfigError, DataError, SigningError
 from ..signing import fingerprint, parse_public_key_line
 from ..fs import write_bytes_atomic
@@ -204,7 +205,8 @@ def _checked_columns(data, columns: list[str]) -> dict[str, np.ndarray]:
             raise DataError(f"column {name!r} is not numeric: {e}") from e
         bad = ~np.isfinite(arr)
         if bad.any():
-            raise DataError(f"column {name!r} has {int(bad.sum())} NaN or infinite values (first at row {int(np.argmax(bad))})")
+            raise DataError(f"column {name!r} has {int(bad.sum())} NaN or infinite values "
+                            f"(first in forged {data_row(int(np.argmax(bad)))})")
         out[name] = arr
     if len(next(iter(out.values()))) < 2:
         raise DataError("a bundle needs at least 2 rows")
