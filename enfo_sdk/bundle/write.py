@@ -65,6 +65,7 @@ def signed_bundle_bytes(
     partner_name: str | None = None,
     partner_public_key: Ed25519PublicKey | str | None = None,
     expires_in_days: float | None = None,
+    expires_at: datetime | None = None,
     metrics: dict[str, float] | None = None,
     n_probes: int = 8,
     now: datetime | None = None,
@@ -88,6 +89,9 @@ def signed_bundle_bytes(
         and also accepted as the partner's identity. Needs ``partner_name``.
     expires_in_days : float, optional
         The bundle is refused from ``created + expires_in_days`` on.
+    expires_at : datetime, optional
+        Timezone-aware instant from which the bundle is refused (not with ``expires_in_days``;
+        after ``created``, at most :data:`MAX_EXPIRES_IN_DAYS` later).
     metrics : dict, optional
         Owner-side validation metrics to publish. Default: ``best_val_rmse`` from the result
         (nothing about the owner's data size is published unless given here).
@@ -130,6 +134,8 @@ def signed_bundle_bytes(
             raise ConfigError(f"expires_in_days must be a number of days in (0, {MAX_EXPIRES_IN_DAYS}], "
                               f"got {expires_in_days!r}")
         expires = created + timedelta(days=float(expires_in_days))
+    if expires_at is not None:
+        expires = _absolute_expiry(expires_at, created, expires_in_days)
     partner = _partner(partner_name, partner_public_key)
 
     bundle_id = str(uuid.uuid4())
@@ -225,6 +231,18 @@ def _task(spec, features: list[str], target: str, target_columns) -> Task:
     if target_columns and list(target_columns) != task.target_columns:
         raise DataError(f"the forged label columns {list(target_columns)} differ from the key's {task.target_columns}")
     return task
+
+
+def _absolute_expiry(expires_at, created: datetime, expires_in_days) -> datetime:
+    if expires_in_days is not None:
+        raise ConfigError("give expires_in_days or expires_at, not both")
+    if not isinstance(expires_at, datetime) or expires_at.tzinfo is None:
+        raise ConfigError(f"expires_at must be a timezone-aware datetime, got {expires_at!r}")
+    expires = expires_at.astimezone(timezone.utc)
+    if not created < expires <= created + timedelta(days=MAX_EXPIRES_IN_DAYS):
+        raise ConfigError(f"expires_at {expires.isoformat()} must be after the bundle's creation "
+                          f"({created.isoformat(timespec='seconds')}) and at most {MAX_EXPIRES_IN_DAYS:,} days later")
+    return expires
 
 
 def _utc(dt: datetime) -> datetime:

@@ -510,6 +510,7 @@ def _signer(contract, plan: _SigningPlan):
 def _bundle_bytes(contract, bundle: Path, result, key, partner_key, test_rmse: dict[str, float],
                   classification: dict[str, Any] | None = None, seal_to=None):
     from ..bundle.write import signed_bundle_bytes
+    from ..signing import parse_expiry
 
     partner = contract.partner
     if classification is not None:
@@ -529,6 +530,7 @@ def _bundle_bytes(contract, bundle: Path, result, key, partner_key, test_rmse: d
             partner_name=partner.name if partner else None,
             partner_public_key=partner_key,
             expires_in_days=partner.expires_in_days if partner else None,
+            expires_at=parse_expiry(partner.expires_at) if partner and partner.expires_at else None,
             metrics=metrics, seal_to=seal_to,
         )
 
