@@ -13,7 +13,11 @@ it, so a thief holding the bundle can check its signature but cannot rebuild the
   public key; wrap_key = HKDF-SHA256(ikm=shared, salt=E || R, info="enfo-sealed-v1/x25519",
   32 bytes), E the ephemeral public key; the file key is ChaCha20-Poly1305-encrypted under
   wrap_key (zero nonce, no associated data: wrap_key is single-use). An all-zero shared secret
-  (a low-order R) is refused by ``cryptography``.
+  (a low-order R) is refused by ``cryptography``;
+* for the owner (so ``enfo-owner evaluate`` and ``forge --from`` can open its own bundle), the
+  file key is also wrapped under HKDF-SHA256(ikm = the raw 32-byte Ed25519 signing key, salt =
+  16 random bytes, info = "enfo-sealed-v1/owner") -- a key only the signer can derive, separated
+  from the signature scheme by HKDF's label.
 
 Key files: the private key is PKCS8 PEM (``-----BEGIN PRIVATE KEY-----``), mode 0600, refused
 when group or others may read it (as for signing keys); the public key is one line
@@ -50,7 +54,7 @@ __all__ = [
     "PARTNER_KEY_ENV", "PUBLIC_TYPE", "SCHEME", "default_partner_key_path", "generate_sealing_key",
     "load_sealing_private_key", "load_sealing_public_key", "new_file_key", "open_content",
     "partner_keygen", "sealing_fingerprint", "sealing_public_line", "parse_sealing_public_line",
-    "seal_content", "unwrap_file_key", "wrap_file_key",
+    "seal_content", "unwrap_file_key", "unwrap_for_owner", "wrap_file_key", "wrap_for_owner",
 ]
 
 #: the sealed block's ``scheme``: what this module implements
@@ -60,6 +64,7 @@ PUBLIC_TYPE = "enfo-x25519"
 #: environment variable naming the partner's private sealing key
 PARTNER_KEY_ENV = "ENFO_PARTNER_KEY"
 _WRAP_INFO = b"enfo-sealed-v1/x25519"
+_OWNER_INFO = b"enfo-sealed-v1/owner"
 _ZERO_NONCE = bytes(12)
 _FILE_KEY_BYTES = 32
 _MAX_KEY_FILE_BYTES = 1 << 16
@@ -236,6 +241,27 @@ def unwrap_file_key(private_key: X25519PrivateKey, ephemeral: bytes, wrapped: by
         shared = private_key.exchange(X25519PublicKey.from_public_bytes(ephemeral))
         key = _wrap_key(shared, ephemeral, _raw(private_key.public_key()))
         file_key = ChaCha20Poly1305(key).decrypt(_ZERO_NONCE, wrapped, None)
+    except (ValueError, InvalidTag):
+        return None
+    return file_key if len(file_key) == _FILE_KEY_BYTES else None
+
+
+def _owner_wrap_key(signing_key, salt: bytes) -> bytes:
+    raw = signing_key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                    serialization.NoEncryption())
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_OWNER_INFO).derive(raw)
+
+
+def wrap_for_owner(file_key: bytes, signing_key) -> tuple[bytes, bytes]:
+    """(salt, wrapped file key) that the owner's Ed25519 signing key opens again."""
+    salt = os.urandom(16)
+    return salt, ChaCha20Poly1305(_owner_wrap_key(signing_key, salt)).encrypt(_ZERO_NONCE, file_key, None)
+
+
+def unwrap_for_owner(signing_key, salt: bytes, wrapped: bytes) -> bytes | None:
+    """The file key :func:`wrap_for_owner` wrapped, or None for another signing key."""
+    try:
+        file_key = ChaCha20Poly1305(_owner_wrap_key(signing_key, salt)).decrypt(_ZERO_NONCE, wrapped, None)
     except (ValueError, InvalidTag):
         return None
     return file_key if len(file_key) == _FILE_KEY_BYTES else None

@@ -24,7 +24,7 @@ from ..spec import KeySpec
 
 __all__ = [
     "ENVELOPE_KEY", "MANIFEST_PAYLOAD_TYPE", "MANIFEST_PAYLOAD_TYPES", "SEALED_FORMAT_VERSION", "Forging", "Manifest",
-    "Owner", "Partner", "Probes", "Sealed", "SealedContent", "SealedRecipient", "Task", "library_versions",
+    "Owner", "Partner", "Probes", "Sealed", "SealedContent", "SealedOwnerCopy", "SealedRecipient", "Task", "library_versions",
     "parse_manifest",
 ]
 
@@ -157,6 +157,17 @@ class SealedRecipient(_Strict):
     wrapped_key: Base64 = Field(min_length=64, max_length=64)
 
 
+class SealedOwnerCopy(_Strict):
+    """The owner's own way into a sealed block (for ``enfo-owner evaluate`` and ``forge --from``):
+    the file key wrapped under a key derived from the owner's signing key and ``salt``;
+    ``fingerprint`` is the signing key's (``owner.fingerprint``)."""
+
+    type: Literal["owner"]
+    fingerprint: Fingerprint
+    salt: Base64 = Field(min_length=24, max_length=24)
+    wrapped_key: Base64 = Field(min_length=64, max_length=64)
+
+
 class Sealed(_Strict):
     """The key and probe points, encrypted to the partner (format v4; docs/bundle-format.md).
 
@@ -167,8 +178,14 @@ class Sealed(_Strict):
 
     scheme: Literal["x25519-hkdf-sha256-chacha20poly1305"]
     format_version: Literal[1, 2, 3]
-    recipients: list[SealedRecipient] = Field(min_length=1, max_length=16)
+    recipients: list[Annotated[SealedRecipient | SealedOwnerCopy, Field(discriminator="type")]] = Field(
+        min_length=1, max_length=16)
     ciphertext: Base64
+
+    @property
+    def partners(self) -> list[str]:
+        """The fingerprints of the partner keys the block is sealed to."""
+        return [r.fingerprint for r in self.recipients if r.type == "x25519"]
 
 
 class SealedContent(_Strict):

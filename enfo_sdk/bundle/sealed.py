@@ -14,27 +14,37 @@ from __future__ import annotations
 
 import base64
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from ..errors import KeySpecError, ManifestError, SealedKeyError
 from ..sealing import (
-    SCHEME, new_file_key, open_content, seal_content, sealing_fingerprint, unwrap_file_key, wrap_file_key,
+    SCHEME, new_file_key, open_content, seal_content, sealing_fingerprint, unwrap_file_key, unwrap_for_owner,
+    wrap_file_key, wrap_for_owner,
 )
-from .manifest import SEALED_FORMAT_VERSION, Manifest, Sealed, SealedContent, SealedRecipient, describe
+from ..signing import fingerprint
+from .manifest import (
+    SEALED_FORMAT_VERSION, Manifest, Sealed, SealedContent, SealedOwnerCopy, SealedRecipient, describe,
+)
 
 __all__ = ["open_manifest", "seal_manifest", "sealed_to"]
 
 
-def seal_manifest(manifest: Manifest, recipient) -> Manifest:
-    """The format-4 manifest whose key and probes only ``recipient`` (an X25519 public key) can open."""
+def seal_manifest(manifest: Manifest, recipient, owner_key=None) -> Manifest:
+    """The format-4 manifest whose key and probes only ``recipient`` (an X25519 public key) can
+    open -- and the owner, when its Ed25519 signing key ``owner_key`` is given."""
     file_key = new_file_key()
     ephemeral, wrapped = wrap_file_key(file_key, recipient)
-    stanza = SealedRecipient(type="x25519", fingerprint=sealing_fingerprint(recipient),
-                             ephemeral=_b64(ephemeral), wrapped_key=_b64(wrapped))
+    stanzas: list = [SealedRecipient(type="x25519", fingerprint=sealing_fingerprint(recipient),
+                                     ephemeral=_b64(ephemeral), wrapped_key=_b64(wrapped))]
+    if owner_key is not None:
+        salt, wrapped = wrap_for_owner(file_key, owner_key)
+        stanzas.append(SealedOwnerCopy(type="owner", fingerprint=fingerprint(owner_key.public_key()),
+                                       salt=_b64(salt), wrapped_key=_b64(wrapped)))
     plaintext = SealedContent(key=manifest.key, probes=manifest.probes).model_dump_json().encode("utf-8")
     public = manifest.model_copy(update={
         "format_version": SEALED_FORMAT_VERSION, "key": None, "probes": None,
-        "sealed": Sealed(scheme=SCHEME, format_version=manifest.format_version, recipients=[stanza], ciphertext=""),
+        "sealed": Sealed(scheme=SCHEME, format_version=manifest.format_version, recipients=stanzas, ciphertext=""),
     })
     ciphertext = seal_content(file_key, plaintext, public.sealed_aad())
     sealed = public.model_copy(update={"sealed": public.sealed.model_copy(update={"ciphertext": _b64(ciphertext)})})
@@ -42,8 +52,8 @@ def seal_manifest(manifest: Manifest, recipient) -> Manifest:
 
 
 def sealed_to(manifest: Manifest) -> list[str]:
-    """The fingerprints a sealed manifest is sealed to (empty when it is not sealed)."""
-    return [r.fingerprint for r in manifest.sealed.recipients] if manifest.sealed is not None else []
+    """The partner key fingerprints a sealed manifest is sealed to (empty when it is not sealed)."""
+    return manifest.sealed.partners if manifest.sealed is not None else []
 
 
 def open_manifest(manifest: Manifest, private_key, name: str = "bundle", key_path: str | None = None) -> Manifest:
@@ -64,13 +74,16 @@ def open_manifest(manifest: Manifest, private_key, name: str = "bundle", key_pat
     if private_key is None:
         raise SealedKeyError(f"{name}: the key is sealed to partner {to}; only that partner can rebuild it: pass "
                              "--key PATH (their private sealing key from enfo-partner keygen)")
-    mine = sealing_fingerprint(private_key.public_key())
+    owner = isinstance(private_key, Ed25519PrivateKey)  # the owner opening its own bundle
+    mine = fingerprint(private_key.public_key()) if owner else sealing_fingerprint(private_key.public_key())
     where = f" ({key_path})" if key_path else ""
-    stanzas = [r for r in sealed.recipients if r.fingerprint == mine]
+    stanzas = [r for r in sealed.recipients if r.fingerprint == mine and (r.type == "owner") == owner]
     if not stanzas:
         raise SealedKeyError(f"{name}: the key is sealed to partner {to}, not to your key {mine}{where}; only "
-                             "that partner can rebuild it")
-    file_key = unwrap_file_key(private_key, _unb64(stanzas[0].ephemeral, name), _unb64(stanzas[0].wrapped_key, name))
+                             "that partner" + ("" if owner else " (and the owner who signed it)") + " can rebuild it")
+    s0 = stanzas[0]
+    file_key = (unwrap_for_owner(private_key, _unb64(s0.salt, name), _unb64(s0.wrapped_key, name)) if owner
+                else unwrap_file_key(private_key, _unb64(s0.ephemeral, name), _unb64(s0.wrapped_key, name)))
     if file_key is None:
         raise SealedKeyError(f"{name}: the sealed key names your key {mine}{where} but does not open with it "
                              "(the owner sealed it wrongly)")

@@ -104,7 +104,7 @@ def signed_bundle_bytes(
     seal_to : X25519PublicKey, optional
         The partner's public sealing key (:func:`enfo_sdk.sealing.load_sealing_public_key`):
         the key and probe points are then sealed to it (format v4, :mod:`.sealed`), inside the
-        signed manifest.
+        signed manifest, with a copy the owner's ``signing_key`` opens.
 
     Returns
     -------
@@ -163,7 +163,7 @@ def signed_bundle_bytes(
         column_digests=column_digests(values, columns),
     )
     if seal_to is not None:
-        manifest = seal_manifest(manifest, seal_to)
+        manifest = seal_manifest(manifest, seal_to, owner_key=signing_key)
     payload = manifest.payload()
     if parse_manifest(payload, where) != manifest:  # what partners will parse is what we meant
         raise DataError("the manifest does not survive a JSON round trip (a non-JSON value in the settings?)")

@@ -128,6 +128,7 @@ def run_evaluate(
     EvaluateRun
     """
     from ..bundle.rows import owner_bundle_rows
+    from .forge_run import owner_signing_key
     from ..evaluate import BASELINES, evaluate, rows_curve, split_holdout
     from ..evaluate.baselines import baselines_note
     from ..evaluate.report import REPORT_FILES, write_report
@@ -149,7 +150,7 @@ def run_evaluate(
     if bundle is not None:
         bundle = Path(bundle)
         with context(f"--bundle {bundle}"):
-            spec, rows = owner_bundle_rows(bundle, features, target)
+            spec, rows = owner_bundle_rows(bundle, features, target, owner_key=lambda: owner_signing_key(contract))
         notes.append("Bundle manifest read without signature verification (the owner's own file); "
                      "rows checked against its content digest. No training curve (not stored in bundles).")
     else:

@@ -185,6 +185,11 @@ def _plan_signing(contract) -> _SigningPlan:
     return _SigningPlan(path=path, key=key, named=named)
 
 
+def owner_signing_key(contract):
+    """The contract's signing key (``signing.key`` or the default), loaded; None when there is none."""
+    return _plan_signing(contract).key
+
+
 def owner_name(contract) -> str:
     """The contract's ``signing.owner``, else the login name (``owner`` where there is none)."""
     if contract.signing.owner:
@@ -551,14 +556,14 @@ def _previous_bundle(contract, plan: _SigningPlan, path: Path, trust: Sequence[s
             f"--from {path}: no key to verify it with; name the owner's public key with --trust "
             f"or set signing.key ({contract.where('signing.key')})"
         )
-    return verify(path, store)
+    return verify(path, store, sealing_key=plan.key)  # a key sealed to a partner opens with the owner's copy
 
 
 def _check_previous(contract, previous, split: OwnerSplit):
     """The previous bundle's KeySpec and rows, after checking they fit this contract."""
     if not previous.opened:
-        raise ConfigError(f"--from {previous.path}: its key is sealed to partner {', '.join(previous.sealed_to)}, "
-                          "so it cannot be updated (the owner cannot open it either); forge a new bundle")
+        raise ConfigError(f"--from {previous.path}: its key is sealed to partner {', '.join(previous.sealed_to)}; "
+                          f"the owner opens it with the signing key that signed it ({contract.where('signing.key')})")
     spec = previous.manifest.key
     features, target = split.features, split.target
     if spec.algorithm != contract.key.algorithm:

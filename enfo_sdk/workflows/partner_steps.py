@@ -86,7 +86,7 @@ def verify_bundle(bundle: str | Path, trust: Sequence[str | Path], partner: str 
         manifest, _ = read_envelope_unverified(bundle)  # only to learn whether a key is needed
         if manifest.sealed is not None:
             private = load_sealing_private_key(path)
-            to = [r.fingerprint for r in manifest.sealed.recipients]
+            to = manifest.sealed.partners
             if key is None and not need_key and sealing_fingerprint(private.public_key()) not in to:
                 private = None
     verified = verify(Path(bundle), store, partner=partner, sealing_key=private,

@@ -105,3 +105,34 @@ def test_seal_to_a_signing_key_stops_before_forging(runner, project):
     out = assert_one_clean_error(runner.invoke(owner, ["forge", "--contract", str(contract), "--quiet"]),
                                  "output.seal_to", "enfo-partner keygen")
     assert not (project / "out" / "b.parquet").exists(), out
+
+
+def test_the_owner_opens_its_own_sealed_bundle(runner, sealed_bundle, tmp_path):
+    """evaluate --bundle and forge --from need the key; the owner's copy opens with its signing key."""
+    from enfo_sdk.bundle.rows import owner_bundle_rows
+    from enfo_sdk.bundle.verify import read_envelope_unverified
+    from enfo_sdk.errors import DataError
+    from enfo_sdk.signing import generate_private_key, load_private_key
+
+    f = sealed_bundle
+    bundle = f / "out" / "sealed.parquet"
+    manifest, _ = read_envelope_unverified(bundle)
+    assert [r.type for r in manifest.sealed.recipients] == ["x25519", "owner"]
+    features, target = list(manifest.task.features), manifest.task.target
+    spec, rows = owner_bundle_rows(bundle, features, target, owner_key=load_private_key(f / "owner.key"))
+    model = tmp_path / "a.model.parquet"
+    assert runner.invoke(partner, ["train", str(bundle), "--trust", str(f / "owner.key.pub"), "--out", str(model),
+                                   "--key", str(f / "a" / "partner.x25519")]).exit_code == 0
+    from enfo_sdk.partner import load_model
+
+    assert load_model(model).to_spec() == spec.with_columns(None) and len(rows) == 20
+    with pytest.raises(DataError, match="signing key"):
+        owner_bundle_rows(bundle, features, target)
+    from enfo_sdk.errors import SealedKeyError
+
+    with pytest.raises(SealedKeyError, match="not to your key"):
+        owner_bundle_rows(bundle, features, target, owner_key=generate_private_key())
+    update = write_contract(f, tiny_contract(signing={"key": "owner.key", "owner": "acme"},
+                                             output={"bundle": "out/update.parquet"}), name="update.yaml")
+    got = runner.invoke(owner, ["forge", "--contract", str(update), "--from", str(bundle), "--quiet"])
+    assert got.exit_code == 0, got.output
