@@ -138,7 +138,7 @@ def load_sealing_private_key(path: str | os.PathLike) -> X25519PrivateKey:
         Naming the file: missing, not a PEM private key, not X25519, or readable by group or
         others (unless ``$ENFO_ALLOW_OPEN_KEY`` is 1).
     """
-    from .signing import check_private_key_mode
+    from .keyfiles import check_private_key_mode
 
     try:
         data = _read(path, "private key")
