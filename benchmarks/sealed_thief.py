@@ -8,7 +8,8 @@ forged rows) by 5-fold cross-validation on the forged rows -- ``enfo_sdk.encapsu
 defaults on the bundle -- and train that on the rows. The partner opens the sealed key and
 trains the owner's key (hyperparameters and preprocessing chosen on the owner's full data).
 Both are scored on the same held-out rows the bundle never saw; the thief is handed those rows
-already encoded (generous to the thief: a sealed v2 key also hides the column encoding).
+already encoded (generous to the thief: a sealed v2 key also hides the column encoding). Each
+ratio has a 95% paired percentile bootstrap interval over those rows (2,000 resamples).
 
 Tables: the README quick start (``examples/friedman3/key.yaml``: 5,000 training rows, 100
 forged rows, forged with the contract's settings) and tables of ``benchmarks/tables.py`` (its
@@ -65,16 +66,22 @@ def table_run(name: str, seed: int, cache: dict):
     return p["spec"], np.asarray(res.X, np.float64), np.asarray(res.y, np.float64), p["Xt"], p["yt"], len(p["y"])
 
 
-def measure(spec, Xf, yf, Xt, yt) -> dict:
+def measure(spec, Xf, yf, Xt, yt, boot: int = 2000) -> dict:
     from enfo_sdk import encapsulate
 
-    partner = rmse(spec.build().fit(Xf, yf).predict(Xt), yt)
+    yt = np.asarray(yt, np.float64)
+    e_partner = (spec.build().fit(Xf, yf).predict(Xt) - yt) ** 2
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "best value on the grid's edge" and friends
         stolen = encapsulate(Xf, yf, algorithm=spec.algorithm, cv=5, seed=0)
-    thief = rmse(stolen.build().fit(Xf, yf).predict(Xt), yt)
-    return {"partner": partner, "thief": thief, "ratio": thief / partner, "key": dict(spec.hyperparameters),
+    e_thief = (stolen.build().fit(Xf, yf).predict(Xt) - yt) ** 2
+    # 95% paired percentile bootstrap over the held-out rows: how much the test set alone moves the ratio
+    idx = np.random.default_rng(0).integers(0, len(yt), size=(boot, len(yt)))
+    ratios = np.sqrt(e_thief[idx].mean(1) / e_partner[idx].mean(1))
+    partner, thief = float(np.sqrt(e_partner.mean())), float(np.sqrt(e_thief.mean()))
+    return {"partner": partner, "thief": thief, "ratio": thief / partner,
+            "interval": tuple(np.percentile(ratios, [2.5, 97.5])), "key": dict(spec.hyperparameters),
             "stolen": dict(stolen.hyperparameters), "thief_seconds": time.perf_counter() - t0}
 
 
@@ -86,7 +93,7 @@ def main() -> int:
     args = ap.parse_args()
     cache: dict = {}
     print(f"{'table':<10} {'seed':>4} {'n_train':>7} {'rows':>4} {'n_test':>6} {'partner':>10} {'thief':>10} "
-          f"{'thief/partner':>13}  key -> thief's CV pick")
+          f"{'thief/partner':>13} {'95% interval':>14}  key -> thief's CV pick")
     ratios: dict[str, list[float]] = {}
     for name in args.tables.split(","):
         for seed in args.seeds:
@@ -95,7 +102,8 @@ def main() -> int:
             ratios.setdefault(name, []).append(r["ratio"])
             hp = lambda d: ", ".join(f"{k} {v:.4g}" for k, v in d.items() if k != "nu")  # noqa: E731
             print(f"{name:<10} {seed:>4} {n:>7} {len(yf):>4} {len(yt):>6} {r['partner']:>10.5g} {r['thief']:>10.5g} "
-                  f"{r['ratio']:>13.3f}  {hp(r['key'])} -> {hp(r['stolen'])}", flush=True)
+                  f"{r['ratio']:>13.3f} [{r['interval'][0]:.3f}, {r['interval'][1]:.3f}]  {hp(r['key'])} -> "
+                  f"{hp(r['stolen'])}", flush=True)
     for name, rs in ratios.items():
         print(f"{name}: thief/partner mean {np.mean(rs):.3f} (min {min(rs):.3f}, max {max(rs):.3f}) over "
               f"{len(rs)} seed(s)")

@@ -24,7 +24,8 @@ Fails closed, in this order (DESIGN.md, "Bundle format v1"; docs/bundle-format.m
                                                   for nulls / NaN in signed data)
 11. a sealed key (format v4) opens with the verifier's private sealing key, when one is
     given (without one, verification stops after step 10 and says who the key is sealed
-    to; training then refuses);                    SealedKeyError, ManifestError
+    to; :func:`open_sealed` does steps 11-12 later; training refuses until then);
+                                                  SealedKeyError, ManifestError
 12. the rebuilt key reproduces the probe predictions;                ReconstructionError
 
 Nothing from the file reaches pyarrow before step 2 has shown the footer holds only the
@@ -33,6 +34,7 @@ envelope, and no table data is decoded before step 9. Nothing is ever unpickled.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from dataclasses import dataclass, field
@@ -61,7 +63,7 @@ from .sealed import open_manifest, sealed_to
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["VerifiedBundle", "read_envelope_unverified", "verify"]
+__all__ = ["VerifiedBundle", "open_sealed", "read_envelope_unverified", "verify"]
 
 
 @dataclass
@@ -213,20 +215,36 @@ def verify(
     data = _read_table(raw, footer, manifest, name)
     _check_digest(data, manifest, name)
     # 11. a sealed key opens with the partner's private key (or the bundle stays unopened)
-    sealed = sealed_to(manifest)
-    if sealed:
-        if sealing_key is None:
-            return VerifiedBundle(manifest=manifest, arrays={c: data[c] for c in manifest.columns}, signer=signer,
-                                  fingerprint=keyid, path=name, max_probe_error=None, sealed_to=sealed)
-        manifest = open_manifest(manifest, sealing_key, name, sealing_key_path)
+    checked = VerifiedBundle(manifest=manifest, arrays={c: data[c] for c in manifest.columns}, signer=signer,
+                             fingerprint=keyid, path=name, max_probe_error=None, sealed_to=sealed_to(manifest))
+    if checked.sealed_to:
+        return checked if sealing_key is None else open_sealed(checked, sealing_key, sealing_key_path)
     # 12. the rebuilt key reproduces the probe predictions
-    X = np.column_stack([data[c] for c in manifest.task.features])
-    y = (np.column_stack([data[c] for c in manifest.task.target_columns]) if manifest.task.classes
-         else data[manifest.task.target])
-    worst = check_probes(manifest.key, X, y, manifest.probes.points, manifest.probes.predictions, name,
-                         versions=manifest.forging.library_versions)
-    return VerifiedBundle(manifest=manifest, arrays={c: data[c] for c in manifest.columns}, signer=signer,
-                          fingerprint=keyid, path=name, max_probe_error=worst, sealed_to=sealed)
+    return _with_probes(checked)
+
+
+def open_sealed(verified: VerifiedBundle, sealing_key, key_path: str | None = None) -> VerifiedBundle:
+    """Steps 11-12 for a bundle :func:`verify` returned unopened: open its sealed key with
+    ``sealing_key`` (the partner's X25519 key, or the owner's Ed25519 signing key) and check the
+    probes; returns the opened VerifiedBundle. An opened or unsealed bundle is returned as is.
+
+    Raises
+    ------
+    SealedKeyError, ManifestError, ReconstructionError
+    """
+    if verified.opened:
+        return verified
+    manifest = open_manifest(verified.manifest, sealing_key, verified.path, key_path)
+    return _with_probes(dataclasses.replace(verified, manifest=manifest))
+
+
+def _with_probes(v: VerifiedBundle) -> VerifiedBundle:
+    m = v.manifest
+    y = np.column_stack([v.arrays[c] for c in m.task.target_columns]) if m.task.classes else v.arrays[m.task.target]
+    X = np.column_stack([v.arrays[c] for c in m.task.features])
+    worst = check_probes(m.key, X, y, m.probes.points, m.probes.predictions, v.path,
+                         versions=m.forging.library_versions)
+    return dataclasses.replace(v, max_probe_error=worst)
 
 
 def read_envelope_unverified(path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> tuple[Manifest, str]:

@@ -133,6 +133,7 @@ class ForgeRun:
                 "created": self.signer.created,
             },
             "report": str(self.report) if self.report else None,
+            "sealed_to": self.manifest.sealed.partners if getattr(self.manifest, "sealed", None) else [],
             "rivalry": self.rivalry.to_json() if self.rivalry is not None else None,
             "warnings": list(self.warnings),
             **(self.classification or {}),  # a classification run: its figures and the bundle's key

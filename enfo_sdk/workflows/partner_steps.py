@@ -68,30 +68,28 @@ def verify_bundle(bundle: str | Path, trust: Sequence[str | Path], partner: str 
                   key: str | Path | None = None, need_key: bool = False, store=None):
     """Verify a bundle against trusted owner keys; returns the VerifiedBundle or raises.
 
-    A sealed bundle (format v4) is opened with the partner's private sealing key: ``key``, else
-    the default one (:func:`enfo_sdk.sealing.default_partner_key_path`) when that file exists.
-    With ``need_key`` (train, augment, check) a sealed bundle that cannot be opened is an error
-    (SealedKeyError naming whom it is sealed to and the key tried); without it (verify) the
-    default key is used only when the bundle is sealed to it, and an unopened bundle is returned.
+    A sealed bundle (format v4) is opened, after it verified, with the partner's private sealing
+    key: ``key``, else the default one (:func:`enfo_sdk.sealing.default_partner_key_path`) when
+    that file exists. With ``need_key`` (train, augment, check) a sealed bundle that cannot be
+    opened is an error (SealedKeyError naming whom it is sealed to and the key tried); without it
+    (verify) the default key is used only when the bundle is sealed to it, and an unopened
+    bundle is returned.
     """
     from ..bundle import verify
-    from ..bundle.verify import read_envelope_unverified
+    from ..bundle.verify import open_sealed
     from ..errors import SealedKeyError
     from ..sealing import default_partner_key_path, load_sealing_private_key, sealing_fingerprint
 
     store = load_trust_files(trust) if store is None else store
+    verified = verify(Path(bundle), store, partner=partner)
+    if not verified.sealed_to:
+        return verified
     path = Path(key).expanduser() if key is not None else default_partner_key_path()
-    private = None
     if key is not None or path.exists():
-        manifest, _ = read_envelope_unverified(bundle)  # only to learn whether a key is needed
-        if manifest.sealed is not None:
-            private = load_sealing_private_key(path)
-            to = manifest.sealed.partners
-            if key is None and not need_key and sealing_fingerprint(private.public_key()) not in to:
-                private = None
-    verified = verify(Path(bundle), store, partner=partner, sealing_key=private,
-                      sealing_key_path=str(path) if private is not None else None)
-    if need_key and not verified.opened:
+        private = load_sealing_private_key(path)
+        if key is not None or need_key or sealing_fingerprint(private.public_key()) in verified.sealed_to:
+            return open_sealed(verified, private, str(path))
+    if need_key:
         raise SealedKeyError(
             f"{bundle}: the key is sealed to partner {', '.join(verified.sealed_to)}; only that partner can "
             f"rebuild it: pass --key PATH (their private sealing key), or keep it at {path} "

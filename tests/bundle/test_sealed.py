@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from enfo_sdk import partner
 from enfo_sdk.bundle import Envelope, verify, write_bundle
-from enfo_sdk.errors import SealedKeyError, SignatureError, SigningError
+from enfo_sdk.errors import EnfoError, SealedKeyError, SignatureError, SigningError
 from enfo_sdk.sealing import (
     generate_sealing_key, new_file_key, open_content, sealing_fingerprint, unwrap_file_key, wrap_file_key,
 )
 
 from . import helpers
+from .test_fuzz import MUTATIONS, mutate
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +112,20 @@ def test_primitives_refuse_wrong_keys_and_low_order_points(partner_a, partner_b)
     assert open_content(fk, b"\0" * 32, b"aad") is None
     with pytest.raises(SigningError, match="low order"):
         wrap_file_key(fk, X25519PublicKey.from_public_bytes(bytes(32)))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mutation=MUTATIONS)
+def test_a_mutated_sealed_bundle_is_refused_or_opens_to_the_signed_key(sealed, trust, partner_a, tmp_path, mutation):
+    """As tests/bundle/test_fuzz.py, for a sealed bundle opened by its partner."""
+    target = tmp_path / "mutant.parquet"
+    target.write_bytes(mutate(sealed[0].read_bytes(), mutation))
+    t = time.perf_counter()
+    try:
+        got = verify(target, trust, sealing_key=partner_a)
+    except EnfoError:
+        pass
+    else:
+        assert got.manifest == verify(sealed[0], trust, sealing_key=partner_a).manifest, mutation
+    assert time.perf_counter() - t < 1.0, mutation

@@ -57,8 +57,10 @@ def sealed_bundle(tmp_path_factory):
         signing={"key": "owner.key", "owner": "acme"},
         output={"bundle": "out/sealed.parquet", "seal_to": "a/partner.x25519.pub"},
     ))
-    result = runner.invoke(owner, ["forge", "--contract", str(contract), "--quiet"])
+    result = runner.invoke(owner, ["forge", "--contract", str(contract)])
     assert result.exit_code == 0, result.output
+    fp_a = sealing_fingerprint(load_sealing_public_key(folder / "a" / "partner.x25519.pub"))
+    assert f"sealed  key and probes sealed to partner {fp_a}" in result.output
     return folder
 
 
