@@ -1,5 +1,9 @@
 """Input checking at the public entry points (the numerical cores trust their inputs).
 
+Row numbers in messages are 1-based *data rows* (:func:`data_row`): the first row after a
+table's header is data row 1, whatever the source (CSV, Parquet, SQL, a DataFrame or an array),
+so a message and a spreadsheet agree; docs/columns.md says so too.
+
 pandas is not imported here: an object can only be a DataFrame or Series if pandas is
 loaded already (the test scikit-learn uses too), so checking numpy input costs no pandas.
 """
@@ -11,6 +15,22 @@ import sys
 import numpy as np
 
 from .errors import DataError, DataTypeError, ShapeError
+
+
+def data_row(index: int) -> str:
+    """``"data row N"`` for the 0-based position ``index`` (N = index + 1): how every message
+    names a row."""
+    return f"data row {int(index) + 1}"
+
+
+def first_data_row(index, bad) -> str:
+    """:func:`data_row` of the first True in ``bad`` (a boolean array over ``index``, a pandas
+    index or None). A frame read from a table keeps its rows' positions as integer labels through
+    the owner's train/test split, so an integer label is used; otherwise the position."""
+    pos = int(np.flatnonzero(np.asarray(bad))[0])
+    if index is not None and getattr(index, "dtype", None) is not None and index.dtype.kind in "iu":
+        return data_row(index[pos])
+    return data_row(pos)
 
 
 def _pandas_instance(obj, kind: str) -> bool:
@@ -52,7 +72,7 @@ def check_finite(arr: np.ndarray, names: list[str], *, what: str = "X") -> None:
                 nn = int(np.isnan(col).sum())
                 ni = int(np.isinf(col).sum())
                 first = int(np.where(~np.isfinite(col))[0][0])
-                parts.append(f"{names[j]} ({nn} NaN, {ni} infinite; first at row {first})")
+                parts.append(f"{names[j]} ({nn} NaN, {ni} infinite; first in {data_row(first)})")
         raise DataError(f"{what} has missing or infinite values in column(s): {'; '.join(parts)}")
 
 
@@ -115,7 +135,7 @@ def check_y(y, Xa: np.ndarray, *, min_rows: int = 2) -> tuple[np.ndarray, str]:
     if not np.isfinite(ya).all():
         bad = int((~np.isfinite(ya)).sum())
         first = int(np.where(~np.isfinite(ya))[0][0])
-        raise DataError(f"target {target!r} has {bad} missing or infinite values (first at row {first})")
+        raise DataError(f"target {target!r} has {bad} missing or infinite values (first in {data_row(first)})")
     distinct = np.unique(np.column_stack([Xa, ya]), axis=0).shape[0] if Xa.shape[0] < 200000 else Xa.shape[0]
     if distinct < min_rows:
         raise DataError(

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
-    WithJsonSchema, field_validator,
+    BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError,
+    WithJsonSchema, field_validator, model_validator,
 )
 
 from .data.columns import ColumnSpec
@@ -401,6 +401,12 @@ class OutputSection(_Section):
         False, description="Replace outputs that already exist (as `enfo-owner forge --force` "
         "does). Without it an existing bundle, report or checkpoint stops the run before any work."
     )
+    seal_to: str | None = Field(
+        None, min_length=1, description="The partner's public sealing key file (`enfo-x25519 ...`, made by "
+        "`enfo-partner keygen`). The key's hyperparameters, preprocessing and probe points are then "
+        "sealed to it inside the signed manifest (bundle format v4): anyone can check the signature, "
+        "only that partner can rebuild the key."
+    )
 
     @field_validator("bundle")
     @classmethod
@@ -436,6 +442,56 @@ class PartnerSection(_Section):
     expires_in_days: int | None = Field(
         None, ge=1, le=36_500, description="The bundle expires this many days after forging."
     )
+    expires_at: str | None = Field(
+        None, pattern=r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$",
+        description="The bundle expires at this instant: an ISO date (its 00:00 UTC) or date-time "
+        "(2027-06-30T18:00:00+02:00; without an offset, UTC), as in a licence's end date. In the "
+        "future and at most 36,500 days ahead when forging starts; not with expires_in_days.",
+    )
+
+    @field_validator("expires_at", mode="before")
+    @classmethod
+    def _yaml_timestamp(cls, v: Any) -> Any:
+        """YAML reads an unquoted 2027-06-30 as a date (and a time stamp as a datetime)."""
+        import datetime as _dt
+
+        if isinstance(v, _dt.datetime):
+            return v.isoformat()
+        if isinstance(v, _dt.date):
+            return v.isoformat()
+        return v
+
+    @field_validator("expires_at")
+    @classmethod
+    def _instant(cls, v: str | None) -> str | None:
+        if v is not None:
+            cls.expiry_instant(v)
+        return v
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> "PartnerSection":
+        if self.expires_in_days is not None and self.expires_at is not None:
+            raise ValueError("give expires_in_days or expires_at, not both")
+        return self
+
+    @staticmethod
+    def expiry_instant(text: str, now=None):
+        """``expires_at`` as an aware UTC datetime, checked to lie in (now, now + 36,500 days]."""
+        from datetime import datetime, timedelta, timezone
+
+        from .errors import SigningError
+        from .signing import parse_expiry
+
+        try:
+            when = parse_expiry(text)
+        except SigningError as e:
+            raise ValueError(str(e)) from None
+        now = now or datetime.now(timezone.utc)
+        if when <= now:
+            raise ValueError(f"{text} is not in the future (now {now.isoformat(timespec='seconds')})")
+        if when > now + timedelta(days=36_500):
+            raise ValueError(f"{text} is more than 36,500 days ahead")
+        return when
 
 
 class Contract(_Section):
@@ -487,6 +543,8 @@ class Contract(_Section):
             d["output"]["report"] = fix(self.output.report, resolve=False)
         if self.output.checkpoint is not None:
             d["output"]["checkpoint"] = fix(self.output.checkpoint, resolve=False)
+        if self.output.seal_to is not None:
+            d["output"]["seal_to"] = fix(self.output.seal_to)
         if self.signing.key is not None:
             d.setdefault("signing", {})["key"] = fix(self.signing.key)
         if self.partner is not None and self.partner.public_key is not None:

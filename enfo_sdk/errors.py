@@ -154,6 +154,11 @@ class DigestMismatchError(BundleError):
     """The table's content digest differs from the signed one (a value, name or order changed)."""
 
 
+class SealedKeyError(BundleError):
+    """A sealed key cannot be opened: no private sealing key, another partner's key, or a
+    sealed block that does not belong to its manifest."""
+
+
 class ReconstructionError(BundleError):
     """The rebuilt key model does not reproduce the owner's probe predictions."""
 

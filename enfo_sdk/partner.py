@@ -81,7 +81,7 @@ def train(verified: VerifiedBundle) -> "TrainedModel":
     """
     if not isinstance(verified, VerifiedBundle):
         raise ApiUsageError(f"train needs a VerifiedBundle from enfo_sdk.bundle.verify, got {type(verified).__name__}")
-    spec = verified.manifest.key
+    spec = verified.require_key()
     model = _trained_class(spec)(**spec.build().get_params()).fit(verified.X, verified.y)
     return model._with_provenance(verified.manifest, verified.fingerprint)
 
@@ -609,10 +609,10 @@ def augment(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: i
     cv : int
         Folds (>= 2).
     """
+    spec = verified.require_key()
     X, y = _own_rows(verified, own, what)
     if cv < 2:
         raise DataError(f"cv must be >= 2, got {cv}")
-    spec = verified.manifest.key
     if spec.task == "classification":  # accuracy and log-loss (partner_classify.py)
         from .partner_classify import augment_classification
 
@@ -647,7 +647,7 @@ def check(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: int
     from .evaluate.attackers import ZOO, attacker_zoo
     from .evaluate.utility import rmse
 
-    if verified.manifest.key.task == "classification":  # the classifier zoo (partner_classify.py)
+    if verified.require_key().task == "classification":  # the classifier zoo (partner_classify.py)
         from .partner_classify import check_classification
 
         X, y = _own_rows(verified, own, what)

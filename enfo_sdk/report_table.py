@@ -72,6 +72,9 @@ def format_forge_table(summary: Mapping[str, Any]) -> str:
         ("bundle", summary["bundle"]),
         ("signer", f"{signer['fingerprint']} ({signer['key']})"),
     ]
+    if summary.get("sealed_to"):
+        facts.append(("sealed", f"key and probes sealed to partner {', '.join(summary['sealed_to'])} "
+                                "(only that partner, and you, can rebuild the key)"))
     if summary.get("report"):
         facts.append(("report", summary["report"]))
     out.append("")

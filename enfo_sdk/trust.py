@@ -43,7 +43,7 @@ from .signing import (
     parse_trust_line, public_key_line, read_trust_lines,
 )
 
-__all__ = ["TRUST_ENV", "TrustEntry", "add", "default_store_path", "entries", "load", "remove", "revocations", "revoke"]
+__all__ = ["TRUST_ENV", "TrustEntry", "add", "config_dir", "default_store_path", "entries", "load", "remove", "revocations", "revoke"]
 
 TRUST_ENV = "ENFO_TRUST_STORE"
 _HEADER = (
@@ -101,9 +101,16 @@ def default_store_path(environ: dict | None = None) -> Path:
                 "pass --store FILE"
             )
         return Path(paths[0]).expanduser()
+    return config_dir(env) / "trusted_owners"
+
+
+def config_dir(environ: dict | None = None) -> Path:
+    """EnFo's folder of user files: ``$XDG_CONFIG_HOME/enfo`` (an absolute path), else
+    ``~/.config/enfo``."""
+    env = os.environ if environ is None else environ
     xdg = env.get("XDG_CONFIG_HOME", "").strip()
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path(env.get("HOME") or Path.home()) / ".config"
-    return base / "enfo" / "trusted_owners"
+    return base / "enfo"
 
 
 def _read(path: Path) -> list[TrustLine]:

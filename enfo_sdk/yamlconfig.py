@@ -44,6 +44,20 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
 )
+
+
+def _construct_timestamp(loader: _UniqueKeyLoader, node: yaml.ScalarNode):
+    """PyYAML's timestamp, with an impossible date (2027-02-30) a YAML error at its line, not a
+    ValueError traceback."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as e:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is not a valid date ({e})", node.start_mark
+        ) from None
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 # YAML 1.1 (PyYAML) reads ``1e308`` or ``1e-3`` without a dot as a *string*; YAML 1.2 and
 # every user read them as numbers, and so do we.
 _UniqueKeyLoader.add_implicit_resolver(

@@ -51,6 +51,11 @@ partner_option = click.option(
     help="Your partner name; required when the bundle was forged for a named partner.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+key_option = click.option(
+    "--key", "key", default=None, type=click.Path(dir_okay=False, path_type=Path),
+    help="Your private sealing key (from `enfo-partner keygen`), to open a bundle sealed to you. "
+    "Default: $ENFO_PARTNER_KEY, else ~/.config/enfo/partner.x25519 when it exists.",
+)
 force_option = click.option("--force", is_flag=True,
                             help="Replace --out if it exists (never an input, a link or a device).")
 
@@ -78,7 +83,9 @@ def _verified_summary(verified) -> dict:
         "expires": body.get("expires"),
         "partner": body.get("partner"),
         "forging": {k: body.get("forging", {}).get(k) for k in ("mode", "weights")},
-        "columns": m.key.columns.describe() if m.key.columns is not None else None,
+        "columns": m.key.columns.describe() if m.key is not None and m.key.columns is not None else None,
+        "sealed_to": list(verified.sealed_to),
+        "opened": verified.opened,
     }
 
 
@@ -98,7 +105,12 @@ def _echo_verified(summary: dict) -> None:
         click.echo(f"  target    {summary['target']}  reads raw columns {', '.join(shown)}")
     else:
         click.echo(f"  target    {summary['target']}  features {', '.join(map(str, summary['features']))}")
-    click.echo(f"  key       {key.get('algorithm')} v{key.get('version')} ({params})")
+    if not summary.get("opened", True):
+        click.echo(f"  key       sealed to partner {', '.join(summary['sealed_to'])} (the key and its probe "
+                   "points open only with that partner's private key: --key)")
+    else:
+        sealed = f"; was sealed to partner {', '.join(summary['sealed_to'])}" if summary.get("sealed_to") else ""
+        click.echo(f"  key       {key.get('algorithm')} v{key.get('version')} ({params}{sealed})")
     forging = summary.get("forging") or {}
     weights = ", ".join(f"{k} {v:g}" for k, v in (forging.get("weights") or {}).items() if v)
     click.echo(f"  mode      {forging.get('mode')}" + (f" (weights: {weights})" if weights else ""))
@@ -110,13 +122,18 @@ def _echo_verified(summary: dict) -> None:
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @trust_option
 @partner_option
+@key_option
 @json_option
 @verbose_option
-def verify(bundle: Path, trust: tuple[Path, ...], partner: str | None, as_json: bool) -> None:
-    """Check a bundle's signature, content digest and key reconstruction."""
+def verify(bundle: Path, trust: tuple[Path, ...], partner: str | None, key: Path | None, as_json: bool) -> None:
+    """Check a bundle's signature, content digest and key reconstruction.
+
+    A bundle whose key is sealed to a partner is checked up to its content digest by anyone;
+    its key is rebuilt (and the probes checked) only with that partner's private key.
+    """
     from enfo_sdk.workflows.partner_steps import verify_bundle
 
-    summary = _verified_summary(verify_bundle(bundle, trust, partner=partner))
+    summary = _verified_summary(verify_bundle(bundle, trust, partner=partner, key=key))
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
@@ -132,11 +149,12 @@ def verify(bundle: Path, trust: tuple[Path, ...], partner: str | None, as_json: 
     "Default: beside the (first) bundle, NAME.model.parquet.",
 )
 @partner_option
+@key_option
 @force_option
 @json_option
 @verbose_option
 def train(bundles: tuple[Path, ...], trust: tuple[Path, ...], out: Path | None, partner: str | None,
-          force: bool, as_json: bool) -> None:
+          key: Path | None, force: bool, as_json: bool) -> None:
     """Verify bundles, rebuild their key model, train it on their rows and save it.
 
     Several bundles (a consortium's, docs/consortium.md) must share one key spec; each is
@@ -145,7 +163,7 @@ def train(bundles: tuple[Path, ...], trust: tuple[Path, ...], out: Path | None, 
     from enfo_sdk.partner import default_model_path
     from enfo_sdk.workflows.partner_steps import train_bundles
 
-    run = train_bundles(bundles, trust, out or default_model_path(bundles[0]), partner=partner, force=force,
+    run = train_bundles(bundles, trust, out or default_model_path(bundles[0]), partner=partner, force=force, key=key,
                         out_label="--out" if out else "the model (default path; choose another with --out)")
     summary = {**_verified_summary(run.verified), "model": str(run.model_path)}
     if run.bundles:
@@ -194,25 +212,26 @@ def _own_rows_command(fn):
     """A command over BUNDLE, --trust, --own, --partner, --cv, --json, --verbose."""
     for deco in reversed([
         cli.command(), click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
-        trust_option, own_option, partner_option, cv_option, json_option, verbose_option,
+        trust_option, own_option, partner_option, key_option, cv_option, json_option, verbose_option,
     ]):
         fn = deco(fn)
     return fn
 
 
-def _verified_and_own(bundle: Path, trust, partner: str | None, own: Path):
+def _verified_and_own(bundle: Path, trust, partner: str | None, own: Path, key: Path | None):
     from enfo_sdk.data.tables import read_table
     from enfo_sdk.workflows.partner_steps import verify_bundle
 
-    return verify_bundle(bundle, trust, partner=partner), read_table(own)
+    return verify_bundle(bundle, trust, partner=partner, key=key, need_key=True), read_table(own)
 
 
 @_own_rows_command
-def augment(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None, cv: int, as_json: bool) -> None:
+def augment(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None, key: Path | None, cv: int,
+            as_json: bool) -> None:
     """Does adding the bundle to your own rows improve the key? (cross-validated on your rows)"""
     from enfo_sdk import partner as partner_api
 
-    verified, data = _verified_and_own(bundle, trust, partner, own)
+    verified, data = _verified_and_own(bundle, trust, partner, own, key)
     rep = partner_api.augment(verified, data, cv=cv, what=str(own))
     body = {**rep.to_json(), "mode": verified.manifest.forging.mode}
     if as_json:
@@ -230,11 +249,12 @@ def augment(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | Non
 
 
 @_own_rows_command
-def check(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None, cv: int, as_json: bool) -> None:
+def check(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None, key: Path | None, cv: int,
+          as_json: bool) -> None:
     """How other model families trained on the bundle fare on your labelled rows."""
     from enfo_sdk import partner as partner_api
 
-    verified, data = _verified_and_own(bundle, trust, partner, own)
+    verified, data = _verified_and_own(bundle, trust, partner, own, key)
     if as_json:
         res = partner_api.check(verified, data, cv=cv, what=str(own))
         click.echo(json.dumps(res.to_json(), indent=2, default=str))
@@ -258,6 +278,26 @@ def check(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None,
     for name, m in sorted(res.models.items(), key=lambda kv: kv[1]["rmse"]):
         click.echo(f"  {name:<22}{m['rmse']:>12.6g}  ({m['rmse'] / res.key_rmse - 1:+.1%} vs key)")
     click.echo(f"best other family: {res.best} at {res.best_ratio:.3f} x the key's RMSE")
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--comment", default=None, help="The public key's comment (default: the file name).")
+@click.option("--force", is_flag=True, help="Replace an existing key pair (bundles sealed to it can no longer be opened).")
+@verbose_option
+def keygen(path: Path | None, comment: str | None, force: bool) -> None:
+    """Make your X25519 sealing key pair; send the .pub file to the owner.
+
+    The owner names it in the contract (output.seal_to) and seals the key of your bundles to
+    it, so only you can rebuild that key. PATH defaults to $ENFO_PARTNER_KEY, else
+    ~/.config/enfo/partner.x25519; the private file gets mode 0600.
+    """
+    from enfo_sdk.sealing import partner_keygen
+
+    private, public, fp = partner_keygen(path, force=force, comment=comment)
+    click.echo(f"private sealing key {private} (mode 0600: keep it; train finds it there"
+               f"{'' if path is None else ' with --key'})")
+    click.echo(f"public key {public} ({fp}): send it to the owner, who names it as output.seal_to")
 
 
 from partner_cli.trust import trust as _trust_group  # noqa: E402  (the `trust` subcommands)

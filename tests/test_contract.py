@@ -168,3 +168,22 @@ def test_examples_are_valid_contracts():
 def test_unknown_key_version():
     msg = _error(GOOD.replace("algorithm: nu-method", "algorithm: nu-method\n  version: 9"))
     assert "key.version: unknown key algorithm 'nu-method' version 9" in msg
+
+
+def test_expires_at_is_an_instant_in_range():
+    from datetime import datetime, timezone
+
+    from enfo_sdk.contract import PartnerSection
+
+    ok = GOOD.replace("expires_in_days: 90", "expires_at: 2090-06-30")  # YAML reads a date object
+    assert parse_contract(ok).partner.expires_at == "2090-06-30"
+    assert PartnerSection.expiry_instant("2090-06-30") == datetime(2090, 6, 30, tzinfo=timezone.utc)
+    assert PartnerSection.expiry_instant("2090-06-30T18:00:00+02:00") == datetime(2090, 6, 30, 16, tzinfo=timezone.utc)
+    for bad, phrase in [("2001-01-01", "not in the future"), ("2300-01-01", "36,500 days"),
+                        ('"next tuesday"', "String should match pattern"), ('"2090-02-30"', "not an ISO date")]:
+        msg = _error(GOOD.replace("expires_in_days: 90", f"expires_at: {bad}"))
+        assert "partner.expires_at" in msg and phrase in msg, msg
+    # unquoted, YAML itself builds the date: an impossible one is an error at its line, not a traceback
+    assert "key.yaml:16:" in _error(GOOD.replace("expires_in_days: 90", "expires_at: 2090-02-30"))
+    both = GOOD.replace("expires_in_days: 90", "expires_in_days: 90, expires_at: 2090-06-30")
+    assert "not both" in _error(both)

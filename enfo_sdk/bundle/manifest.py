@@ -23,8 +23,9 @@ from ..errors import KeySpecError, ManifestError
 from ..spec import KeySpec
 
 __all__ = [
-    "ENVELOPE_KEY", "MANIFEST_PAYLOAD_TYPE", "MANIFEST_PAYLOAD_TYPES", "Forging", "Manifest", "Owner", "Partner", "Probes",
-    "Task", "library_versions", "parse_manifest",
+    "ENVELOPE_KEY", "MANIFEST_PAYLOAD_TYPE", "MANIFEST_PAYLOAD_TYPES", "SEALED_FORMAT_VERSION", "Forging", "Manifest",
+    "Owner", "Partner", "Probes", "Sealed", "SealedContent", "SealedOwnerCopy", "SealedRecipient", "Task", "library_versions",
+    "parse_manifest",
 ]
 
 #: DSSE payloadType of a v1 manifest
@@ -34,7 +35,10 @@ MANIFEST_PAYLOAD_TYPE = "application/vnd.enfo.manifest+json; version=1"
 MANIFEST_PAYLOAD_TYPES = {
     1: MANIFEST_PAYLOAD_TYPE, 2: "application/vnd.enfo.manifest+json; version=2",
     3: "application/vnd.enfo.manifest+json; version=3",
+    4: "application/vnd.enfo.manifest+json; version=4",
 }
+#: the format version of a manifest whose key and probes are sealed to a partner (``sealed``)
+SEALED_FORMAT_VERSION = 4
 #: the one Parquet footer key-value entry of a bundle
 ENVELOPE_KEY = "enfo.envelope"
 
@@ -43,6 +47,7 @@ Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\x00]*$")]
 Scalar = bool | int | float | str | None
+Base64 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]*={0,2}$", max_length=4_000_000)]
 
 
 class _Strict(BaseModel):
@@ -139,14 +144,66 @@ class Probes(_Strict):
         return self
 
 
+class SealedRecipient(_Strict):
+    """Who can open a sealed block: a partner's X25519 key (:mod:`enfo_sdk.sealing`).
+
+    ``ephemeral`` is the owner's one-time X25519 public key and ``wrapped_key`` the file key
+    encrypted for the partner (both base64); ``fingerprint`` names the partner's public key.
+    """
+
+    type: Literal["x25519"]
+    fingerprint: Fingerprint
+    ephemeral: Base64 = Field(min_length=44, max_length=44)
+    wrapped_key: Base64 = Field(min_length=64, max_length=64)
+
+
+class SealedOwnerCopy(_Strict):
+    """The owner's own way into a sealed block (for ``enfo-owner evaluate`` and ``forge --from``):
+    the file key wrapped under a key derived from the owner's signing key and ``salt``;
+    ``fingerprint`` is the signing key's (``owner.fingerprint``)."""
+
+    type: Literal["owner"]
+    fingerprint: Fingerprint
+    salt: Base64 = Field(min_length=24, max_length=24)
+    wrapped_key: Base64 = Field(min_length=64, max_length=64)
+
+
+class Sealed(_Strict):
+    """The key and probe points, encrypted to the partner (format v4; docs/bundle-format.md).
+
+    ``ciphertext`` (base64) is ChaCha20-Poly1305 under the file key of the JSON object
+    ``{"key": ..., "probes": ...}`` with the manifest's unsealed part as associated data;
+    ``format_version`` is the version the opened manifest has (1, 2 or 3).
+    """
+
+    scheme: Literal["x25519-hkdf-sha256-chacha20poly1305"]
+    format_version: Literal[1, 2, 3]
+    recipients: list[Annotated[SealedRecipient | SealedOwnerCopy, Field(discriminator="type")]] = Field(
+        min_length=1, max_length=16)
+    ciphertext: Base64
+
+    @property
+    def partners(self) -> list[str]:
+        """The fingerprints of the partner keys the block is sealed to."""
+        return [r.fingerprint for r in self.recipients if r.type == "x25519"]
+
+
+class SealedContent(_Strict):
+    """The plaintext of a sealed block: what a manifest of format 1-3 holds in the clear."""
+
+    key: KeySpec
+    probes: Probes
+
+
 class Manifest(_Strict):
     """The signed manifest of a v1 bundle.
 
     Attributes
     ----------
-    format_version : 1, 2 or 3
+    format_version : 1, 2, 3 or 4
         2 when the key carries the raw table's column encoding (``key.columns``), 3 when it
-        also has a classification target, else 1.
+        also has a classification target, else 1; 4 when ``key`` and ``probes`` are sealed to
+        a partner (``sealed``; opening it gives the manifest of ``sealed.format_version``).
     bundle_id : str
         Unique id (a UUID4 string from the writer).
     created, expires : datetime (timezone-aware)
@@ -157,13 +214,16 @@ class Manifest(_Strict):
         The intended partner, when the bundle was made for one.
     task : Task
         Feature names in column order, then the target.
-    key : KeySpec
+    key : KeySpec or None
         Algorithm, version, hyperparameters and preprocessing: everything needed to rebuild
-        the key model.
+        the key model (None, and absent from the JSON, in a sealed manifest).
     forging : Forging
         Mode, objective weights, steps, seed, all settings, library versions.
-    probes : Probes
-        Probe points and the owner's predictions (reproduced to 1e-6 relative on verify).
+    probes : Probes or None
+        Probe points and the owner's predictions (reproduced to 1e-6 relative on verify;
+        None in a sealed manifest).
+    sealed : Sealed or None
+        Format v4 only: the key and probes, encrypted to the partner.
     metrics : dict of str to float
         Owner-side validation metrics.
     rows : int
@@ -174,23 +234,48 @@ class Manifest(_Strict):
         One ``sha256:<hex>`` per column, in column order, so a mismatch names the column.
     """
 
-    format_version: Literal[1, 2, 3]
+    format_version: Literal[1, 2, 3, 4]
     bundle_id: Name
     created: AwareDatetime
     expires: AwareDatetime | None = None
     owner: Owner
     partner: Partner | None = None
     task: Task
-    key: KeySpec
+    key: KeySpec | None = None
     forging: Forging
-    probes: Probes
+    probes: Probes | None = None
     metrics: dict[str, float]
     rows: int = Field(ge=2)
     content_digest: Digest
     column_digests: dict[ColumnName, Digest]
+    sealed: Sealed | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler):
+        out = handler(self)
+        for name in ("key", "probes", "sealed"):  # formats 1-3 stay byte for byte as they were
+            if name in out and out[name] is None:
+                del out[name]
+        return out
 
     @model_validator(mode="after")
     def _consistent(self) -> "Manifest":
+        if list(self.column_digests) != self.task.columns:
+            raise ValueError(
+                f"column_digests must list the columns {self.task.columns} in order, got {list(self.column_digests)}"
+            )
+        if self.expires is not None and self.expires <= self.created:
+            raise ValueError("expires must be after created")
+        sealed = self.format_version == SEALED_FORMAT_VERSION
+        if sealed != (self.sealed is not None) or (sealed and (self.key is not None or self.probes is not None)):
+            raise ValueError("a sealed block is present exactly in format_version 4 manifests, which have no "
+                             "key or probes in the clear")
+        if sealed:
+            if (self.task.type == "classification") != (self.sealed.format_version == 3):
+                raise ValueError("sealed.format_version is 3 exactly for a classification task")
+            return self
+        if self.key is None or self.probes is None:
+            raise ValueError("key and probes are required in format_version 1-3 manifests")
         d = len(self.task.features)
         if self.key.n_features != d:
             raise ValueError(
@@ -198,12 +283,6 @@ class Manifest(_Strict):
             )
         if len(self.probes.points[0]) != d:
             raise ValueError(f"probe points have {len(self.probes.points[0])} coordinates, expected {d}")
-        if list(self.column_digests) != self.task.columns:
-            raise ValueError(
-                f"column_digests must list the columns {self.task.columns} in order, got {list(self.column_digests)}"
-            )
-        if self.expires is not None and self.expires <= self.created:
-            raise ValueError("expires must be after created")
         cols = self.key.columns
         if (cols is not None) != (self.format_version >= 2):
             raise ValueError("key.columns is present exactly in format_version 2 and 3 manifests")
@@ -237,6 +316,11 @@ class Manifest(_Strict):
     def payload(self) -> bytes:
         """The manifest JSON bytes that get signed."""
         return self.model_dump_json().encode("utf-8")
+
+    def sealed_aad(self) -> bytes:
+        """The associated data of a sealed block: the manifest's JSON without ``sealed.ciphertext``
+        (every unsealed field, and the sealed block's scheme and recipients), after a label."""
+        return b"enfo-sealed-v1\n" + self.model_dump_json(exclude={"sealed": {"ciphertext"}}).encode("utf-8")
 
 
 # -- strict parsing ---------------------------------------------------------------------------

@@ -47,15 +47,19 @@ def rows_from_bundle(path: str | Path, trust, partner: str | None = None) -> tup
         else:
             trust = load_trust(trust)
     verified = verify(Path(path), trust, partner=partner)
-    return verified.data.copy(), verified.manifest.key, verified.manifest
+    return verified.data.copy(), verified.require_key(), verified.manifest
 
 
-def owner_bundle_rows(path: str | Path, features: list[str], target: str) -> tuple[Any, pd.DataFrame]:
+def owner_bundle_rows(path: str | Path, features: list[str], target: str,
+                      owner_key=None) -> tuple[Any, pd.DataFrame]:
     """The manifest and rows of a bundle the owner forged, checked against its content digest.
 
     The manifest is read **without signature verification** (it is the owner's own file); the
     bundle's columns must be ``features`` then ``target`` (a classification bundle: one label
-    column ``target=class`` per class) and its rows must match the content digest.
+    column ``target=class`` per class) and its rows must match the content digest. A key
+    sealed to a partner is opened with the owner's copy: ``owner_key`` is the Ed25519 signing
+    key, or a function returning it (called only for a sealed bundle); the manifest returned
+    is then the opened one.
 
     Raises
     ------
@@ -73,6 +77,14 @@ def owner_bundle_rows(path: str | Path, features: list[str], target: str) -> tup
 
     path = Path(path)
     manifest, _keyid = read_envelope_unverified(path)
+    if manifest.sealed is not None:  # sealed to a partner: the owner's copy opens with its signing key
+        from .sealed import open_manifest
+
+        key = owner_key() if callable(owner_key) else owner_key
+        if key is None:
+            raise DataError(f"{path}: the key is sealed to partner {', '.join(manifest.sealed.partners)}; the owner "
+                            "opens it with the signing key that signed it (signing.key)")
+        manifest = open_manifest(manifest, key, str(path))
     names = list(manifest.columns)
     if list(manifest.task.features) != list(features) or manifest.task.target != target:
         raise DataError(

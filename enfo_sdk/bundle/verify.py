@@ -22,7 +22,11 @@ Fails closed, in this order (DESIGN.md, "Bundle format v1"; docs/bundle-format.m
 10. the row count and content digest match (only now is column data decoded);
                                                   DigestMismatchError (BundleFormatError
                                                   for nulls / NaN in signed data)
-11. the rebuilt key reproduces the probe predictions;                ReconstructionError
+11. a sealed key (format v4) opens with the verifier's private sealing key, when one is
+    given (without one, verification stops after step 10 and says who the key is sealed
+    to; :func:`open_sealed` does steps 11-12 later; training refuses until then);
+                                                  SealedKeyError, ManifestError
+12. the rebuilt key reproduces the probe predictions;                ReconstructionError
 
 Nothing from the file reaches pyarrow before step 2 has shown the footer holds only the
 envelope, and no table data is decoded before step 9. Nothing is ever unpickled.
@@ -30,6 +34,7 @@ envelope, and no table data is decoded before step 9. Nothing is ever unpickled.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from dataclasses import dataclass, field
@@ -44,7 +49,7 @@ from cryptography.exceptions import InvalidSignature
 from .._rows import LabelledRows
 from ..errors import (
     ApiUsageError, BundleFormatError, BundleTooLargeError, DigestMismatchError, ExpiredBundleError, ManifestError,
-    MissingEnvelopeError, PayloadTypeError, SchemaMismatchError, SignatureError,
+    MissingEnvelopeError, PayloadTypeError, SchemaMismatchError, SealedKeyError, SignatureError,
     UnexpectedFooterMetadataError, UntrustedSignerError, WrongPartnerError,
 )
 from ..signing import TrustStore
@@ -53,11 +58,12 @@ from .envelope import Envelope, Signature, parse_envelope
 from .footer import DEFAULT_LIMITS, DOUBLE, REPETITIONS, Footer, Limits, parse_footer, read_bounded
 from .manifest import ENVELOPE_KEY, MANIFEST_PAYLOAD_TYPES, Manifest, iso, parse_manifest
 from .probes import check_probes
+from .sealed import open_manifest, sealed_to
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["VerifiedBundle", "read_envelope_unverified", "verify"]
+__all__ = ["VerifiedBundle", "open_sealed", "read_envelope_unverified", "verify"]
 
 
 @dataclass
@@ -84,7 +90,22 @@ class VerifiedBundle(LabelledRows):
     signer: str
     fingerprint: str
     path: str = ""
-    max_probe_error: float = field(default=0.0, repr=False)
+    max_probe_error: float | None = field(default=0.0, repr=False)
+    sealed_to: list[str] = field(default_factory=list)
+
+    @property
+    def opened(self) -> bool:
+        """Whether the key can be rebuilt: not sealed, or sealed and opened (``manifest.key`` set)."""
+        return self.manifest.key is not None
+
+    def require_key(self):
+        """The bundle's KeySpec; SealedKeyError when it is sealed and was not opened."""
+        if self.manifest.key is None:
+            raise SealedKeyError(
+                f"{self.path}: the key is sealed to partner {', '.join(self.sealed_to)}; only that partner can "
+                "rebuild it: pass --key PATH (their private sealing key from enfo-partner keygen)"
+            )
+        return self.manifest.key
 
     @functools.cached_property
     def data(self) -> pd.DataFrame:
@@ -113,7 +134,8 @@ class VerifiedBundle(LabelledRows):
         return key_value_table(f"Verified EnFo bundle {self.path}", [
             ("signer", f"{self.signer} ({self.fingerprint})"), ("bundle id", m.bundle_id), ("rows", m.rows),
             ("target", m.task.target), ("features", ", ".join(m.task.features)),
-            ("key", f"{m.key.algorithm} v{m.key.version} {m.key.hyperparameters}"),
+            ("key", f"{m.key.algorithm} v{m.key.version} {m.key.hyperparameters}" if m.key is not None
+             else f"sealed to partner {', '.join(self.sealed_to)}"),
             ("forging mode", m.forging.mode), ("expires", m.expires or "never"),
             ("max probe error", self.max_probe_error),
         ])
@@ -126,6 +148,8 @@ def verify(
     *,
     now: datetime | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    sealing_key=None,
+    sealing_key_path: str | None = None,
 ) -> VerifiedBundle:
     """Verify a bundle against ``trust`` and return its signed contents.
 
@@ -141,6 +165,12 @@ def verify(
         The time for the expiry check (default: now, UTC).
     limits : Limits
         File, footer and envelope size limits.
+    sealing_key : X25519PrivateKey, optional
+        The partner's private sealing key, to open a sealed key (format v4). Without it a
+        sealed bundle is verified up to its digest and returned unopened (``sealed_to`` names
+        the partner; ``require_key`` raises); with another partner's key, SealedKeyError.
+    sealing_key_path : str, optional
+        Where ``sealing_key`` came from, for messages.
 
     Returns
     -------
@@ -184,14 +214,37 @@ def verify(
     # 10. row count and content digest (the first time column data is decoded)
     data = _read_table(raw, footer, manifest, name)
     _check_digest(data, manifest, name)
-    # 11. the rebuilt key reproduces the probe predictions
-    X = np.column_stack([data[c] for c in manifest.task.features])
-    y = (np.column_stack([data[c] for c in manifest.task.target_columns]) if manifest.task.classes
-         else data[manifest.task.target])
-    worst = check_probes(manifest.key, X, y, manifest.probes.points, manifest.probes.predictions, name,
-                         versions=manifest.forging.library_versions)
-    return VerifiedBundle(manifest=manifest, arrays={c: data[c] for c in manifest.columns}, signer=signer,
-                          fingerprint=keyid, path=name, max_probe_error=worst)
+    # 11. a sealed key opens with the partner's private key (or the bundle stays unopened)
+    checked = VerifiedBundle(manifest=manifest, arrays={c: data[c] for c in manifest.columns}, signer=signer,
+                             fingerprint=keyid, path=name, max_probe_error=None, sealed_to=sealed_to(manifest))
+    if checked.sealed_to:
+        return checked if sealing_key is None else open_sealed(checked, sealing_key, sealing_key_path)
+    # 12. the rebuilt key reproduces the probe predictions
+    return _with_probes(checked)
+
+
+def open_sealed(verified: VerifiedBundle, sealing_key, key_path: str | None = None) -> VerifiedBundle:
+    """Steps 11-12 for a bundle :func:`verify` returned unopened: open its sealed key with
+    ``sealing_key`` (the partner's X25519 key, or the owner's Ed25519 signing key) and check the
+    probes; returns the opened VerifiedBundle. An opened or unsealed bundle is returned as is.
+
+    Raises
+    ------
+    SealedKeyError, ManifestError, ReconstructionError
+    """
+    if verified.opened:
+        return verified
+    manifest = open_manifest(verified.manifest, sealing_key, verified.path, key_path)
+    return _with_probes(dataclasses.replace(verified, manifest=manifest))
+
+
+def _with_probes(v: VerifiedBundle) -> VerifiedBundle:
+    m = v.manifest
+    y = np.column_stack([v.arrays[c] for c in m.task.target_columns]) if m.task.classes else v.arrays[m.task.target]
+    X = np.column_stack([v.arrays[c] for c in m.task.features])
+    worst = check_probes(m.key, X, y, m.probes.points, m.probes.predictions, v.path,
+                         versions=m.forging.library_versions)
+    return dataclasses.replace(v, max_probe_error=worst)
 
 
 def read_envelope_unverified(path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS) -> tuple[Manifest, str]:

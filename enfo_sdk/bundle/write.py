@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .._validation import data_row
 from ..errors import ConfigError, DataError, SigningError
 from ..signing import fingerprint, parse_public_key_line
 from ..fs import write_bytes_atomic
@@ -36,6 +37,7 @@ from .manifest import (
     library_versions, parse_manifest,
 )
 from .probes import probe_points, probe_seed, rebuild_predictions
+from .sealed import seal_manifest
 
 __all__ = ["write_bundle", "signed_bundle_bytes", "encode_parquet"]
 
@@ -63,9 +65,11 @@ def signed_bundle_bytes(
     partner_name: str | None = None,
     partner_public_key: Ed25519PublicKey | str | None = None,
     expires_in_days: float | None = None,
+    expires_at: datetime | None = None,
     metrics: dict[str, float] | None = None,
     n_probes: int = 8,
     now: datetime | None = None,
+    seal_to=None,
 ) -> Manifest:
     """The bytes of a signed bundle of ``result`` (a :class:`~enfo_sdk.forge.ForgeResult`), and
     its manifest; nothing is written (a workflow writes them with its other outputs).
@@ -85,6 +89,9 @@ def signed_bundle_bytes(
         and also accepted as the partner's identity. Needs ``partner_name``.
     expires_in_days : float, optional
         The bundle is refused from ``created + expires_in_days`` on.
+    expires_at : datetime, optional
+        Timezone-aware instant from which the bundle is refused (not with ``expires_in_days``;
+        after ``created``, at most :data:`MAX_EXPIRES_IN_DAYS` later).
     metrics : dict, optional
         Owner-side validation metrics to publish. Default: ``best_val_rmse`` from the result
         (nothing about the owner's data size is published unless given here).
@@ -94,6 +101,10 @@ def signed_bundle_bytes(
         Creation time (default: now, UTC).
     where : str
         Where the bytes will go, for messages.
+    seal_to : X25519PublicKey, optional
+        The partner's public sealing key (:func:`enfo_sdk.sealing.load_sealing_public_key`):
+        the key and probe points are then sealed to it (format v4, :mod:`.sealed`), inside the
+        signed manifest, with a copy the owner's ``signing_key`` opens.
 
     Returns
     -------
@@ -123,6 +134,8 @@ def signed_bundle_bytes(
             raise ConfigError(f"expires_in_days must be a number of days in (0, {MAX_EXPIRES_IN_DAYS}], "
                               f"got {expires_in_days!r}")
         expires = created + timedelta(days=float(expires_in_days))
+    if expires_at is not None:
+        expires = _absolute_expiry(expires_at, created, expires_in_days)
     partner = _partner(partner_name, partner_public_key)
 
     bundle_id = str(uuid.uuid4())
@@ -149,6 +162,8 @@ def signed_bundle_bytes(
         content_digest=content_digest(values, columns),
         column_digests=column_digests(values, columns),
     )
+    if seal_to is not None:
+        manifest = seal_manifest(manifest, seal_to, owner_key=signing_key)
     payload = manifest.payload()
     if parse_manifest(payload, where) != manifest:  # what partners will parse is what we meant
         raise DataError("the manifest does not survive a JSON round trip (a non-JSON value in the settings?)")
@@ -196,7 +211,8 @@ def _checked_columns(data, columns: list[str]) -> dict[str, np.ndarray]:
             raise DataError(f"column {name!r} is not numeric: {e}") from e
         bad = ~np.isfinite(arr)
         if bad.any():
-            raise DataError(f"column {name!r} has {int(bad.sum())} NaN or infinite values (first at row {int(np.argmax(bad))})")
+            raise DataError(f"column {name!r} has {int(bad.sum())} NaN or infinite values "
+                            f"(first in forged {data_row(int(np.argmax(bad)))})")
         out[name] = arr
     if len(next(iter(out.values()))) < 2:
         raise DataError("a bundle needs at least 2 rows")
@@ -215,6 +231,18 @@ def _task(spec, features: list[str], target: str, target_columns) -> Task:
     if target_columns and list(target_columns) != task.target_columns:
         raise DataError(f"the forged label columns {list(target_columns)} differ from the key's {task.target_columns}")
     return task
+
+
+def _absolute_expiry(expires_at, created: datetime, expires_in_days) -> datetime:
+    if expires_in_days is not None:
+        raise ConfigError("give expires_in_days or expires_at, not both")
+    if not isinstance(expires_at, datetime) or expires_at.tzinfo is None:
+        raise ConfigError(f"expires_at must be a timezone-aware datetime, got {expires_at!r}")
+    expires = expires_at.astimezone(timezone.utc)
+    if not created < expires <= created + timedelta(days=MAX_EXPIRES_IN_DAYS):
+        raise ConfigError(f"expires_at {expires.isoformat()} must be after the bundle's creation "
+                          f"({created.isoformat(timespec='seconds')}) and at most {MAX_EXPIRES_IN_DAYS:,} days later")
+    return expires
 
 
 def _utc(dt: datetime) -> datetime:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .._validation import first_data_row
 from ..errors import DataError, DataTypeError
 
 # pandas (about 0.3-0.8 s to import) is imported by the functions that read tables, not here:
@@ -270,8 +271,8 @@ class ColumnTransform(_Fitted):
             raise DataError(f"{where}: unknown task {task!r}; choose {' or '.join(TASKS)}")
         y = _numeric_values(df[target], target, where)
         if np.isnan(y).any():
-            raise DataError(f"{where}: target column {target!r} has {int(np.isnan(y).sum())} missing value(s); "
-                            f"drop those rows")
+            raise DataError(f"{where}: target column {target!r} has {int(np.isnan(y).sum())} missing value(s) "
+                            f"(first in {first_data_row(df.index, np.isnan(y))}); drop those rows")
         integer = bool(np.all(y == np.round(y)))
         t = TargetColumn(name=target, min=float(y.min()), max=float(y.max()), integer=integer)
         return cls(columns=fitted, target=t, dropped=dropped)
@@ -418,8 +419,8 @@ def target_classes(s: pd.Series, name: str, where: str) -> list[str]:
     """
     strings = _level_strings(s)
     if strings.isna().any():
-        raise DataError(f"{where}: target column {name!r} has {int(strings.isna().sum())} missing label(s); "
-                        f"drop those rows")
+        raise DataError(f"{where}: target column {name!r} has {int(strings.isna().sum())} missing label(s) "
+                        f"(first in {first_data_row(s.index, strings.isna().to_numpy())}); drop those rows")
     classes = sorted(strings.unique())
     if len(classes) < 2:
         raise DataError(f"{where}: target column {name!r} has one class only ({classes[0]!r} in every row); "
@@ -453,7 +454,8 @@ def class_codes(s: pd.Series, target: CategoricalTarget, where: str) -> np.ndarr
         what = "a missing label" if first is np.nan or first is None or (isinstance(first, float) and math.isnan(first)) \
             else f"label {first!r}"
         raise DataError(f"{where}: target column {target.name!r} holds {what} that the key never saw "
-                        f"({int(bad.sum())} row(s)); the key's classes: {', '.join(target.classes)}")
+                        f"({int(bad.sum())} row(s), first in {first_data_row(s.index, bad)}); the key's classes: "
+                        f"{', '.join(target.classes)}")
     return codes.to_numpy(dtype=np.float64)
 
 
@@ -619,7 +621,8 @@ def _encode_column(c, s: pd.Series, where: str, unknown: str | None) -> np.ndarr
                 first = strings[bad].iloc[0]
                 raise DataError(
                     f"{where}: column {c.name!r} holds level {first!r} that the key never saw "
-                    f"({int(bad.sum())} row(s)); known levels: {', '.join(c.levels)} "
+                    f"({int(bad.sum())} row(s), first in {first_data_row(s.index, bad)}); known levels: "
+                    f"{', '.join(c.levels)} "
                     f"(or set unknown: ignore in data.columns.{c.name})"
                 )
         rows = np.flatnonzero(~bad)

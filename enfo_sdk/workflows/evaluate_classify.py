@@ -99,6 +99,7 @@ def evaluate_classification_task(contract, split, *, out, bundle, sizes: Sequenc
                                  progress: Progress | None, force: bool, t_start: float) -> ClassificationEvaluateRun:
     """The body of :func:`~enfo_sdk.workflows.evaluate_run.run_evaluate` for a classification task."""
     from ..bundle.rows import owner_bundle_rows
+    from .forge_run import owner_signing_key
     from ..evaluate import BASELINES
     from ..evaluate.baselines import baselines_note
     from ..evaluate.classification import CLASS_ZOO
@@ -118,7 +119,8 @@ def evaluate_classification_task(contract, split, *, out, bundle, sizes: Sequenc
     if bundle is not None:
         bundle = Path(bundle)
         with context(f"--bundle {bundle}"):
-            manifest, rows = owner_bundle_rows(bundle, features, target)
+            manifest, rows = owner_bundle_rows(bundle, features, target,
+                                               owner_key=lambda: owner_signing_key(contract))
         spec, reference = _bundle_keys(manifest, notes)
         Xb, Yb = rows[features].to_numpy(np.float64), rows[label_columns].to_numpy(np.float64)
         notes.append("Bundle manifest read without signature verification (the owner's own file); "

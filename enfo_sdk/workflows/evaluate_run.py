@@ -136,6 +136,7 @@ def run_evaluate(
     """
     from ..bundle.rows import owner_bundle_rows
     from ..evaluate import BASELINES, evaluate, rows_curve
+    from .forge_run import owner_signing_key
     from ..evaluate.baselines import baselines_note
     from ..evaluate.report import REPORT_FILES, write_report
     from ..forge import forge
@@ -162,7 +163,8 @@ def run_evaluate(
     if bundle is not None:
         bundle = Path(bundle)
         with context(f"--bundle {bundle}"):
-            manifest, rows = owner_bundle_rows(bundle, features, target)
+            manifest, rows = owner_bundle_rows(bundle, features, target,
+                                               owner_key=lambda: owner_signing_key(contract))
         spec = manifest.key
         notes.append("Bundle manifest read without signature verification (the owner's own file); "
                      "rows checked against its content digest. No training curve (not stored in bundles).")

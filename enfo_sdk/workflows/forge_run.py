@@ -133,6 +133,7 @@ class ForgeRun:
                 "created": self.signer.created,
             },
             "report": str(self.report) if self.report else None,
+            "sealed_to": self.manifest.sealed.partners if getattr(self.manifest, "sealed", None) else [],
             "rivalry": self.rivalry.to_json() if self.rivalry is not None else None,
             "warnings": list(self.warnings),
             **(self.classification or {}),  # a classification run: its figures and the bundle's key
@@ -183,6 +184,11 @@ def _plan_signing(contract) -> _SigningPlan:
     with context(where):
         key = signing.load_private_key(path, passphrase_env=contract.signing.passphrase_env)
     return _SigningPlan(path=path, key=key, named=named)
+
+
+def owner_signing_key(contract):
+    """The contract's signing key (``signing.key`` or the default), loaded; None when there is none."""
+    return _plan_signing(contract).key
 
 
 def owner_name(contract) -> str:
@@ -258,6 +264,12 @@ def run_forge(
     if partner is not None and partner.public_key is not None:
         with context(contract.where("partner.public_key")):
             partner_key = signing.load_public_key(partner.public_key)
+    seal_to = None
+    if contract.output.seal_to is not None:  # read before any work: a bad file stops the run at once
+        from ..sealing import load_sealing_public_key
+
+        with context(contract.where("output.seal_to")):
+            seal_to = load_sealing_public_key(contract.output.seal_to)
     previous = None if from_bundle is None else _previous_bundle(contract, plan, Path(from_bundle), trust)
     if spec is not None and previous is not None:
         raise ConfigError("forge for an agreed key spec or update a previous bundle, not both")
@@ -311,7 +323,8 @@ def run_forge(
     with phases.phase("write"):
         signer, key = _signer(contract, plan)
         bundle = Path(contract.output.bundle)
-        manifest, data = _bundle_bytes(contract, bundle, result, key, partner_key, test_rmse, classification)
+        manifest, data = _bundle_bytes(contract, bundle, result, key, partner_key, test_rmse, classification,
+                                       seal_to=seal_to)
     run = ForgeRun(
         contract=contract, bundle=bundle, manifest=manifest, result=result, spec=spec,
         test_rmse=test_rmse, n_train=split.n_train, n_test=split.n_test,
@@ -341,6 +354,7 @@ def check_forge_outputs(contract, *, checkpoint: str | Path | None = None, resum
         contract.where("signing.key"): key,
         f"{contract.where('signing.key')} (public half)": Path(str(key) + ".pub"),
         contract.where("partner.public_key"): contract.partner.public_key if contract.partner else None,
+        contract.where("output.seal_to"): contract.output.seal_to,
         "--from": from_bundle,
     }
     inputs.update({f"--trust #{i + 1}": p for i, p in enumerate(trust)})
@@ -501,8 +515,9 @@ def _signer(contract, plan: _SigningPlan):
 
 
 def _bundle_bytes(contract, bundle: Path, result, key, partner_key, test_rmse: dict[str, float],
-                  classification: dict[str, Any] | None = None):
+                  classification: dict[str, Any] | None = None, seal_to=None):
     from ..bundle.write import signed_bundle_bytes
+    from ..signing import parse_expiry
 
     partner = contract.partner
     if classification is not None:
@@ -522,7 +537,8 @@ def _bundle_bytes(contract, bundle: Path, result, key, partner_key, test_rmse: d
             partner_name=partner.name if partner else None,
             partner_public_key=partner_key,
             expires_in_days=partner.expires_in_days if partner else None,
-            metrics=metrics,
+            expires_at=parse_expiry(partner.expires_at) if partner and partner.expires_at else None,
+            metrics=metrics, seal_to=seal_to,
         )
 
 
@@ -542,11 +558,14 @@ def _previous_bundle(contract, plan: _SigningPlan, path: Path, trust: Sequence[s
             f"--from {path}: no key to verify it with; name the owner's public key with --trust "
             f"or set signing.key ({contract.where('signing.key')})"
         )
-    return verify(path, store)
+    return verify(path, store, sealing_key=plan.key)  # a key sealed to a partner opens with the owner's copy
 
 
 def _check_previous(contract, previous, split: OwnerSplit):
     """The previous bundle's KeySpec and rows, after checking they fit this contract."""
+    if not previous.opened:
+        raise ConfigError(f"--from {previous.path}: its key is sealed to partner {', '.join(previous.sealed_to)}; "
+                          f"the owner opens it with the signing key that signed it ({contract.where('signing.key')})")
     spec = previous.manifest.key
     features, target = split.features, split.target
     if spec.algorithm != contract.key.algorithm:

@@ -339,7 +339,7 @@ def _check_finite(X: pd.DataFrame, y: pd.Series, source: str, contract) -> None:
             key = "data.target" if role == "target" else "data.features"
             raise DataError(
                 f"{source}: {role} column {name!r} has {int(bad.sum())} missing or infinite "
-                f"value(s) (first in data row {first + 1}); clean the table"
+                f"value(s) (first in {data_row(first)}); clean the table"
                 + (" or leave the column out" if role == "feature" else "")
                 + f" ({contract.where(key)})"
             )

@@ -64,29 +64,58 @@ def load_trust_files(trust: Sequence[str | Path]):
     return load_trust([Path(p).expanduser() for p in trust])
 
 
-def verify_bundle(bundle: str | Path, trust: Sequence[str | Path], partner: str | None = None):
-    """Verify a bundle against trusted owner keys; returns the VerifiedBundle or raises."""
-    from ..bundle import verify
+def verify_bundle(bundle: str | Path, trust: Sequence[str | Path], partner: str | None = None, *,
+                  key: str | Path | None = None, need_key: bool = False, store=None):
+    """Verify a bundle against trusted owner keys; returns the VerifiedBundle or raises.
 
-    return verify(Path(bundle), load_trust_files(trust), partner=partner)
+    A sealed bundle (format v4) is opened, after it verified, with the partner's private sealing
+    key: ``key``, else the default one (:func:`enfo_sdk.sealing.default_partner_key_path`) when
+    that file exists. With ``need_key`` (train, augment, check) a sealed bundle that cannot be
+    opened is an error (SealedKeyError naming whom it is sealed to and the key tried); without it
+    (verify) the default key is used only when the bundle is sealed to it, and an unopened
+    bundle is returned.
+    """
+    from ..bundle import verify
+    from ..bundle.verify import open_sealed
+    from ..errors import SealedKeyError
+    from ..sealing import default_partner_key_path, load_sealing_private_key, sealing_fingerprint
+
+    store = load_trust_files(trust) if store is None else store
+    verified = verify(Path(bundle), store, partner=partner)
+    if not verified.sealed_to:
+        return verified
+    path = Path(key).expanduser() if key is not None else default_partner_key_path()
+    if key is not None or path.exists():
+        private = load_sealing_private_key(path)
+        if key is not None or need_key or sealing_fingerprint(private.public_key()) in verified.sealed_to:
+            return open_sealed(verified, private, str(path))
+    if need_key:
+        raise SealedKeyError(
+            f"{bundle}: the key is sealed to partner {', '.join(verified.sealed_to)}; only that partner can "
+            f"rebuild it: pass --key PATH (their private sealing key), or keep it at {path} "
+            "(where enfo-partner keygen puts it)"
+        )
+    return verified
 
 
 def train_bundle(
     bundle: str | Path, trust: Sequence[str | Path], out: str | Path, partner: str | None = None,
-    *, force: bool = False, out_label: str = "--out",
+    *, force: bool = False, out_label: str = "--out", key: str | Path | None = None,
 ) -> TrainRun:
     """Verify a bundle, rebuild its key model, train it on the bundle and save it to ``out``.
 
     ``out`` is checked first (:func:`enfo_sdk.outputs.check_outputs`): not the bundle, not a
     trust file, not a link or other non-regular file, and not an existing file unless ``force``;
-    ``out_label`` names it in messages.
+    ``out_label`` names it in messages. A sealed bundle needs the partner's private sealing
+    key (``key``, else the default one; :func:`verify_bundle`).
     """
     from .. import partner as partner_api
     from ..fs import write_files_atomic
 
-    inputs = {"BUNDLE": bundle, **{f"--trust #{i + 1}": p for i, p in enumerate(trust)}}
+    inputs = {"BUNDLE": bundle, **{f"--trust #{i + 1}": p for i, p in enumerate(trust)},
+              **({"--key": key} if key is not None else {})}
     out = check_outputs({out_label: out}, inputs, overwrite=force)[out_label]
-    verified = verify_bundle(bundle, trust, partner)
+    verified = verify_bundle(bundle, trust, partner, key=key, need_key=True)
     model = partner_api.train(verified)
     write_files_atomic({out: partner_api.model_bytes(model, verified)}, overwrite=force)
     return TrainRun(verified=verified, model_path=out)
@@ -94,7 +123,7 @@ def train_bundle(
 
 def train_bundles(
     bundles: Sequence[str | Path], trust: Sequence[str | Path], out: str | Path, partner: str | None = None,
-    *, force: bool = False, out_label: str = "--out",
+    *, force: bool = False, out_label: str = "--out", key: str | Path | None = None,
 ) -> TrainRun:
     """Verify several bundles of one key spec, each against its own signer, and train on their union.
 
@@ -110,23 +139,23 @@ def train_bundles(
     import numpy as np
 
     from .. import partner as partner_api
-    from ..bundle import verify
 
     if len(bundles) < 2:
-        return train_bundle(bundles[0], trust, out, partner, force=force, out_label=out_label)
+        return train_bundle(bundles[0], trust, out, partner, force=force, out_label=out_label, key=key)
     from ..fs import write_files_atomic
 
     inputs = {**{f"BUNDLE #{i + 1}": b for i, b in enumerate(bundles)},
-              **{f"--trust #{i + 1}": p for i, p in enumerate(trust)}}
+              **{f"--trust #{i + 1}": p for i, p in enumerate(trust)},
+              **({"--key": key} if key is not None else {})}
     out = check_outputs({out_label: out}, inputs, overwrite=force)[out_label]
     store = load_trust_files(trust)
-    runs = [verify(Path(b), store, partner=partner) for b in bundles]
+    runs = [verify_bundle(b, trust, partner, key=key, need_key=True, store=store) for b in bundles]
     first = runs[0]
     for other in runs[1:]:
         _same_key(first, other)
     X = np.concatenate([v.X for v in runs])
     y = np.concatenate([v.y for v in runs])
-    model = partner_api.TrainedModel(**first.manifest.key.build().get_params()).fit(X, y)
+    model = partner_api.TrainedModel(**first.require_key().build().get_params()).fit(X, y)
     write_files_atomic({out: partner_api.model_bytes(model, first)}, overwrite=force)
     return TrainRun(verified=first, model_path=out, bundles=runs)
 

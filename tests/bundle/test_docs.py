@@ -63,3 +63,26 @@ def test_doc_lists_every_manifest_field():
     text = DOC.read_text()
     for name in Manifest.model_fields:
         assert f"| `{name}` |" in text, name
+
+
+def test_seal_example():
+    """Section 5c's vectors, recomputed with cryptography's primitives; the library unwraps them."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from enfo_sdk.sealing import unwrap_file_key
+
+    text = block("seal")
+    shown = {k.strip(): v.replace("\n", "").replace(" ", "") for k, v in
+             re.findall(r"^(\w+)\s*= ([0-9a-f\n ]+?)(?=^\w|\Z)", text, re.M | re.S)}
+    r = X25519PrivateKey.from_private_bytes(bytes(range(32)))
+    e = X25519PrivateKey.from_private_bytes(bytes(range(32, 64)))
+    R, E = r.public_key().public_bytes_raw(), e.public_key().public_bytes_raw()
+    shared = e.exchange(r.public_key())
+    wrap_key = HKDF(hashes.SHA256(), 32, salt=E + R, info=b"enfo-sealed-v1/x25519").derive(shared)
+    wrapped = ChaCha20Poly1305(wrap_key).encrypt(bytes(12), bytes(range(64, 96)), None)
+    assert shown == {"R": R.hex(), "E": E.hex(), "shared": shared.hex(), "wrap_key": wrap_key.hex(),
+                     "wrapped_key": wrapped.hex()}
+    assert unwrap_file_key(r, E, wrapped) == bytes(range(64, 96))

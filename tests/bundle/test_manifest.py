@@ -19,7 +19,7 @@ def edited(manifest, edit) -> bytes:
 def test_json_schema_generates_and_forbids_extras():
     schema = Manifest.model_json_schema()
     assert schema["additionalProperties"] is False
-    assert schema["properties"]["format_version"]["enum"] == [1, 2, 3]
+    assert schema["properties"]["format_version"]["enum"] == [1, 2, 3, 4]
     assert "content_digest" in schema["required"]
 
 

@@ -33,7 +33,7 @@ def test_rebuild_refuses_what_the_estimator_refused(result):
     points = probe_points(spec.preprocessing, 4, 0)
     X_nan = X.copy()
     X_nan[3, 1] = np.nan
-    with pytest.raises(DataError, match=r"x2 \(1 NaN, 0 infinite; first at row 3\)"):
+    with pytest.raises(DataError, match=r"x2 \(1 NaN, 0 infinite; first in data row 4\)"):
         rebuild_predictions(spec, X_nan, y, points)
     with pytest.raises(DataError, match="at least 2 distinct rows"):
         rebuild_predictions(spec, np.repeat(X[:1], 5, axis=0), np.repeat(y[:1], 5), points)

@@ -100,7 +100,7 @@ def test_bad_key_and_bad_rows(result, owner_key, tmp_path):
     data = result.data.copy()
     data.loc[3, "x2"] = np.nan
     bad = helpers.result_from_rows(data, result.spec)
-    with pytest.raises(DataError, match="'x2'.*row 3"):
+    with pytest.raises(DataError, match="'x2'.*data row 4"):
         write_bundle(tmp_path / "b.parquet", bad, signing_key=owner_key, owner_name="a")
     assert list(tmp_path.iterdir()) == []
 
@@ -126,3 +126,25 @@ def test_write_replaces_existing_bundle(result, owner_key, trust, tmp_path):
     second = write_bundle(target, result, signing_key=owner_key, owner_name="acme")
     assert verify(target, trust).manifest.bundle_id == second.bundle_id != first.bundle_id
     assert sorted(os.listdir(tmp_path)) == ["b.parquet"]
+
+
+def test_absolute_expiry(result, owner_key, trust, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from enfo_sdk.errors import ExpiredBundleError
+
+    now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    at = datetime(2030, 1, 1, 15, 30, tzinfo=timezone(timedelta(hours=2)))  # 13:30 UTC the same day
+    path = tmp_path / "b.parquet"
+    m = write_bundle(path, result, signing_key=owner_key, owner_name="o", expires_at=at, now=now)
+    assert m.expires == at and m.expires.utcoffset() == timedelta(0)
+    assert verify(path, trust, now=at - timedelta(seconds=1)).manifest.expires == at
+    with pytest.raises(ExpiredBundleError, match="2030-01-01T13:30:00Z"):
+        verify(path, trust, now=at)
+    for bad in (now, now - timedelta(days=1), now + timedelta(days=36_501), datetime(2031, 1, 1)):
+        with pytest.raises(ConfigError, match="expires_at"):
+            write_bundle(tmp_path / "x.parquet", result, signing_key=owner_key, owner_name="o", expires_at=bad, now=now)
+    with pytest.raises(ConfigError, match="not both"):
+        write_bundle(tmp_path / "x.parquet", result, signing_key=owner_key, owner_name="o", expires_at=at,
+                     expires_in_days=1, now=now)
+    assert not (tmp_path / "x.parquet").exists()

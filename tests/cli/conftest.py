@@ -23,6 +23,7 @@ def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("ENFO_OWNER_KEY", str(tmp_path / "default-keys" / "owner.key"))
     monkeypatch.delenv("ENFO_KEY_PASSPHRASE", raising=False)
     monkeypatch.delenv("ENFO_TRUST_STORE", raising=False)
+    monkeypatch.delenv("ENFO_PARTNER_KEY", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # `enfo-partner trust`'s default store
 
 
