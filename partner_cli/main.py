@@ -79,6 +79,7 @@ def _verified_summary(verified) -> dict:
         "partner": body.get("partner"),
         "forging": {k: body.get("forging", {}).get(k) for k in ("mode", "weights")},
         "columns": m.key.columns.describe() if m.key.columns is not None else None,
+        "rivalry": body.get("rivalry"),  # the owner's signed figures (None: a bundle without a record)
     }
 
 
@@ -104,6 +105,12 @@ def _echo_verified(summary: dict) -> None:
     click.echo(f"  mode      {forging.get('mode')}" + (f" (weights: {weights})" if weights else ""))
     if summary.get("expires"):
         click.echo(f"  expires   {summary['expires']}")
+    from enfo_sdk.report_rivalry import format_record
+
+    lines = format_record(summary.get("rivalry"))
+    click.echo(f"  rivalry   {lines[0]}")
+    for line in lines[1:]:
+        click.echo(f"            {line}")
 
 
 @cli.command()

@@ -21,10 +21,11 @@ from pydantic import (
 
 from ..errors import KeySpecError, ManifestError
 from ..spec import KeySpec
+from .record import RivalryRecord
 
 __all__ = [
     "ENVELOPE_KEY", "MANIFEST_PAYLOAD_TYPE", "MANIFEST_PAYLOAD_TYPES", "Forging", "Manifest", "Owner", "Partner", "Probes",
-    "Task", "library_versions", "parse_manifest",
+    "RivalryRecord", "Task", "library_versions", "parse_manifest",
 ]
 
 #: DSSE payloadType of a v1 manifest
@@ -172,6 +173,9 @@ class Manifest(_Strict):
         ``sha256:<hex>`` over the table (see :mod:`enfo_sdk.bundle.digest`).
     column_digests : dict of str to str
         One ``sha256:<hex>`` per column, in column order, so a mismatch names the column.
+    rivalry : RivalryRecord or None
+        The owner's measured rivalry figures and how they were measured (optional; left out of
+        the JSON when absent, so bundles written before it keep their bytes).
     """
 
     format_version: Literal[1, 2, 3]
@@ -188,6 +192,7 @@ class Manifest(_Strict):
     rows: int = Field(ge=2)
     content_digest: Digest
     column_digests: dict[ColumnName, Digest]
+    rivalry: RivalryRecord | None = Field(None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Manifest":
@@ -202,6 +207,8 @@ class Manifest(_Strict):
             raise ValueError(
                 f"column_digests must list the columns {self.task.columns} in order, got {list(self.column_digests)}"
             )
+        if self.rivalry is not None and self.rivalry.task != self.task.type:
+            raise ValueError(f"rivalry.task {self.rivalry.task!r} differs from task.type {self.task.type!r}")
         if self.expires is not None and self.expires <= self.created:
             raise ValueError("expires must be after created")
         cols = self.key.columns

@@ -66,6 +66,7 @@ def signed_bundle_bytes(
     metrics: dict[str, float] | None = None,
     n_probes: int = 8,
     now: datetime | None = None,
+    rivalry=None,
 ) -> Manifest:
     """The bytes of a signed bundle of ``result`` (a :class:`~enfo_sdk.forge.ForgeResult`), and
     its manifest; nothing is written (a workflow writes them with its other outputs).
@@ -92,6 +93,9 @@ def signed_bundle_bytes(
         Probe points (1..10000).
     now : datetime, optional
         Creation time (default: now, UTC).
+    rivalry : RivalryRecord, optional
+        The owner's measured rivalry figures (:mod:`enfo_sdk.bundle.record`), signed with the
+        manifest; ``enfo-owner forge`` always gives one.
     where : str
         Where the bytes will go, for messages.
 
@@ -148,6 +152,7 @@ def signed_bundle_bytes(
         rows=len(y),
         content_digest=content_digest(values, columns),
         column_digests=column_digests(values, columns),
+        rivalry=rivalry,
     )
     payload = manifest.payload()
     if parse_manifest(payload, where) != manifest:  # what partners will parse is what we meant

@@ -31,6 +31,37 @@ def test_verify_ok(runner, forged):
     assert body["forging"] == {"mode": "rival", "weights": {"alignment": 0.0, "adaptability": 0.0, "rival": 0.0}}
 
 
+def test_verify_and_inspect_show_the_signed_rivalry_record(runner, forged):
+    from enfo_sdk.bundle.verify import read_envelope_unverified
+    from owner_cli.main import cli as owner
+
+    manifest, _ = read_envelope_unverified(forged["bundle"])
+    r = manifest.rivalry  # forged with forge.rivalry.seconds 0: figures, intervals, no attackers
+    rows = r.protocol.rows
+    expected = [
+        f"signed record v1 (enfo-one-protocol-v1): {rows.test} test rows, {rows.outside} outside rows of "
+        f"{rows.held_out} held out",
+        f"key test RMSE: all {rows.full_reference} training rows {r.key['full']['rmse']:.4g}, 20 forged rows "
+        f"{r.key['forged']['rmse']:.4g}, 20 sampled rows {r.key['sampled']['rmse']:.4g}",
+        f"forged / all rows          x{r.key_vs_full.value:.3f} [{r.key_vs_full.low:.2f}, {r.key_vs_full.high:.2f}]",
+        "best attacker / key        - (no attackers were run: forge.rivalry.seconds 0)",
+        f"+{rows.outside} outside rows / forged x{r.outside.value:.3f}",
+        f"membership attack (MCAA)   {r.mcaa.accuracy:.3f} on {r.mcaa.candidates} candidates",
+    ]
+    result = runner.invoke(partner, ["verify", str(forged["bundle"]), "--trust", str(forged["public"])])
+    assert result.exit_code == 0, result.output
+    assert "  rivalry   signed record v1" in result.output
+    for line in expected:
+        assert line in result.output, result.output
+    body = json.loads(runner.invoke(partner, ["verify", str(forged["bundle"]), "--trust", str(forged["public"]),
+                                              "--json"]).stdout)
+    assert body["rivalry"] == r.model_dump(mode="json")
+    shown = runner.invoke(owner, ["inspect", str(forged["bundle"])])
+    assert shown.exit_code == 0 and "rivalry (the owner's measured figures, as signed):" in shown.output
+    for line in expected:
+        assert line in shown.output, shown.output
+
+
 def test_trust_store_file_and_env_default(runner, forged, tmp_path, monkeypatch):
     other = generate_private_key().public_key()
     store = tmp_path / "trusted"
