@@ -96,6 +96,8 @@ class RivalryCheck:
     key_vs_sampled : tuple of float or None
         The key on the forged rows over the key on as many sampled real rows, with its interval
         (set by the forge's protocol, :mod:`enfo_sdk.workflows.protocol`).
+    key_rmse : float
+        Test RMSE of the key trained on the forged rows.
     """
 
     best: str | None
@@ -111,6 +113,7 @@ class RivalryCheck:
     seconds: float
     budget: float
     key_vs_sampled: tuple[float, float, float] | None = None
+    key_rmse: float | None = None
 
     @property
     def below_target(self) -> bool:
@@ -121,7 +124,7 @@ class RivalryCheck:
             "best": self.best, "ratio": _triple(self.ratio), "target": self.target,
             "below_target": self.below_target, "attackers": self.attackers, "skipped": list(self.skipped),
             "key_vs_full": _triple(self.key_vs_full), "key_vs_sampled": _triple(self.key_vs_sampled),
-            "outside": _triple(self.outside),
+            "outside": _triple(self.outside), "key_rmse": self.key_rmse,
             "test_rows": self.test_rows, "outside_rows": self.outside_rows, "forged_rows": self.forged_rows,
             "seconds": self.seconds, "budget": self.budget, "interval": "95% paired bootstrap over the test rows",
         }
@@ -246,5 +249,5 @@ def rivalry_check(spec, X_forged, y_forged, X_test, y_test, *, X_full=None, y_fu
         best=best, ratio=ratio, attackers=attackers, skipped=skipped, target=float(target),
         key_vs_full=key_vs_full, outside=outside, test_rows=len(yt),
         outside_rows=0 if X_outside is None else len(y_outside), forged_rows=len(yf),
-        seconds=time.perf_counter() - t0, budget=float(seconds),
+        seconds=time.perf_counter() - t0, budget=float(seconds), key_rmse=key_rmse,
     )

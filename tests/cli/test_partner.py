@@ -62,6 +62,42 @@ def test_verify_and_inspect_show_the_signed_rivalry_record(runner, forged):
         assert line in shown.output, shown.output
 
 
+def test_check_on_the_owners_own_held_out_rows_reproduces_the_signed_record(runner, project, tmp_path):
+    """check re-runs the record's measurement: on the very rows the owner held out, in the same
+    order, the partner's figures equal the owner's signed ones (same split, attackers, bootstrap)."""
+    from enfo_sdk import partner as partner_api
+    from enfo_sdk.bundle import verify
+    from enfo_sdk.contract import load_contract
+    from enfo_sdk.signing import TrustStore, load_public_key
+    from enfo_sdk.workflows.owner_data import split_indices
+
+    from .conftest import tiny_contract, write_contract
+
+    forge = {"rows": 20, "steps": 30, "rivalry": {"seconds": 0.001}}  # one attacker: ridge
+    contract = write_contract(project, tiny_contract(forge=forge))
+    result = runner.invoke(owner, ["forge", "--contract", str(contract), "--quiet"])
+    assert result.exit_code == 0, result.output
+    store = TrustStore()
+    store.add("owner", load_public_key(tmp_path / "default-keys" / "owner.key.pub"))
+    verified = verify(project / "out" / "owner.bundle.parquet", store)
+    record = verified.manifest.rivalry
+    table = pd.read_csv(project / "owner.csv")
+    _, held_out = split_indices(len(table), load_contract(contract))
+    res = partner_api.check(verified, table.iloc[held_out], families=["ridge"])
+    assert record.best == res.best == "ridge" and res.record == record.model_dump(mode="json")
+    assert res.key_rmse == pytest.approx(record.key["forged"]["rmse"], rel=1e-9)
+    assert res.models["ridge"]["ratio"] == pytest.approx(record.attackers["ridge"].ratio, rel=1e-9)
+    assert res.models["ridge"]["params"] == record.attackers["ridge"].params
+    for mine, signed in ((res.rivalry["ratio"], record.best_ratio), (res.rivalry["outside"], record.outside)):
+        for part in ("value", "low", "high"):
+            assert mine[part] == pytest.approx(getattr(signed, part), rel=1e-9)
+    assert (res.rivalry["test_rows"], res.rivalry["outside_rows"]) == (record.protocol.rows.test,
+                                                                        record.protocol.rows.outside)
+    text = "\n".join(res.lines("nu-method"))
+    assert "same measurement, your rows beside the owner's signed record" in text
+    assert f"x{record.best_ratio.value:.3f} [{record.best_ratio.low:.2f}, {record.best_ratio.high:.2f}] ridge" in text
+
+
 def test_trust_store_file_and_env_default(runner, forged, tmp_path, monkeypatch):
     other = generate_private_key().public_key()
     store = tmp_path / "trusted"
