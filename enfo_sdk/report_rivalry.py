@@ -65,7 +65,7 @@ def format_record(record: Mapping[str, Any] | None) -> list[str]:
         out.append("best attacker / key        - (no attackers were run: forge.rivalry.seconds 0)")
     if a:
         out.append(f"  {len(record['attackers'])} of {len(a['families'])} attackers, tuned by {a['cv_folds']}-fold CV "
-                   f"on the forged rows (seed {a['seed']}), in {a['seconds']:.1f}s of a {a['budget_seconds']:g}s budget"
+                   f"on the forged rows (seed {a['seed']}); the check took {a['seconds']:.1f}s, budget {a['budget_seconds']:g}s"
                    + (f"; not run: {', '.join(record['skipped'])}" if record.get("skipped") else ""))
     if record.get("outside"):
         out.append(f"+{rows['outside']:,} outside rows / forged {_x(record['outside'])}  (above 1: outside rows "
@@ -90,25 +90,25 @@ def format_comparison(check: Mapping[str, Any], record: Mapping[str, Any] | None
     if record["task"] != "regression":
         return []
     rows = record["protocol"]["rows"]
-    w = 28
+    w, lw = 32, 26
     out = [f"same measurement, your rows beside the owner's signed record ({record['protocol']['name']}):",
-           f"  {'':<24}{'yours':<{w}}{'owner (signed)':<{w}}",
-           f"  {'test rows':<24}{mine['test_rows']:<{w},}{rows['test']:<{w},}",
-           f"  {'key test RMSE':<24}{_num(check['key_rmse']):<{w}}{_num(record['key']['forged']['rmse']):<{w}}"]
+           f"  {'':<{lw}}{'yours':<{w}}{'owner (signed)':<{w}}",
+           f"  {'test rows':<{lw}}{mine['test_rows']:<{w},}{rows['test']:<{w},}",
+           f"  {'key test RMSE':<{lw}}{_num(check['key_rmse']):<{w}}{_num(record['key']['forged']['rmse']):<{w}}"]
     if mine.get("best") or record.get("best"):
         yours = f"{_x(mine.get('ratio'))} {mine.get('best') or ''}".strip()
         theirs = f"{_x(record.get('best_ratio'))} {record.get('best') or ''}".strip()
-        out.append(f"  {'best attacker / key':<24}{yours:<{w}}{theirs:<{w}}")
+        out.append(f"  {'best attacker / key':<{lw}}{yours:<{w}}{theirs:<{w}}")
     names = list(dict.fromkeys([*record.get("attackers", {}), *mine.get("attackers", {})]))
     for name in names:
         a, b = mine["attackers"].get(name), record["attackers"].get(name)
         fa = "-" if not a or a.get("ratio") is None else f"x{a['ratio']:.3f}"
         fb = "-" if not b or b.get("ratio") is None else f"x{b['ratio']:.3f}"
-        out.append(f"  {'  ' + name + ' / key':<24}{fa:<{w}}{fb:<{w}}")
+        out.append(f"  {'  ' + name + ' / key':<{lw}}{fa:<{w}}{fb:<{w}}")
     if mine.get("outside") or record.get("outside"):
         yours = f"{_x(mine.get('outside'))} ({mine['outside_rows']:,} rows)" if mine.get("outside") else "-"
         theirs = f"{_x(record.get('outside'))} ({rows['outside']:,} rows)" if record.get("outside") else "-"
-        out.append(f"  {'+outside rows / forged':<24}{yours:<{w}}{theirs:<{w}}")
+        out.append(f"  {'+outside rows / forged':<{lw}}{yours:<{w}}{theirs:<{w}}")
     out.append("  intervals: 95% paired bootstrap over each side's test rows; the owner's rows are not yours, "
                "so the figures agree when the intervals overlap")
     return out

@@ -78,7 +78,8 @@ class Attackers(_Strict):
     seed: int
     budget_seconds: float = Field(ge=0, description="No attacker starts after this many seconds "
                                                     "(the first always runs; one that starts finishes).")
-    seconds: float = Field(ge=0, description="Time the attackers took.")
+    seconds: float = Field(ge=0, description="Time the rivalry check took (the key's fits, the outside-rows "
+                                             "test and the attackers).")
 
 
 class Protocol(_Strict):

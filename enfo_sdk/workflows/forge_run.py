@@ -135,6 +135,7 @@ class ForgeRun:
             },
             "report": str(self.report) if self.report else None,
             "rivalry": self.rivalry.to_json() if self.rivalry is not None else None,
+            "record": self.record.model_dump(mode="json") if self.record is not None else None,  # as signed
             "warnings": list(self.warnings),
             **(self.classification or {}),  # a classification run: its figures and the bundle's key
         }

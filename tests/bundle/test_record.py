@@ -124,3 +124,20 @@ def test_the_record_reads_as_lines_with_every_headline_figure(recorded):
                  "+60 outside rows / forged x1.100 [0.95, 1.30]", "membership attack (MCAA)   0.510 on 120",
                  "95% paired bootstrap, 1,000 resamples"):
         assert text in lines, lines
+
+
+def test_a_bundle_without_a_record_verifies_and_trains_on_the_command_line(bundle, owner_key, tmp_path):
+    from click.testing import CliRunner
+
+    from enfo_sdk.signing import save_public_key
+    from partner_cli.main import cli as partner
+
+    public = save_public_key(owner_key.public_key(), tmp_path / "owner.pub")
+    runner = CliRunner()
+    shown = runner.invoke(partner, ["verify", str(bundle[0]), "--trust", str(public)])
+    assert shown.exit_code == 0, shown.output
+    assert f"  rivalry   {NO_RECORD}\n" in shown.output
+    assert json.loads(runner.invoke(partner, ["verify", str(bundle[0]), "--trust", str(public), "--json"])
+                      .stdout)["rivalry"] is None
+    trained = runner.invoke(partner, ["train", str(bundle[0]), "--trust", str(public), "--out", str(tmp_path / "m.parquet")])
+    assert trained.exit_code == 0 and (tmp_path / "m.parquet").exists(), trained.output
