@@ -699,8 +699,9 @@ def check(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: int
         return res
     names = tuple(families) if families is not None else ZOO
     unknown = [f for f in names if f not in ZOO]
-    if unknown:
-        raise DataError(f"unknown model famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; choose from {list(ZOO)}")
+    if unknown or not names:
+        raise DataError(f"unknown model famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; choose from {list(ZOO)}"
+                        if unknown else f"no model family to check; choose from {list(ZOO)}")
     if outside_rows is not None and outside_rows < 0:
         raise DataError(f"outside_rows must be >= 0, got {outside_rows}")
 
