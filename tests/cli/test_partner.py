@@ -73,7 +73,7 @@ def test_check_on_the_owners_own_held_out_rows_reproduces_the_signed_record(runn
 
     from .conftest import tiny_contract, write_contract
 
-    forge = {"rows": 20, "steps": 30, "rivalry": {"seconds": 0.001}}  # one attacker: ridge
+    forge = {"rows": 20, "steps": 30, "rivalry": {"seconds": 0.001}}  # one attacker per thread: ridge, knn
     contract = write_contract(project, tiny_contract(forge=forge))
     result = runner.invoke(owner, ["forge", "--contract", str(contract), "--quiet"])
     assert result.exit_code == 0, result.output
@@ -83,11 +83,14 @@ def test_check_on_the_owners_own_held_out_rows_reproduces_the_signed_record(runn
     record = verified.manifest.rivalry
     table = pd.read_csv(project / "owner.csv")
     _, held_out = split_indices(len(table), load_contract(contract))
-    res = partner_api.check(verified, table.iloc[held_out], families=["ridge"])
-    assert record.best == res.best == "ridge" and res.record == record.model_dump(mode="json")
+    families = list(record.attackers)
+    assert families == ["ridge", "knn"]
+    res = partner_api.check(verified, table.iloc[held_out], families=families)
+    assert res.best == record.best and res.record == record.model_dump(mode="json")
     assert res.key_rmse == pytest.approx(record.key["forged"]["rmse"], rel=1e-9)
-    assert res.models["ridge"]["ratio"] == pytest.approx(record.attackers["ridge"].ratio, rel=1e-9)
-    assert res.models["ridge"]["params"] == record.attackers["ridge"].params
+    for name in families:
+        assert res.models[name]["ratio"] == pytest.approx(record.attackers[name].ratio, rel=1e-9)
+        assert res.models[name]["params"] == record.attackers[name].params
     for mine, signed in ((res.rivalry["ratio"], record.best_ratio), (res.rivalry["outside"], record.outside)):
         for part in ("value", "low", "high"):
             assert mine[part] == pytest.approx(getattr(signed, part), rel=1e-9)
@@ -95,7 +98,7 @@ def test_check_on_the_owners_own_held_out_rows_reproduces_the_signed_record(runn
                                                                         record.protocol.rows.outside)
     text = "\n".join(res.lines("nu-method"))
     assert "same measurement, your rows beside the owner's signed record" in text
-    assert f"x{record.best_ratio.value:.3f} [{record.best_ratio.low:.2f}, {record.best_ratio.high:.2f}] ridge" in text
+    assert f"x{record.best_ratio.value:.3f} [{record.best_ratio.low:.2f}, {record.best_ratio.high:.2f}] {record.best}" in text
 
 
 def test_trust_store_file_and_env_default(runner, forged, tmp_path, monkeypatch):
