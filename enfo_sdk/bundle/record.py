@@ -77,7 +77,8 @@ class Attackers(_Strict):
     cv_folds: int = Field(ge=2, description="K-fold grid search on the forged rows alone.")
     seed: int
     budget_seconds: float = Field(ge=0, description="No attacker starts after this many seconds "
-                                                    "(the first always runs; one that starts finishes).")
+                                                    "(the first of each thread always runs; one that "
+                                                    "starts finishes).")
     seconds: float = Field(ge=0, description="Time the rivalry check took (the key's fits, the outside-rows "
                                              "test and the attackers).")
 
