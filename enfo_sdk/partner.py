@@ -552,21 +552,32 @@ class AugmentReport:
 class CheckReport:
     """How other model families trained on the bundle fare on the partner's rows, beside the key.
 
+    Measured as the owner's signed rivalry record was (docs/metrics.md, "One protocol"): the
+    partner's rows are split like the owner's held-out rows into outside rows and test rows.
+
     Attributes
     ----------
     key_rmse : float
-        Test RMSE on the partner's rows of the key trained on the bundle.
+        Test RMSE on the partner's test rows of the key trained on the bundle.
     models : dict of str to dict
-        Per family: ``rmse`` on the partner's rows and the ``params`` CV chose on the bundle.
+        Per family: ``rmse`` on the partner's test rows, ``ratio`` to the key's, and the
+        ``params`` CV chose on the bundle.
     best : str
         The family with the lowest RMSE.
     best_rmse : float
+    rivalry : dict or None
+        The whole measurement (:meth:`enfo_sdk.evaluate.rivalry.RivalryCheck.to_json`): the best
+        ratio's bootstrap interval, the outside-rows test, row counts.
+    record : dict or None
+        The owner's signed record (``manifest.rivalry``), None for a bundle without one.
     """
 
     key_rmse: float
     models: dict
     best: str
     best_rmse: float
+    rivalry: dict | None = None
+    record: dict | None = None
 
     @property
     def best_ratio(self) -> float:
@@ -575,10 +586,24 @@ class CheckReport:
 
     def to_json(self) -> dict:
         return {"models": self.models, "best": self.best, "best_rmse": self.best_rmse,
-                "key_rmse": self.key_rmse, "best_ratio": self.best_ratio}
+                "key_rmse": self.key_rmse, "best_ratio": self.best_ratio, "rivalry": self.rivalry,
+                "record": self.record}
 
     def __getitem__(self, name: str):  # the dict of earlier versions: res["best_ratio"]
         return self.to_json()[name]
+
+    def lines(self, algorithm: str) -> list[str]:
+        """The text ``enfo-partner check`` prints: your figures, then the owner's beside them."""
+        from .report_rivalry import format_comparison
+
+        r = self.rivalry or {}
+        out = [f"test RMSE on {r.get('test_rows', '?')} of your rows ({r.get('outside_rows', 0)} more are the "
+               f"outside rows), each model trained on the bundle alone",
+               f"  {'key (' + algorithm + ')':<22}{self.key_rmse:>12.6g}"]
+        for name, m in sorted(self.models.items(), key=lambda kv: kv[1]["rmse"]):
+            out.append(f"  {name:<22}{m['rmse']:>12.6g}  ({m['rmse'] / self.key_rmse - 1:+.1%} vs key)")
+        out.append(f"best other family: {self.best} at {self.best_ratio:.3f} x the key's RMSE")
+        return out + [""] + format_comparison(self.to_json(), self.record)
 
     def _repr_html_(self) -> str:
         """A table for notebooks: the key's RMSE and each family's, with the best ratio."""
@@ -634,31 +659,62 @@ def augment(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: i
     return AugmentReport(float(own_rmse), float(aug_rmse), float(bundle_rmse), cv, len(y), len(yb))
 
 
-def check(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: int = 0,
-          families=None, progress=None, what: str = "own rows") -> CheckReport:
-    """How other model families fare on the bundle, scored on the partner's own rows.
+def check(verified: VerifiedBundle, own: pd.DataFrame, *, cv: int = 5, seed: int | None = None,
+          families=None, progress=None, what: str = "own rows", outside_rows: int | None = None) -> CheckReport:
+    """The owner's rivalry measurement, re-run on the partner's own labelled rows.
 
-    Every family of the attacker zoo (:mod:`enfo_sdk.evaluate.attackers`) is tuned by CV on
-    the bundle alone and scored on the partner's labelled rows, beside the key trained on the
-    bundle. Returns a :class:`CheckReport` (``best_ratio`` above 1 means every other family
-    does worse than the key).
-    ``families`` limits the zoo to some of its names (default: all).
+    As the owner's forge measured the signed record (docs/metrics.md, "One protocol"): the
+    partner's rows are split (seeded, :func:`enfo_sdk.evaluate.split_holdout`) into outside rows
+    (``outside_rows``, default 1,000, at most half) and test rows; every family of the attacker
+    zoo (:mod:`enfo_sdk.evaluate.attackers`) is tuned by ``cv``-fold CV on the bundle alone and
+    scored on the test rows beside the key trained on the bundle, with 95% paired bootstrap
+    intervals; and the key on the bundle plus the outside rows is scored against the bundle
+    alone (:func:`enfo_sdk.evaluate.rivalry.rivalry_check`, without a time limit). Returns a
+    :class:`CheckReport` (``best_ratio`` above 1 means every other family does worse than the
+    key) holding the owner's signed record beside, when the bundle has one.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seeds the split and the attackers; default the record's attacker seed (else 0).
+    families : sequence of str, optional
+        Limits the zoo to some of its names (default: all).
+    outside_rows : int, optional
+        0 scores on all the partner's rows and skips the outside-rows test.
     """
-    from .evaluate.attackers import ZOO, attacker_zoo
-    from .evaluate.utility import rmse
+    from .evaluate.attackers import ZOO
+    from .evaluate.core import OUTSIDE_ROWS, split_holdout
+    from .evaluate.rivalry import RIVALRY_TARGET, rivalry_check
 
+    record = verified.manifest.rivalry
+    if seed is None:
+        seed = record.protocol.attackers.seed if record is not None and record.protocol.attackers else 0
     if verified.require_key().task == "classification":  # the classifier zoo (partner_classify.py)
         from .partner_classify import check_classification
 
         X, y = _own_rows(verified, own, what)
-        return check_classification(train(verified), X, y, verified.X, verified.y, families=families, cv=cv,
-                                    seed=seed)
+        res = check_classification(train(verified), X, y, verified.X, verified.y, families=families, cv=cv,
+                                   seed=seed)
+        res.record = None if record is None else record.model_dump(mode="json")
+        return res
     names = tuple(families) if families is not None else ZOO
     unknown = [f for f in names if f not in ZOO]
-    if unknown:
-        raise DataError(f"unknown model famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; choose from {list(ZOO)}")
+    if unknown or not names:
+        raise DataError(f"unknown model famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; choose from {list(ZOO)}"
+                        if unknown else f"no model family to check; choose from {list(ZOO)}")
+    if outside_rows is not None and outside_rows < 0:
+        raise DataError(f"outside_rows must be >= 0, got {outside_rows}")
 
     X, y = _own_rows(verified, own, what)
-    zoo = attacker_zoo(verified.X, verified.y, X, y, key_rmse=rmse(train(verified), X, y), names=names, cv=cv,
-                       seed=seed, progress=progress)
-    return CheckReport(key_rmse=zoo["key_rmse"], models=zoo["models"], best=zoo["best"], best_rmse=zoo["best_rmse"])
+    k = OUTSIDE_ROWS if outside_rows is None else outside_rows
+    outside, test = split_holdout(len(y), k, seed) if k > 0 else (np.arange(0), np.arange(len(y)))
+    res = rivalry_check(
+        verified.require_key(), verified.X, verified.y, X[test], y[test],
+        X_outside=X[outside] if len(outside) else None, y_outside=y[outside] if len(outside) else None,
+        seconds=float("inf"), target=record.target if record is not None and record.target else RIVALRY_TARGET,
+        names=names, seed=seed, cv=cv, progress=progress,
+    )
+    models = {name: {"rmse": a["rmse"], "ratio": a["ratio"], "params": a["params"]} for name, a in res.attackers.items()}
+    best = res.best
+    return CheckReport(key_rmse=res.key_rmse, models=models, best=best, best_rmse=models[best]["rmse"],
+                       rivalry=res.to_json(), record=None if record is None else record.model_dump(mode="json"))

@@ -68,11 +68,12 @@ class ClassCheckReport:
     key: dict
     models: dict
     best: str
+    record: dict | None = None  # the owner's signed rivalry record, when the bundle has one
 
     def to_json(self) -> dict:
         return {"task": "classification", "key": self.key, "models": self.models, "best": self.best,
                 "best_accuracy": self.models[self.best]["accuracy"],
-                "best_log_loss": self.models[self.best]["log_loss"]}
+                "best_log_loss": self.models[self.best]["log_loss"], "record": self.record}
 
     def __getitem__(self, name: str):
         return self.to_json()[name]
@@ -85,6 +86,13 @@ class ClassCheckReport:
             out.append(f"  {name:<22}{m['accuracy']:>10.4f}{m['log_loss']:>10.4f}")
         out.append(f"best other family: {self.best} (accuracy {self.models[self.best]['accuracy']:.4f}, "
                    f"the key's {self.key['accuracy']:.4f})")
+        if self.record is None:
+            out.append("no rivalry record in the bundle: no owner's figures to compare with")
+        else:
+            signed = self.record["key"]["forged"]
+            out.append(f"the owner's signed figures for the key on the bundle, on its {self.record['protocol']['rows']['test']} "
+                       f"held-out rows: accuracy {signed['accuracy']:.4f}, log-loss {signed['log_loss']:.4f} "
+                       f"(yours above: {self.key['accuracy']:.4f}, {self.key['log_loss']:.4f})")
         return out
 
 

@@ -56,6 +56,11 @@ def format_forge_table(summary: Mapping[str, Any]) -> str:
     for label, value, diff in lines:
         out.append(f"{label:<{width}}  {value:>10.4g}  {diff:>11}")
     out += _rivalry_lines(summary.get("rivalry"))
+    mcaa = (summary.get("record") or {}).get("mcaa")
+    if mcaa:
+        out.append(f"membership attack (MCAA)   {mcaa['accuracy']:.3f} on {mcaa['candidates']:,} candidates (0.5 is chance)")
+    if summary.get("record"):
+        out.append("  these figures are signed into the bundle (enfo-partner verify shows them)")
     sec = summary["seconds"]
     phases = ", ".join(
         f"{name} {format_seconds(sec[name])}" for name in ("encapsulate", "forge", "evaluate", "write")
@@ -93,6 +98,8 @@ def _rivalry_lines(r: Mapping[str, Any] | None) -> list[str]:
     out = [""]
     if r.get("key_vs_full"):
         out.append(f"forged / all rows          {_interval(r['key_vs_full'])}")
+    if r.get("key_vs_sampled"):
+        out.append(f"forged / sampled rows      {_interval(r['key_vs_sampled'])}")
     ran = len(r["attackers"])
     if r.get("best"):
         out.append(f"best attacker / key        {_interval(r['ratio'])}  ({r['best']}; {ran} attackers "

@@ -200,9 +200,14 @@ def inspect(bundle: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"verified": False, "keyid": keyid, "manifest": body}, indent=2))
         return
+    from enfo_sdk.report_rivalry import format_record
+
+    record = body.pop("rivalry", None)
     click.echo(f"bundle  {bundle}")
     click.echo(f"signed by key {keyid} (NOT verified: run enfo-partner verify to check it)")
     click.echo(format_mapping(body))
+    click.echo("rivalry (the owner's measured figures, as signed):")
+    click.echo("\n".join(f"  {line}" for line in format_record(record)))
 
 
 def _int_list(_ctx, _param, value: str) -> tuple[int, ...]:

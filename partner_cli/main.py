@@ -86,6 +86,7 @@ def _verified_summary(verified) -> dict:
         "columns": m.key.columns.describe() if m.key is not None and m.key.columns is not None else None,
         "sealed_to": list(verified.sealed_to),
         "opened": verified.opened,
+        "rivalry": body.get("rivalry"),  # the owner's signed figures (None: a bundle without a record)
     }
 
 
@@ -116,6 +117,12 @@ def _echo_verified(summary: dict) -> None:
     click.echo(f"  mode      {forging.get('mode')}" + (f" (weights: {weights})" if weights else ""))
     if summary.get("expires"):
         click.echo(f"  expires   {summary['expires']}")
+    from enfo_sdk.report_rivalry import format_record
+
+    lines = format_record(summary.get("rivalry"))
+    click.echo(f"  rivalry   {lines[0]}")
+    for line in lines[1:]:
+        click.echo(f"            {line}")
 
 
 @cli.command()
@@ -249,14 +256,22 @@ def augment(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | Non
 
 
 @_own_rows_command
+@click.option("--outside-rows", default=None, type=click.IntRange(0),
+              help="Your rows mixed into the bundle for the outside-rows test (default 1,000, at most half); "
+              "0 scores on all your rows and skips that test.")
 def check(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None, key: Path | None, cv: int,
-          as_json: bool) -> None:
-    """How other model families trained on the bundle fare on your labelled rows."""
+          as_json: bool, outside_rows: int | None) -> None:
+    """Re-run the owner's rivalry measurement on your labelled rows and compare with its signed record.
+
+    Other model families are tuned on the bundle alone and scored on your rows beside the key;
+    your rows are split like the owner's held-out rows into outside rows (up to 1,000, at most
+    half) and test rows, for the outside-rows test. The owner's signed figures are shown beside.
+    """
     from enfo_sdk import partner as partner_api
 
     verified, data = _verified_and_own(bundle, trust, partner, own, key)
     if as_json:
-        res = partner_api.check(verified, data, cv=cv, what=str(own))
+        res = partner_api.check(verified, data, cv=cv, what=str(own), outside_rows=outside_rows)
         click.echo(json.dumps(res.to_json(), indent=2, default=str))
         return
     with click.progressbar(length=100, label="tuning model families", file=sys.stderr) as bar:
@@ -268,16 +283,12 @@ def check(bundle: Path, trust: tuple[Path, ...], own: Path, partner: str | None,
                 bar.update(step)
                 state["done"] += step
 
-        res = partner_api.check(verified, data, cv=cv, progress=progress, what=str(own))
-    key = verified.manifest.key
-    if hasattr(res, "lines"):  # a classification bundle
+        res = partner_api.check(verified, data, cv=cv, progress=progress, what=str(own), outside_rows=outside_rows)
+    key = verified.require_key()
+    if key.task == "classification":
         click.echo("\n".join(res.lines(key.algorithm, len(data))))
-        return
-    click.echo(f"test RMSE on your {len(data)} rows, each model trained on the bundle alone")
-    click.echo(f"  {'key (' + key.algorithm + ')':<22}{res.key_rmse:>12.6g}")
-    for name, m in sorted(res.models.items(), key=lambda kv: kv[1]["rmse"]):
-        click.echo(f"  {name:<22}{m['rmse']:>12.6g}  ({m['rmse'] / res.key_rmse - 1:+.1%} vs key)")
-    click.echo(f"best other family: {res.best} at {res.best_ratio:.3f} x the key's RMSE")
+    else:
+        click.echo("\n".join(res.lines(key.algorithm)))
 
 
 @cli.command()

@@ -9,7 +9,7 @@ Format v1 is specified in ``docs/bundle-format.md``. The owner writes, the partn
 
 Modules: :mod:`.manifest` (the pydantic model), :mod:`.digest` (canonical content digest),
 :mod:`.envelope` (DSSE), :mod:`.footer` (untrusted Parquet footer reading, size limits),
-:mod:`.probes`, :mod:`.write`, :mod:`.verify`.
+:mod:`.probes`, :mod:`.write`, :mod:`.verify`, :mod:`.record` (the signed rivalry record).
 """
 
 from .digest import column_digests, content_digest
@@ -19,12 +19,13 @@ from .manifest import (
     ENVELOPE_KEY, MANIFEST_PAYLOAD_TYPE, Forging, Manifest, Owner, Partner, Probes, Task, parse_manifest,
 )
 from .probes import PROBE_RTOL
+from .record import RivalryRecord
 from .verify import VerifiedBundle, read_envelope_unverified, verify
 from .write import write_bundle
 
 __all__ = [
     "DEFAULT_LIMITS", "ENVELOPE_KEY", "Envelope", "Forging", "Limits", "MANIFEST_PAYLOAD_TYPE",
-    "Manifest", "Owner", "PROBE_RTOL", "Partner", "Probes", "Signature", "Task", "VerifiedBundle",
+    "Manifest", "Owner", "PROBE_RTOL", "Partner", "Probes", "RivalryRecord", "Signature", "Task", "VerifiedBundle",
     "column_digests", "content_digest", "pae", "parse_envelope", "parse_manifest",
     "read_envelope_unverified", "sign_envelope", "verify", "write_bundle",
 ]

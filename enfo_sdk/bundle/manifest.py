@@ -21,11 +21,12 @@ from pydantic import (
 
 from ..errors import KeySpecError, ManifestError
 from ..spec import KeySpec
+from .record import RivalryRecord
 
 __all__ = [
     "ENVELOPE_KEY", "MANIFEST_PAYLOAD_TYPE", "MANIFEST_PAYLOAD_TYPES", "SEALED_FORMAT_VERSION", "Forging", "Manifest",
     "Owner", "Partner", "Probes", "Sealed", "SealedContent", "SealedOwnerCopy", "SealedRecipient", "Task", "library_versions",
-    "parse_manifest",
+    "RivalryRecord", "parse_manifest",
 ]
 
 #: DSSE payloadType of a v1 manifest
@@ -232,6 +233,9 @@ class Manifest(_Strict):
         ``sha256:<hex>`` over the table (see :mod:`enfo_sdk.bundle.digest`).
     column_digests : dict of str to str
         One ``sha256:<hex>`` per column, in column order, so a mismatch names the column.
+    rivalry : RivalryRecord or None
+        The owner's measured rivalry figures and how they were measured (optional; left out of
+        the JSON when absent, so bundles written before it keep their bytes).
     """
 
     format_version: Literal[1, 2, 3, 4]
@@ -249,11 +253,12 @@ class Manifest(_Strict):
     content_digest: Digest
     column_digests: dict[ColumnName, Digest]
     sealed: Sealed | None = None
+    rivalry: RivalryRecord | None = None
 
     @model_serializer(mode="wrap")
     def _omit_absent(self, handler):
         out = handler(self)
-        for name in ("key", "probes", "sealed"):  # formats 1-3 stay byte for byte as they were
+        for name in ("key", "probes", "sealed", "rivalry"):  # absent: left out, so older bundles keep their bytes
             if name in out and out[name] is None:
                 del out[name]
         return out
@@ -266,6 +271,8 @@ class Manifest(_Strict):
             )
         if self.expires is not None and self.expires <= self.created:
             raise ValueError("expires must be after created")
+        if self.rivalry is not None and self.rivalry.task != self.task.type:
+            raise ValueError(f"rivalry.task {self.rivalry.task!r} differs from task.type {self.task.type!r}")
         sealed = self.format_version == SEALED_FORMAT_VERSION
         if sealed != (self.sealed is not None) or (sealed and (self.key is not None or self.probes is not None)):
             raise ValueError("a sealed block is present exactly in format_version 4 manifests, which have no "

@@ -70,6 +70,7 @@ def signed_bundle_bytes(
     n_probes: int = 8,
     now: datetime | None = None,
     seal_to=None,
+    rivalry=None,
 ) -> Manifest:
     """The bytes of a signed bundle of ``result`` (a :class:`~enfo_sdk.forge.ForgeResult`), and
     its manifest; nothing is written (a workflow writes them with its other outputs).
@@ -99,6 +100,9 @@ def signed_bundle_bytes(
         Probe points (1..10000).
     now : datetime, optional
         Creation time (default: now, UTC).
+    rivalry : RivalryRecord, optional
+        The owner's measured rivalry figures (:mod:`enfo_sdk.bundle.record`), signed with the
+        manifest; ``enfo-owner forge`` always gives one.
     where : str
         Where the bytes will go, for messages.
     seal_to : X25519PublicKey, optional
@@ -161,6 +165,7 @@ def signed_bundle_bytes(
         rows=len(y),
         content_digest=content_digest(values, columns),
         column_digests=column_digests(values, columns),
+        rivalry=rivalry,
     )
     if seal_to is not None:
         manifest = seal_manifest(manifest, seal_to, owner_key=signing_key)

@@ -25,7 +25,12 @@ from .divergence import divergences
 from .privacy import distance_to_closest_record, monte_carlo_attack
 from .utility import external_rivalry, key_rmse, stability
 
-__all__ = ["evaluate", "rows_curve", "split_holdout"]
+__all__ = ["OUTSIDE_ROWS", "evaluate", "rows_curve", "split_holdout"]
+
+#: Outside rows taken from the held-out rows for the external-rivalry test (at most half of
+#: them; the rest are the test rows every figure is scored on): the same in forge, evaluate,
+#: sweep and the partner's check (docs/metrics.md, "One protocol").
+OUTSIDE_ROWS = 1000
 
 Progress = Callable[[str, float], None]
 

@@ -25,8 +25,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .attackers import make_attacker
 
-__all__ = ["BOOTSTRAP_RESAMPLES", "FAST_ZOO", "RIVALRY_SECONDS", "RIVALRY_TARGET", "RivalryCheck",
-           "bootstrap_ratio", "rivalry_check"]
+__all__ = ["ATTACKER_CV", "BOOTSTRAP_LEVEL", "BOOTSTRAP_RESAMPLES", "BOOTSTRAP_SEED", "FAST_ZOO", "RIVALRY_SECONDS",
+           "RIVALRY_TARGET", "RivalryCheck", "bootstrap_ratio", "rivalry_check"]
 
 #: The forge's attackers, fastest first: the zoo's families without gradient boosting (the
 #: slowest to tune). On a busy 2-core machine they took 10-40 s together on 100 forged rows.
@@ -39,9 +39,13 @@ RIVALRY_SECONDS = 60.0
 #: The best attacker / key ratio below which ``enfo-owner forge`` prints a warning (issue 15).
 RIVALRY_TARGET = 1.2
 
-#: Bootstrap resamples of the test rows for every interval.
+#: Bootstrap resamples of the test rows for every interval, their seed, and the interval's level.
 BOOTSTRAP_RESAMPLES = 1000
-_BOOTSTRAP_SEED = 20261201
+BOOTSTRAP_SEED = 20261201
+BOOTSTRAP_LEVEL = 0.95
+
+#: K of the attackers' K-fold grid search on the forged rows.
+ATTACKER_CV = 5
 
 
 def bootstrap_ratio(pred_a, pred_b, y, *, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float, float]:
@@ -59,7 +63,7 @@ def bootstrap_ratio(pred_a, pred_b, y, *, resamples: int = BOOTSTRAP_RESAMPLES) 
     ea = (np.asarray(pred_a, dtype=np.float64) - y) ** 2
     eb = (np.asarray(pred_b, dtype=np.float64) - y) ** 2
     point = float(np.sqrt(ea.mean() / eb.mean())) if eb.mean() > 0 else float("inf")
-    idx = np.random.default_rng(_BOOTSTRAP_SEED).integers(0, len(y), size=(int(resamples), len(y)))
+    idx = np.random.default_rng(BOOTSTRAP_SEED).integers(0, len(y), size=(int(resamples), len(y)))
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.sqrt(ea[idx].mean(axis=1) / eb[idx].mean(axis=1))
     low, high = np.nanpercentile(r, [2.5, 97.5])
@@ -89,6 +93,11 @@ class RivalryCheck:
         data makes the key worse), with its interval; None without outside rows.
     test_rows, outside_rows, forged_rows : int
     seconds, budget : float
+    key_vs_sampled : tuple of float or None
+        The key on the forged rows over the key on as many sampled real rows, with its interval
+        (set by the forge's protocol, :mod:`enfo_sdk.workflows.protocol`).
+    key_rmse : float
+        Test RMSE of the key trained on the forged rows.
     """
 
     best: str | None
@@ -103,6 +112,8 @@ class RivalryCheck:
     forged_rows: int
     seconds: float
     budget: float
+    key_vs_sampled: tuple[float, float, float] | None = None
+    key_rmse: float | None = None
 
     @property
     def below_target(self) -> bool:
@@ -112,7 +123,8 @@ class RivalryCheck:
         return {
             "best": self.best, "ratio": _triple(self.ratio), "target": self.target,
             "below_target": self.below_target, "attackers": self.attackers, "skipped": list(self.skipped),
-            "key_vs_full": _triple(self.key_vs_full), "outside": _triple(self.outside),
+            "key_vs_full": _triple(self.key_vs_full), "key_vs_sampled": _triple(self.key_vs_sampled),
+            "outside": _triple(self.outside), "key_rmse": self.key_rmse,
             "test_rows": self.test_rows, "outside_rows": self.outside_rows, "forged_rows": self.forged_rows,
             "seconds": self.seconds, "budget": self.budget, "interval": "95% paired bootstrap over the test rows",
         }
@@ -127,7 +139,7 @@ def _triple(t):
 ATTACKER_THREADS = 2
 
 
-def _run_attackers(names, Xf, yf, Xt, *, seconds: float, seed: int):
+def _run_attackers(names, Xf, yf, Xt, *, seconds: float, seed: int, cv: int = ATTACKER_CV, progress=None):
     """Fit the attackers on (Xf, yf), :data:`ATTACKER_THREADS` at a time, each thread taking the
     next name from ``names``: the first :data:`ATTACKER_THREADS` names always run (so a spent
     budget runs as many as there are threads, whatever the scheduling), a later one only until
@@ -155,10 +167,13 @@ def _run_attackers(names, Xf, yf, Xt, *, seconds: float, seed: int):
                     continue
                 if not t0:
                     t0.append(time.perf_counter())
-            search = make_attacker(name, len(yf), seed=seed)
+            search = make_attacker(name, len(yf), cv=cv, seed=seed)
             search.fit(Xf, yf)
-            fitted[name] = (np.asarray(search.predict(Xt), np.float64),
-                            {k.rsplit("__", 1)[-1]: v for k, v in search.best_params_.items()})
+            with lock:
+                fitted[name] = (np.asarray(search.predict(Xt), np.float64),
+                                {k.rsplit("__", 1)[-1]: v for k, v in search.best_params_.items()})
+                if progress is not None:
+                    progress((len(fitted) + len(skipped)) / len(names))
 
     threads = max(1, min(ATTACKER_THREADS, len(todo)))
     with warnings.catch_warnings():  # process-wide filters: set once, around every thread
@@ -171,7 +186,8 @@ def _run_attackers(names, Xf, yf, Xt, *, seconds: float, seed: int):
 
 def rivalry_check(spec, X_forged, y_forged, X_test, y_test, *, X_full=None, y_full=None, X_outside=None,
                   y_outside=None, seconds: float = RIVALRY_SECONDS, target: float = RIVALRY_TARGET,
-                  names=FAST_ZOO, seed: int = 0, pred_key=None, pred_full=None) -> RivalryCheck:
+                  names=FAST_ZOO, seed: int = 0, pred_key=None, pred_full=None, cv: int = ATTACKER_CV,
+                  progress=None) -> RivalryCheck:
     """Attackers tuned on the forged rows against the key trained on them, on the test rows.
 
     Parameters
@@ -193,7 +209,11 @@ def rivalry_check(spec, X_forged, y_forged, X_test, y_test, *, X_full=None, y_fu
     target : float
         Ratio below which :attr:`RivalryCheck.below_target` is true.
     names : sequence of str
-        Attackers, in the order they run.
+        Attackers, in the order they run (empty: the key's figures and the outside test only).
+    cv : int
+        K of the attackers' K-fold grid search.
+    progress : callable, optional
+        ``progress(fraction)`` as attackers finish.
     """
     t0 = time.perf_counter()
     Xf, yf = np.asarray(X_forged, np.float64), np.asarray(y_forged, np.float64)
@@ -212,7 +232,7 @@ def rivalry_check(spec, X_forged, y_forged, X_test, y_test, *, X_full=None, y_fu
         mixed = key_pred(np.vstack([Xf, np.asarray(X_outside, np.float64)]),
                          np.concatenate([yf, np.asarray(y_outside, np.float64)]))
         outside = bootstrap_ratio(mixed, key, yt)
-    fitted, skipped = _run_attackers(names, Xf, yf, Xt, seconds=seconds, seed=seed)
+    fitted, skipped = _run_attackers(names, Xf, yf, Xt, seconds=seconds, seed=seed, cv=cv, progress=progress)
     attackers: dict[str, dict[str, Any]] = {}
     preds: dict[str, np.ndarray] = {}
     for name in names:  # in the zoo's order, whichever finished first
@@ -229,5 +249,5 @@ def rivalry_check(spec, X_forged, y_forged, X_test, y_test, *, X_full=None, y_fu
         best=best, ratio=ratio, attackers=attackers, skipped=skipped, target=float(target),
         key_vs_full=key_vs_full, outside=outside, test_rows=len(yt),
         outside_rows=0 if X_outside is None else len(y_outside), forged_rows=len(yf),
-        seconds=time.perf_counter() - t0, budget=float(seconds),
+        seconds=time.perf_counter() - t0, budget=float(seconds), key_rmse=key_rmse,
     )

@@ -19,8 +19,13 @@ the *test* rows every RMSE is scored on:
       gain = 1 - own_plus_bundle / own
 
   (positive: the bundle helps a partner who already holds ``own_rows`` real rows);
-* ``attackers`` (only with ``attackers=True``, slow): the best attacker of the zoo
-  (:mod:`.attackers`) trained on the bundle and its test RMSE over the key's.
+* ``attackers`` (only with ``attackers=True``, slow): the forge's rivalry check
+  (:func:`.rivalry.rivalry_check`: the fast zoo within ``attacker_seconds``, tuned on the
+  bundle) -- the best attacker, its test RMSE over the key's and the ratio's bootstrap interval.
+
+A workflow passes ``forge_fn`` (how its forge makes and hardens the rows it would sign) and
+``full_rows`` (the rows its ``full`` reference trains on), so a sweep value equal to the
+contract's gives the figures ``enfo-owner forge`` prints (docs/metrics.md, "One protocol").
 
 :func:`sweepable_params` keeps only the weights of :data:`SWEEPABLE` that ``forge``'s signature
 has, so the list follows the installed ``forge``.
@@ -38,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._random import rng as make_rng
 from ..errors import ConfigError
 from .core import split_holdout
 from .divergence import divergences
@@ -110,7 +116,9 @@ def _forge_settings(param: str, forge_kwargs: dict | None, seed: int) -> dict:
 
 def sweep(spec, X_train, y_train, X_holdout, y_holdout, *, param: str, values: Sequence[float],
           forge_kwargs: dict | None = None, own_rows: int = 1000, seed: int = 0,
-          attackers: bool = False, progress: Callable[[float], None] | None = None) -> dict:
+          attackers: bool = False, progress: Callable[[float], None] | None = None,
+          forge_fn: Callable | None = None, full_rows: tuple | None = None,
+          attacker_seconds: float | None = None) -> dict:
     """Forge one bundle per value of ``param`` and measure divergence, utility and gain.
 
     Parameters
@@ -140,15 +148,23 @@ def sweep(spec, X_train, y_train, X_holdout, y_holdout, *, param: str, values: S
         Seeds the held-out split and the attackers (and forging unless ``forge_kwargs`` has
         a seed).
     attackers : bool
-        Also run the attacker zoo on every bundle (slow).
+        Also run the forge's rivalry check on every bundle (slow).
     progress : callable, optional
         ``progress(fraction)`` with fraction in [0, 1].
+    forge_fn : callable, optional
+        ``forge_fn(value, callback) -> ForgeResult``: the rows to measure at ``value`` (default
+        :func:`enfo_sdk.forge.forge` on ``X_train`` with ``forge_kwargs`` and ``param=value``).
+    full_rows : (X, y), optional
+        The rows the ``full`` reference trains on (default ``X_train``, ``y_train``).
+    attacker_seconds : float, optional
+        The attackers' time budget (default :data:`.rivalry.RIVALRY_SECONDS`).
 
     Returns
     -------
     dict
         JSON-ready: ``param``, ``mode``, ``values``, ``split`` (train / own / test row counts),
-        ``reference`` (key test RMSE on all training rows and on the own rows alone),
+        ``reference`` (key test RMSE on all training rows, on the own rows alone and on as many
+        sampled training rows as forged rows),
         ``forge`` (the settings shared by every bundle), ``results`` (one dict per value:
         ``value``, ``key_rmse``, ``key_rmse_change``, ``divergence``, ``augmentation``,
         ``forge`` metrics, optionally ``attackers``) and ``seconds``.
@@ -172,8 +188,13 @@ def sweep(spec, X_train, y_train, X_holdout, y_holdout, *, param: str, values: S
     train = np.column_stack([Xtr, ytr])
     own_idx, test_idx = split_holdout(len(yh), own_rows, seed)
     Xo, yo, Xt, yt = Xh[own_idx], yh[own_idx], Xh[test_idx], yh[test_idx]
+    Xf, yf = (Xtr, ytr) if full_rows is None else (np.asarray(full_rows[0], np.float64),
+                                                    np.asarray(full_rows[1], np.float64))
     own_rmse = key_rmse(spec, Xo, yo, Xt, yt)
-    full_rmse = key_rmse(spec, Xtr, ytr, Xt, yt)
+    full_rmse = key_rmse(spec, Xf, yf, Xt, yt)
+    if forge_fn is None:
+        def forge_fn(v, callback):
+            return forge(Xtr, ytr, spec, callback=callback, **kw, **{param: v})
 
     def note(f: float) -> None:
         if progress is not None:
@@ -189,7 +210,7 @@ def sweep(spec, X_train, y_train, X_holdout, y_holdout, *, param: str, values: S
         def on_step(p, i=i, part=part):
             note((i + part * 0.95 * p.step / p.steps) / n)
 
-        r = forge(Xtr, ytr, spec, callback=on_step, **kw, **{param: v})
+        r = forge_fn(v, on_step)
         settings = {k: x for k, x in r.settings.items() if k != param}
         table = r.data.to_numpy(np.float64)
         Xs, ys = table[:, :-1], table[:, -1]
@@ -208,14 +229,17 @@ def sweep(spec, X_train, y_train, X_holdout, y_holdout, *, param: str, values: S
                                                 "stopped_early", "seconds")},
         }
         if attackers:
-            from .attackers import attacker_zoo
+            from .rivalry import RIVALRY_SECONDS, rivalry_check
 
-            zoo = attacker_zoo(Xs, ys, Xt, yt, key_rmse=rm, seed=seed,
-                               progress=lambda f, i=i: note((i + part + (1 - part) * f) / n))
-            row["attackers"] = {"best": zoo["best"], "best_rmse": zoo["best_rmse"],
-                                "best_ratio": zoo["best_ratio"]}
+            check = rivalry_check(spec, Xs, ys, Xt, yt, seed=seed, seconds=RIVALRY_SECONDS if attacker_seconds is None
+                                  else attacker_seconds, progress=lambda f, i=i: note((i + part + (1 - part) * f) / n))
+            row["attackers"] = {"best": check.best, "best_rmse": check.attackers[check.best]["rmse"],
+                                "best_ratio": check.ratio[0], "interval": [check.ratio[1], check.ratio[2]],
+                                "ran": list(check.attackers), "skipped": list(check.skipped)}
         results.append(row)
         note((i + 1) / n)
+    pick = make_rng(seed).choice(len(yf), len(table), replace=False)  # every bundle has the same row count
+    sampled_rmse = key_rmse(spec, Xf[pick], yf[pick], Xt, yt)
     first = results[0]["key_rmse"]
     for row in results:
         row["key_rmse_change"] = row["key_rmse"] / first - 1.0 if first > 0 else None
@@ -224,7 +248,7 @@ def sweep(spec, X_train, y_train, X_holdout, y_holdout, *, param: str, values: S
         "mode": kw["mode"],
         "values": vals,
         "split": {"train": int(len(ytr)), "own": int(len(own_idx)), "test": int(len(test_idx))},
-        "reference": {"full_key_rmse": full_rmse, "own_key_rmse": own_rmse},
+        "reference": {"full_key_rmse": full_rmse, "own_key_rmse": own_rmse, "sampled_key_rmse": sampled_rmse},
         "forge": settings,
         "results": results,
         "seconds": time.perf_counter() - t0,

@@ -6,12 +6,13 @@
     3. *encapsulate*: choose the key's hyperparameters by CV on the training rows (or keep a
        previous bundle's key, ``--from``);
     4. *forge*: ``forge.rows`` synthetic rows for that key;
-    5. *evaluate*: test RMSE of the key trained on all training rows, on the forged rows and
-       on the same number of real training rows sampled at random (seeded), on the test rows of
-       the one protocol (docs/metrics.md: the held-out rows less the outside rows, as
-       ``evaluate`` scores them); then the rivalry check (:func:`enfo_sdk.evaluate.rivalry.
-       rivalry_check`: a time-bounded attacker zoo tuned on the forged rows, bootstrap
-       intervals, the outside-rows test);
+    5. *evaluate* by the one protocol (:mod:`.protocol`, docs/metrics.md): test RMSE of the key
+       trained on all training rows (fitted on a background thread while forging runs), on the
+       forged rows and on the same number of real training rows sampled at random (seeded), on
+       the held-out rows less the outside rows, as ``evaluate`` scores them; the rivalry check
+       (a time-bounded attacker zoo tuned on the forged rows, bootstrap intervals, the
+       outside-rows test) and the membership attack; all of it goes into the manifest as the
+       signed rivalry record;
     6. *write*: create the signing key at the default location if none was named and none
        exists, then the signed bundle and the optional JSON report, together (an interruption
        leaves neither).
@@ -28,7 +29,6 @@ from __future__ import annotations
 import getpass
 import json
 import time
-import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 
-from .._random import rng as make_rng
 from ..errors import ConfigError, SigningError
 from ..fs import write_files_atomic
 from ..outputs import check_outputs
@@ -45,12 +44,11 @@ from .common import (
     Progress, collect_warnings, context, data_inputs, encapsulate_contract, key_summary, notify,
 )
 from .owner_data import OwnerSplit, load_owner_split
+from .protocol import (  # FullReference and key_predictions are named here too, as before
+    FullReference, classification_record, key_predictions, measure_forged, start_protocol,
+)
 
 __all__ = ["PHASES", "ForgeRun", "FullReference", "run_forge", "check_forge_outputs", "key_predictions"]
-
-#: Most training rows the ``full`` reference trains the key on (a kernel key's fit holds an
-#: n x n float64 matrix: 10,000 rows take 0.8 GB); above it a seeded sample, with a warning.
-FULL_REFERENCE_MAX_ROWS = 10_000
 
 #: Phases reported to ``progress(phase, fraction)`` by :func:`run_forge`, in order.
 PHASES = ("encapsulate", "forge", "evaluate", "write")
@@ -76,6 +74,8 @@ class ForgeRun:
         Owner rows used for encapsulation and forging, and held out (outside + test rows).
     rivalry : RivalryCheck or None
         The rivalry check (None when ``forge.rivalry.seconds`` is 0).
+    record : RivalryRecord
+        The figures signed into the manifest (``manifest.rivalry``).
     n_outside : int
         Held-out rows used as outside rows; the other ``n_test - n_outside`` are the test rows.
     seconds : dict
@@ -102,6 +102,7 @@ class ForgeRun:
     classification: dict[str, Any] | None = None  # a classification run's summary (classify_run)
     rivalry: Any = None
     n_outside: int = 0
+    record: Any = None  # the signed RivalryRecord (enfo_sdk.bundle.record)
 
     @property
     def rows(self) -> int:
@@ -135,6 +136,7 @@ class ForgeRun:
             "report": str(self.report) if self.report else None,
             "sealed_to": self.manifest.sealed.partners if getattr(self.manifest, "sealed", None) else [],
             "rivalry": self.rivalry.to_json() if self.rivalry is not None else None,
+            "record": self.record.model_dump(mode="json") if self.record is not None else None,  # as signed
             "warnings": list(self.warnings),
             **(self.classification or {}),  # a classification run: its figures and the bundle's key
         }
@@ -292,9 +294,9 @@ def run_forge(
 
     classification, rivalry, outside, reference = None, None, (), None
     if split.task != "classification":
-        outside, test = split.holdout_roles(contract.data.seed)
         with collect_warnings(caught):  # the key on all training rows, fitted while forging runs
-            reference = FullReference.start(spec, split, contract.data.seed, test)
+            rows, reference = start_protocol(contract, spec, split)
+        outside = rows.outside
     try:
         with phases.phase("forge") as report:
             with collect_warnings(caught), context(contract.where("forge")):
@@ -308,13 +310,13 @@ def run_forge(
                 outside, test_rows = split.holdout_roles(contract.data.seed)  # the one protocol's test rows
                 result, test = evaluate_classification(contract, spec, split, result, report, test_rows)
                 classification, test_rmse = summary_fields(test, result, split.task_note), {}
+                record = classification_record(contract, split, test, len(result.data),
+                                               outside_rows=len(outside), test_rows=len(test_rows))
             else:
-                result, hardened = _harden(contract, spec, result, split, test)
-                test_rmse, preds = _test_rmse(spec, split, result, contract.data.seed, test, report,
-                                              reference)
-                if hardened is not None:
-                    test_rmse["forged_soft"] = hardened
-                rivalry = _rivalry(contract, spec, split, result, outside, test, preds)
+                measured = measure_forged(contract, spec, split, rows, result, report, reference=reference)
+                result, test_rmse, record = measured.result, measured.test_rmse, measured.record
+                if contract.forge.rivalry.seconds > 0:
+                    rivalry = measured.rivalry
     finally:
         if reference is not None:
             reference.close(wait=False)  # done by now unless the run failed
@@ -324,12 +326,12 @@ def run_forge(
         signer, key = _signer(contract, plan)
         bundle = Path(contract.output.bundle)
         manifest, data = _bundle_bytes(contract, bundle, result, key, partner_key, test_rmse, classification,
-                                       seal_to=seal_to)
+                                       record, seal_to=seal_to)
     run = ForgeRun(
         contract=contract, bundle=bundle, manifest=manifest, result=result, spec=spec,
         test_rmse=test_rmse, n_train=split.n_train, n_test=split.n_test,
         seconds=phases.total(), signer=signer, warnings=caught, classification=classification,
-        rivalry=rivalry, n_outside=len(outside),
+        rivalry=rivalry, n_outside=len(outside), record=record,
     )
     files = {outputs[contract.where("output.bundle")]: data}
     if contract.output.report is not None:
@@ -369,140 +371,6 @@ def check_forge_outputs(contract, *, checkpoint: str | Path | None = None, resum
                               f"{contract.file or 'the contract'}) to replace it")
 
 
-def _harden(contract, spec, result, split: OwnerSplit, test):
-    """The rows made into records where the contract asks (``hard`` categoricals, ``forge.
-    round_integers``), and the key's RMSE on the held-out rows ``test`` (the protocol's test
-    rows) of the rows before (None when nothing changed)."""
-    import dataclasses
-
-    from ..evaluate.utility import key_rmse
-    from ..forging.params import harden
-
-    cols = spec.columns
-    if cols is None or not (cols.hard_groups() or contract.forge.round_integers):
-        return result, None
-    data, changed = harden(result.data, cols, integers=contract.forge.round_integers)
-    if not changed:
-        return result, None
-    before = key_rmse(spec, result.X, result.y, split.X_test[test], split.y_test[test])
-    settings = {**result.settings, "hardened": ",".join(changed)}
-    return dataclasses.replace(result, data=data, settings=settings), before
-
-
-class FullReference:
-    """The key trained on all the owner's training rows (at most :data:`FULL_REFERENCE_MAX_ROWS`,
-    a seeded sample above, with a warning) and its predictions on the protocol's test rows:
-    the ``full`` figure, the slowest single fit of a forge run.
-
-    :meth:`start` fits it on a background thread, so it runs on a core the forging loop leaves
-    idle (forging small bundles uses one torch thread, :meth:`ForgeSettings.torch_threads`);
-    :meth:`predictions` waits for it. From :meth:`start` until :meth:`close` numpy's BLAS is
-    held to one thread in the whole process, so the two threads do not compete and every
-    numpy product in that window (the fit, forging's) has the same thread count whenever the
-    fit ends. The fit is the same float64 computation as in the foreground. An exception in
-    the fit is raised by :meth:`predictions`; an interrupted run leaves the daemon thread to
-    die with the process.
-    """
-
-    def __init__(self, spec, X, y, X_test) -> None:
-        self._args = (spec, X, y, X_test)
-        self._pred = self._error = None
-        self._thread = self._limits = None
-
-    @property
-    def rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """The training rows the reference is fitted on (a seeded sample on large tables)."""
-        return self._args[1], self._args[2]
-
-    @classmethod
-    def start(cls, spec, split: OwnerSplit, seed: int, test) -> FullReference:
-        import threading
-
-        from threadpoolctl import threadpool_limits
-
-        Xa, ya = split.train_arrays
-        if len(ya) > FULL_REFERENCE_MAX_ROWS:  # a kernel key's fit holds an n x n matrix
-            keep = np.sort(make_rng(seed).choice(len(ya), FULL_REFERENCE_MAX_ROWS, replace=False))
-            warnings.warn(
-                f"the 'full' reference is the key trained on {FULL_REFERENCE_MAX_ROWS:,} of the "
-                f"{len(ya):,} training rows (seeded sample): all of them would need "
-                f"{8 * len(ya) ** 2 / 2**30:,.0f} GiB for a kernel key", stacklevel=2)
-            Xa, ya = Xa[keep], ya[keep]
-        ref = cls(spec, Xa, ya, split.X_test[test])
-        ref._limits = threadpool_limits(limits=1, user_api="blas")
-        ref._thread = threading.Thread(target=ref._run, name="enfo-full-reference", daemon=True)
-        ref._thread.start()
-        return ref
-
-    def _run(self) -> None:
-        try:
-            self._pred = key_predictions(*self._args)
-        except BaseException as e:  # re-raised in the caller's thread by predictions()
-            self._error = e
-
-    def predictions(self) -> np.ndarray:
-        """The key's predictions on the test rows (waits for the fit to finish)."""
-        self.close()
-        if self._error is not None:
-            raise self._error
-        if self._pred is None:  # never started: fit here
-            self._pred = key_predictions(*self._args)
-        return self._pred
-
-    def close(self, wait: bool = True) -> None:
-        """Wait for the fit (unless not ``wait``: a run that failed or was interrupted leaves
-        it to die with the process) and give numpy's BLAS its threads back (idempotent)."""
-        if self._thread is not None and wait:
-            self._thread.join()
-        self._thread = None
-        if self._limits is not None:
-            self._limits.restore_original_limits()
-            self._limits = None
-
-
-def key_predictions(spec, X_train, y_train, X_test) -> np.ndarray:
-    """The key ``spec`` trained on (X_train, y_train), predicting ``X_test`` (float64)."""
-    from ..evaluate.utility import predict_blocks
-
-    model = spec.build().fit(np.asarray(X_train, np.float64), np.asarray(y_train, np.float64))
-    return predict_blocks(model, X_test)
-
-
-def _rmse(pred, y) -> float:
-    r = np.asarray(pred, np.float64) - np.asarray(y, np.float64)
-    return float(np.sqrt(np.mean(r * r)))
-
-
-def _test_rmse(spec, split: OwnerSplit, result, seed: int, test, report, reference: FullReference):
-    """Test RMSE of the key on all training rows (``reference``), on the forged rows, and on as
-    many sampled rows, on the held-out rows ``test`` (the protocol's test rows); and the first
-    two's predictions, which the rivalry check reuses."""
-    Xa, ya = reference.rows
-    Xt, yt = split.X_test[test], split.y_test[test]
-    preds = {"full": reference.predictions()}
-    report(1 / 4)
-    preds["forged"] = key_predictions(spec, result.X, result.y, Xt)
-    report(2 / 4)
-    sample = make_rng(seed).choice(len(ya), len(result.data), replace=False)
-    preds["sampled"] = key_predictions(spec, Xa[sample], ya[sample], Xt)
-    report(3 / 4)
-    return {k: _rmse(p, yt) for k, p in preds.items()}, preds
-
-
-def _rivalry(contract, spec, split: OwnerSplit, result, outside, test, preds):
-    """The rivalry check on the forged rows (None when ``forge.rivalry.seconds`` is 0)."""
-    from ..evaluate.rivalry import rivalry_check
-
-    r = contract.forge.rivalry
-    if r.seconds <= 0:
-        return None
-    return rivalry_check(
-        spec, result.X, result.y, split.X_test[test], split.y_test[test],
-        X_outside=split.X_test[outside], y_outside=split.y_test[outside], seconds=r.seconds,
-        target=r.target, seed=contract.data.seed, pred_key=preds["forged"], pred_full=preds["full"],
-    )
-
-
 def _signer(contract, plan: _SigningPlan):
     """The signer and its private key: the named or default key, created when there is none."""
     from .. import signing
@@ -515,7 +383,7 @@ def _signer(contract, plan: _SigningPlan):
 
 
 def _bundle_bytes(contract, bundle: Path, result, key, partner_key, test_rmse: dict[str, float],
-                  classification: dict[str, Any] | None = None, seal_to=None):
+                  classification: dict[str, Any] | None = None, record=None, seal_to=None):
     from ..bundle.write import signed_bundle_bytes
     from ..signing import parse_expiry
 
@@ -538,7 +406,7 @@ def _bundle_bytes(contract, bundle: Path, result, key, partner_key, test_rmse: d
             partner_public_key=partner_key,
             expires_in_days=partner.expires_in_days if partner else None,
             expires_at=parse_expiry(partner.expires_at) if partner and partner.expires_at else None,
-            metrics=metrics, seal_to=seal_to,
+            metrics=metrics, rivalry=record, seal_to=seal_to,
         )
 
 

@@ -34,11 +34,6 @@ from .._random import rng as make_rng
 from ..errors import ConfigError, DataError
 from .common import context
 
-#: Outside rows taken from the held-out rows for the external-rivalry test (at most half of
-#: them; the rest are the test rows every RMSE is scored on): the same in forge, evaluate and
-#: sweep (docs/metrics.md, "One protocol").
-OUTSIDE_ROWS = 1000
-
 #: Training rows read for encapsulation and the evaluation baselines when ``data.stream`` is set.
 STREAM_SAMPLE_ROWS = 5000  # the full-data baseline fits the key on them: O(n^2) memory
 
@@ -93,12 +88,13 @@ class OwnerSplit:
         """The training rows as float64 arrays."""
         return self.X_train.to_numpy(np.float64), self.y_train.to_numpy(np.float64)
 
-    def holdout_roles(self, seed: int, outside_rows: int = OUTSIDE_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    def holdout_roles(self, seed: int, outside_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(outside, test) indices into the held-out rows: the seeded split of
-        :func:`enfo_sdk.evaluate.split_holdout` that ``evaluate`` also makes."""
-        from ..evaluate.core import split_holdout
+        :func:`enfo_sdk.evaluate.split_holdout` that ``evaluate`` also makes, with
+        :data:`enfo_sdk.evaluate.core.OUTSIDE_ROWS` outside rows unless ``outside_rows`` says."""
+        from ..evaluate.core import OUTSIDE_ROWS, split_holdout
 
-        return split_holdout(len(self.y_test), outside_rows, seed)
+        return split_holdout(len(self.y_test), OUTSIDE_ROWS if outside_rows is None else outside_rows, seed)
 
     def forge_rows(self) -> tuple[Any, Any]:
         """What :func:`enfo_sdk.forge` reads: ``(X_train, y_train)`` or ``(source, None)``."""

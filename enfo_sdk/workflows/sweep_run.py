@@ -4,6 +4,12 @@ The owner's table is read and split as the other workflows do (:mod:`.owner_data
 is encapsulated once, then :func:`enfo_sdk.evaluate.sweep.sweep` forges with the contract's
 ``forge`` settings, the weight set to each value in turn and ``forge.mode`` replaced by the
 mode the weight belongs to (a note in ``sweep.json`` says so when the contract named another).
+
+Every bundle is made and measured as ``enfo-owner forge`` makes and measures its own (the one
+protocol, :mod:`.protocol`): the same forging call and settings, the same hardening
+(``round_integers``, hard categoricals), the same ``full`` reference rows, outside and test
+rows, and with ``--attackers`` the same attackers (the fast zoo within
+``forge.rivalry.seconds``). So the value equal to the contract's gives forge's figures.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .common import Progress, context, data_inputs, encapsulate_contract, notify, report_meta
+from .common import Progress, collect_warnings, context, data_inputs, encapsulate_contract, notify, report_meta
 from .owner_data import load_owner_split
+from .protocol import harden, protocol_rows
 
 __all__ = ["SWEEP_PHASES", "SweepRun", "run_sweep"]
 
@@ -115,6 +122,7 @@ def run_sweep(
     -------
     SweepRun
     """
+    from ..evaluate.core import OUTSIDE_ROWS
     from ..evaluate.sweep import MODE_OF, SWEEP_FILES, check_sweep, sweep, write_sweep
     from ..outputs import check_folder_outputs
 
@@ -144,17 +152,35 @@ def run_sweep(
     spec = encapsulate_contract(contract, split.X_train, split.y_train, progress, caught,
                                     columns=split.columns)
     notify(progress, "sweep", 0.0)
-    run = sweep
+    extra: dict[str, Any] = {}
     if classify:  # accuracy where RMSE was (evaluate/classify_sweep.py)
         from ..evaluate.classify_sweep import sweep_classification as run
 
         notes.append(split.task_note)
+    else:  # the one protocol: forge's forging, hardening, full-reference rows and attackers
+        run = sweep
+        with collect_warnings(caught):
+            rows = protocol_rows(contract, split)
+        if own_rows != OUTSIDE_ROWS:
+            notes.append(f"{own_rows} own rows instead of the protocol's {OUTSIDE_ROWS} outside rows: the test "
+                         f"rows differ from enfo-owner forge's, and so do the figures.")
+
+        def forge_at(value, callback):
+            """The rows ``enfo-owner forge`` would sign with the weight at ``value``."""
+            from ..forge import forge
+
+            settings = split.forge_settings(contract, mode=mode, **{param: value})
+            forged = forge(*split.forge_rows(), spec, settings, callback=callback)
+            return harden(contract, spec, forged, split, rows.test)[0]
+
+        extra = dict(forge_fn=forge_at, full_rows=(rows.X_full, rows.y_full),
+                     attacker_seconds=contract.forge.rivalry.seconds)
     with context(contract.where("forge")):
         result = run(
             spec, Xa_train, ya_train, split.X_test, split.y_test,
-            param=param, values=vals, forge_kwargs=kw, own_rows=own_rows,
+            param=param, values=vals, forge_kwargs=kw if classify else {**kw, "mode": mode}, own_rows=own_rows,
             seed=contract.data.seed, attackers=attackers,
-            progress=lambda f: notify(progress, "sweep", f),
+            progress=lambda f: notify(progress, "sweep", f), **extra,
         )
     notify(progress, "report", 0.0)
     body = {
@@ -167,7 +193,8 @@ def run_sweep(
         out=Path(out), json_path=json_path, png_path=png_path, html_path=html_path,
         param=param, mode=mode, rows=result["forge"]["rows"], split=result["split"],
         key_rmse={} if classify else {"full": result["reference"]["full_key_rmse"],
-                                      "own": result["reference"]["own_key_rmse"]},
+                                      "own": result["reference"]["own_key_rmse"],
+                                      "sampled": result["reference"]["sampled_key_rmse"]},
         key_accuracy={"full": result["reference"]["full"]["accuracy"],
                       "own": result["reference"]["own"]["accuracy"]} if classify else None,
         results=[_result_row(r, classify) for r in result["results"]],
@@ -183,4 +210,5 @@ def _result_row(r: dict, classify: bool) -> dict[str, Any]:
                 "gain": r["augmentation"]["gain"], **div,
                 **({"best_attacker_minus_key": r["attackers"]["best_minus_key"]} if "attackers" in r else {})}
     return {"value": r["value"], "key_rmse": r["key_rmse"], "gain": r["augmentation"]["gain"], **div,
-            **({"best_attacker_ratio": r["attackers"]["best_ratio"]} if "attackers" in r else {})}
+            **({"best_attacker": r["attackers"]["best"], "best_attacker_ratio": r["attackers"]["best_ratio"],
+                "best_attacker_interval": r["attackers"]["interval"]} if "attackers" in r else {})}

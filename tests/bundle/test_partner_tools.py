@@ -37,14 +37,26 @@ def test_augment_matches_a_hand_written_cross_validation(verified, own):
 
 
 def test_check_scores_families_trained_on_the_bundle(verified, own):
+    from enfo_sdk.evaluate import split_holdout
+
     res = partner.check(verified, own, families=["krr", "ridge"], cv=3)
     assert isinstance(res, partner.CheckReport)
     assert res.to_json()["best_ratio"] == res.best_ratio
     assert set(res["models"]) == {"krr", "ridge"}
+    # the owner's protocol on the partner's 300 rows: 150 outside rows, 150 test rows (seed 0)
+    outside, test = split_holdout(300, 1000, 0)
     X = own[["x1", "x2", "x3", "x4"]].to_numpy()
     y = own["y"].to_numpy()
     key = partner.train(verified)
-    assert res["key_rmse"] == pytest.approx(np.sqrt(np.mean((key.predict(X) - y) ** 2)), rel=1e-12)
+    assert res["key_rmse"] == pytest.approx(np.sqrt(np.mean((key.predict(X[test]) - y[test]) ** 2)), rel=1e-12)
+    assert (res.rivalry["test_rows"], res.rivalry["outside_rows"]) == (150, 150)
+    mixed = verified.manifest.key.build().fit(np.vstack([verified.X, X[outside]]), np.r_[verified.y, y[outside]])
+    mixed_rmse = np.sqrt(np.mean((mixed.predict(X[test]) - y[test]) ** 2))
+    assert res.rivalry["outside"]["value"] == pytest.approx(mixed_rmse / res["key_rmse"], rel=1e-9)
+    assert res.record is None  # this bundle was written without a record
+    everything = partner.check(verified, own, families=["ridge"], cv=3, outside_rows=0)
+    assert everything["key_rmse"] == pytest.approx(np.sqrt(np.mean((key.predict(X) - y) ** 2)), rel=1e-12)
+    assert everything.rivalry["outside"] is None
     assert res["best_ratio"] == pytest.approx(res["best_rmse"] / res["key_rmse"])
     assert res["best_rmse"] == min(m["rmse"] for m in res["models"].values())
 

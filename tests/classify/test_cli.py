@@ -61,7 +61,19 @@ def test_forge_states_the_task_and_reports_classification_metrics(tmp_path):
     assert set(labels.ravel()) == {0.0, 1.0} and (labels.sum(1) == 1.0).all()
 
     bundle, public = tmp_path / "out" / "b.parquet", tmp_path / "keys" / "owner.key.pub"
-    assert runner.invoke(partner, ["verify", str(bundle), "--trust", str(public)]).exit_code == 0
+    shown = runner.invoke(partner, ["verify", str(bundle), "--trust", str(public), "--json"])
+    assert shown.exit_code == 0, shown.output
+    # the signed record holds what forge measured for a classification key: its metrics per side
+    record = json.loads(shown.stdout)["rivalry"]
+    assert record["task"] == "classification" and set(record["key"]) == set(hard["test"])
+    for side, figures in hard["test"].items():
+        for name in ("accuracy", "balanced_accuracy", "log_loss", "brier", "roc_auc"):
+            assert record["key"][side][name] == pytest.approx(figures[name], rel=1e-12)
+    assert record["protocol"]["rows"]["test"] == hard["owner_rows"]["held_out"] and record["attackers"] == {}
+    text = runner.invoke(partner, ["verify", str(bundle), "--trust", str(public)]).output
+    line = next(t for t in text.splitlines() if t.strip().startswith("12 forged rows"))
+    assert line.split()[3:5] == [f"{record['key']['forged']['accuracy']:.4g}",
+                                 f"{record['key']['forged']['balanced_accuracy']:.4g}"], text
     model = tmp_path / "m.parquet"
     r = runner.invoke(partner, ["train", str(bundle), "--trust", str(public), "--out", str(model)])
     assert r.exit_code == 0, r.output

@@ -41,6 +41,16 @@ def test_evaluate_a_bundle_writes_metrics_and_a_self_contained_report(runner, fo
     assert ev["full"]["key_rmse"] == pytest.approx(m["test_rmse_full"], rel=1e-9)
     assert ev["bundle"]["key_rmse"] == pytest.approx(m["test_rmse_forged"], rel=1e-9)
     assert ev["baselines"]["sampled"]["key_rmse"] == pytest.approx(m["test_rmse_sampled"], rel=1e-9)
+    # ... and so did the signed rivalry record: the same figures, the same membership attack
+    record = manifest.rivalry
+    assert record.key["full"]["rmse"] == pytest.approx(ev["full"]["key_rmse"], rel=1e-9)
+    assert record.key["forged"]["rmse"] == pytest.approx(ev["bundle"]["key_rmse"], rel=1e-9)
+    assert record.key["sampled"]["rmse"] == pytest.approx(ev["baselines"]["sampled"]["key_rmse"], rel=1e-9)
+    assert record.mcaa.accuracy == pytest.approx(ev["bundle"]["privacy"]["mc_attack"]["accuracy"], rel=1e-9)
+    assert record.mcaa.candidates == ev["bundle"]["privacy"]["mc_attack"]["candidates"]
+    assert record.outside.value == pytest.approx(
+        ev["bundle"]["external"]["augmented"] / ev["bundle"]["external"]["bundle"], rel=1e-9)
+    assert (record.protocol.rows.test, record.protocol.rows.outside) == (ev["split"]["test"], ev["split"]["external"])
     page = (out / "report.html").read_text()
     assert not re.search(r'src="(?!data:image/png;base64,)', page)  # nothing external
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)

@@ -216,9 +216,9 @@ def test_console_scripts_point_at_the_guarded_entry_points():
 def test_the_full_reference_fits_a_stated_sample_of_a_large_table(runner, project, monkeypatch):
     """A 2.55 M-row table asked 30 TiB for the full-data reference after forging; above
     FULL_REFERENCE_MAX_ROWS the reference trains on a seeded sample, and says so."""
-    from enfo_sdk.workflows import forge_run
+    from enfo_sdk.workflows import protocol
 
-    monkeypatch.setattr(forge_run, "FULL_REFERENCE_MAX_ROWS", 100)
+    monkeypatch.setattr(protocol, "FULL_REFERENCE_MAX_ROWS", 100)
     contract = write_contract(project, tiny_contract())
     result = invoke_within(120, runner, owner, ["forge", "--contract", str(contract), "--json"])
     assert result.exit_code == 0, result.output

@@ -66,3 +66,35 @@ def test_sweep_writes_json_png_and_a_self_contained_page(runner, contract, tmp_p
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert [base64.b64decode(i) for i in images] == [(out / "sweep.png").read_bytes()]
     assert sorted(p.name for p in out.iterdir()) == ["sweep.html", "sweep.json", "sweep.png"]  # no temp files
+
+
+def test_sweep_at_the_contracts_setting_gives_forges_figures(runner, project, tmp_path):
+    """One protocol (docs/metrics.md): the swept value equal to the contract's forges and
+    measures the bundle forge signs -- same settings, hardening, full reference, test rows and
+    attackers -- so every figure they share agrees to 1e-9."""
+    import pandas as pd
+
+    table = pd.read_csv(project / "owner.csv")
+    table["x1"] = table["x1"].round()  # an integer column: round_integers changes the forged rows
+    table.to_csv(project / "owner.csv", index=False)
+    forge = {"rows": 20, "steps": 30, "mode": "rival", "round_integers": True,
+             "rivalry": {"seconds": 0.001}}  # the first attacker of each thread only, in both
+    contract = write_contract(project, tiny_contract(forge=forge))
+    made = runner.invoke(cli, ["forge", "--contract", str(contract), "--json"])
+    assert made.exit_code == 0, made.output
+    forged = json.loads(made.stdout)
+    assert "forged_soft" in forged["test_rmse"]  # hardening did change the rows
+    swept = runner.invoke(cli, ["evaluate", "--contract", str(contract), "--out", str(tmp_path / "s"), "--json",
+                                "--sweep", "rival_weight=0,0.5", "--attackers"])
+    assert swept.exit_code == 0, swept.output
+    body = json.loads(swept.stdout)
+    at_contract = body["results"][0]  # rival_weight 0: the contract's (the default)
+    assert body["key_rmse"]["full"] == pytest.approx(forged["test_rmse"]["full"], rel=1e-9)
+    assert body["key_rmse"]["sampled"] == pytest.approx(forged["test_rmse"]["sampled"], rel=1e-9)
+    assert at_contract["key_rmse"] == pytest.approx(forged["test_rmse"]["forged"], rel=1e-9)
+    r = forged["rivalry"]
+    assert at_contract["best_attacker"] == r["best"] and list(r["attackers"]) == ["ridge", "knn"]
+    assert at_contract["best_attacker_ratio"] == pytest.approx(r["ratio"]["value"], rel=1e-9)
+    assert at_contract["best_attacker_interval"] == pytest.approx([r["ratio"]["low"], r["ratio"]["high"]], rel=1e-9)
+    assert body["split"]["test"] == forged["owner_rows"]["test"] and body["split"]["own"] == forged["owner_rows"]["outside"]
+    assert body["results"][1]["key_rmse"] != at_contract["key_rmse"]  # the other value forged other rows

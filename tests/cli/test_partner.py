@@ -31,6 +31,76 @@ def test_verify_ok(runner, forged):
     assert body["forging"] == {"mode": "rival", "weights": {"alignment": 0.0, "adaptability": 0.0, "rival": 0.0}}
 
 
+def test_verify_and_inspect_show_the_signed_rivalry_record(runner, forged):
+    from enfo_sdk.bundle.verify import read_envelope_unverified
+    from owner_cli.main import cli as owner
+
+    manifest, _ = read_envelope_unverified(forged["bundle"])
+    r = manifest.rivalry  # forged with forge.rivalry.seconds 0: figures, intervals, no attackers
+    rows = r.protocol.rows
+    expected = [
+        f"signed record v1 (enfo-one-protocol-v1): {rows.test} test rows, {rows.outside} outside rows of "
+        f"{rows.held_out} held out",
+        f"key test RMSE: all {rows.full_reference} training rows {r.key['full']['rmse']:.4g}, 20 forged rows "
+        f"{r.key['forged']['rmse']:.4g}, 20 sampled rows {r.key['sampled']['rmse']:.4g}",
+        f"forged / all rows          x{r.key_vs_full.value:.3f} [{r.key_vs_full.low:.2f}, {r.key_vs_full.high:.2f}]",
+        "best attacker / key        - (no attackers were run: forge.rivalry.seconds 0)",
+        f"+{rows.outside} outside rows / forged x{r.outside.value:.3f}",
+        f"membership attack (MCAA)   {r.mcaa.accuracy:.3f} on {r.mcaa.candidates} candidates",
+    ]
+    result = runner.invoke(partner, ["verify", str(forged["bundle"]), "--trust", str(forged["public"])])
+    assert result.exit_code == 0, result.output
+    assert "  rivalry   signed record v1" in result.output
+    for line in expected:
+        assert line in result.output, result.output
+    body = json.loads(runner.invoke(partner, ["verify", str(forged["bundle"]), "--trust", str(forged["public"]),
+                                              "--json"]).stdout)
+    assert body["rivalry"] == r.model_dump(mode="json")
+    shown = runner.invoke(owner, ["inspect", str(forged["bundle"])])
+    assert shown.exit_code == 0 and "rivalry (the owner's measured figures, as signed):" in shown.output
+    for line in expected:
+        assert line in shown.output, shown.output
+
+
+def test_check_on_the_owners_own_held_out_rows_reproduces_the_signed_record(runner, project, tmp_path):
+    """check re-runs the record's measurement: on the very rows the owner held out, in the same
+    order, the partner's figures equal the owner's signed ones (same split, attackers, bootstrap)."""
+    from enfo_sdk import partner as partner_api
+    from enfo_sdk.bundle import verify
+    from enfo_sdk.contract import load_contract
+    from enfo_sdk.signing import TrustStore, load_public_key
+    from enfo_sdk.workflows.owner_data import split_indices
+
+    from .conftest import tiny_contract, write_contract
+
+    forge = {"rows": 20, "steps": 30, "rivalry": {"seconds": 0.001}}  # one attacker per thread: ridge, knn
+    contract = write_contract(project, tiny_contract(forge=forge))
+    result = runner.invoke(owner, ["forge", "--contract", str(contract), "--quiet"])
+    assert result.exit_code == 0, result.output
+    store = TrustStore()
+    store.add("owner", load_public_key(tmp_path / "default-keys" / "owner.key.pub"))
+    verified = verify(project / "out" / "owner.bundle.parquet", store)
+    record = verified.manifest.rivalry
+    table = pd.read_csv(project / "owner.csv")
+    _, held_out = split_indices(len(table), load_contract(contract))
+    families = list(record.attackers)
+    assert families == ["ridge", "knn"]
+    res = partner_api.check(verified, table.iloc[held_out], families=families)
+    assert res.best == record.best and res.record == record.model_dump(mode="json")
+    assert res.key_rmse == pytest.approx(record.key["forged"]["rmse"], rel=1e-9)
+    for name in families:
+        assert res.models[name]["ratio"] == pytest.approx(record.attackers[name].ratio, rel=1e-9)
+        assert res.models[name]["params"] == record.attackers[name].params
+    for mine, signed in ((res.rivalry["ratio"], record.best_ratio), (res.rivalry["outside"], record.outside)):
+        for part in ("value", "low", "high"):
+            assert mine[part] == pytest.approx(getattr(signed, part), rel=1e-9)
+    assert (res.rivalry["test_rows"], res.rivalry["outside_rows"]) == (record.protocol.rows.test,
+                                                                        record.protocol.rows.outside)
+    text = "\n".join(res.lines("nu-method"))
+    assert "same measurement, your rows beside the owner's signed record" in text
+    assert f"x{record.best_ratio.value:.3f} [{record.best_ratio.low:.2f}, {record.best_ratio.high:.2f}] {record.best}" in text
+
+
 def test_trust_store_file_and_env_default(runner, forged, tmp_path, monkeypatch):
     other = generate_private_key().public_key()
     store = tmp_path / "trusted"
