@@ -1,17 +1,12 @@
-"""The forge run's full-data reference, fitted on a background thread while forging runs."""
+"""The forge run's full-data reference: fitted once, on first use, equal to a direct fit."""
 
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_info
 
 from enfo_sdk.data.builtin import friedman3
-from enfo_sdk.workflows.forge_run import FullReference, key_predictions
-
-
-def _threads():
-    return [(i["internal_api"], i["num_threads"]) for i in threadpool_info()]
+from enfo_sdk.workflows.protocol import FullReference, key_predictions
 
 
 @pytest.fixture(scope="module")
@@ -34,22 +29,24 @@ def spec(split):
         return encapsulate(X, y, search={"bandwidth": [2.0], "iterations": [300]}, cv=3, max_widen=0)
 
 
-def test_background_fit_equals_the_foreground_one(split, spec):
-    before = _threads()
+def test_predictions_equal_a_direct_fit_and_are_fitted_once(split, spec, monkeypatch):
+    from enfo_sdk.workflows import protocol
+
     test = np.arange(0, 300, 2)
     ref = FullReference.start(spec, split, 0, test)
-    assert all(n == 1 for api, n in _threads() if api == "blas")  # held while it runs
+    calls = []
+    real = protocol.key_predictions
+    monkeypatch.setattr(protocol, "key_predictions", lambda *a: (calls.append(1), real(*a))[1])
     pred = ref.predictions()
-    assert _threads() == before  # given back
+    assert ref.predictions() is pred and len(calls) == 1  # the full figure and the rivalry check share it
     X, y = split.train_arrays
-    np.testing.assert_allclose(pred, key_predictions(spec, X, y, split.X_test[test]), rtol=1e-12, atol=1e-12)
+    direct = spec.build().fit(X, y).predict(split.X_test[test])
+    np.testing.assert_allclose(pred, direct, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(pred, key_predictions(spec, X, y, split.X_test[test]), rtol=0, atol=0)
 
 
-def test_an_error_in_the_background_is_raised_by_predictions(split, spec):
-    before = _threads()
+def test_an_error_in_the_fit_is_raised_by_predictions(split, spec):
     bad = spec.model_copy(update={"hyperparameters": {**spec.hyperparameters, "bandwidth": -1.0}})
     ref = FullReference.start(bad, split, 0, np.arange(10))
-    with pytest.raises(Exception) as info:
+    with pytest.raises(Exception, match="bandwidth"):
         ref.predictions()
-    assert "bandwidth" in str(info.value)
-    assert _threads() == before

@@ -294,7 +294,7 @@ def run_forge(
 
     classification, rivalry, outside, reference = None, None, (), None
     if split.task != "classification":
-        with collect_warnings(caught):  # the key on all training rows, fitted while forging runs
+        with collect_warnings(caught):  # the held-out roles and the full reference's rows (a warning above the cap)
             rows, reference = start_protocol(contract, spec, split)
         outside = rows.outside
     try:
@@ -319,7 +319,7 @@ def run_forge(
                     rivalry = measured.rivalry
     finally:
         if reference is not None:
-            reference.close(wait=False)  # done by now unless the run failed
+            reference.close()
     split.close()
 
     with phases.phase("write"):

@@ -91,8 +91,8 @@ def protocol_rows(contract, split: OwnerSplit) -> ProtocolRows:
 
 
 def start_protocol(contract, spec, split: OwnerSplit) -> tuple[ProtocolRows, "FullReference"]:
-    """:func:`protocol_rows`, with the ``full`` reference's fit started on a background thread
-    (:class:`FullReference`) so it runs while forging does; close the reference when done."""
+    """:func:`protocol_rows` and the ``full`` reference (:class:`FullReference`, fitted when its
+    predictions are first asked for); close the reference when done."""
     outside, test = split.holdout_roles(contract.data.seed)
     reference = FullReference.start(spec, split, contract.data.seed, test)
     return ProtocolRows(outside, test, *reference.rows), reference
@@ -101,22 +101,20 @@ def start_protocol(contract, spec, split: OwnerSplit) -> tuple[ProtocolRows, "Fu
 class FullReference:
     """The key trained on all the owner's training rows (at most :data:`FULL_REFERENCE_MAX_ROWS`,
     a seeded sample above, with a warning) and its predictions on the protocol's test rows:
-    the ``full`` figure, the slowest single fit of a forge run.
+    the ``full`` figure, the slowest single fit of a forge run, fitted once (on first use by
+    :meth:`predictions`) and shared by the ``full`` figure and the rivalry check.
 
-    :meth:`start` fits it on a background thread, so it runs on a core the forging loop leaves
-    idle (forging small bundles uses one torch thread, :meth:`ForgeSettings.torch_threads`);
-    :meth:`predictions` waits for it. From :meth:`start` until :meth:`close` numpy's BLAS is
-    held to one thread in the whole process, so the two threads do not compete and every
-    numpy product in that window (the fit, forging's) has the same thread count whenever the
-    fit ends. The fit is the same float64 computation as in the foreground. An exception in
-    the fit is raised by :meth:`predictions`; an interrupted run leaves the daemon thread to
-    die with the process.
+    It is fitted in the foreground, after forging. Fitting it on a background thread while
+    forging ran was measured slower on an idle 2-core machine: the quick start's forge phase
+    took 24.6 s instead of 12.8 s (the fit's passes over a 5,000 x 5,000 matrix and forging
+    compete for memory bandwidth and cache) for 43.4 s end to end against 41.0 s in the
+    foreground (the forge table's ``time`` line). :meth:`start` and :meth:`close` keep the
+    shape of a run that starts it early and releases it at the end.
     """
 
     def __init__(self, spec, X, y, X_test) -> None:
         self._args = (spec, X, y, X_test)
-        self._pred = self._error = None
-        self._thread = self._limits = None
+        self._pred = None
 
     @property
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
@@ -125,41 +123,20 @@ class FullReference:
 
     @classmethod
     def start(cls, spec, split: OwnerSplit, seed: int, test) -> FullReference:
-        import threading
-
-        from threadpoolctl import threadpool_limits
-
+        """The reference for ``split``'s training rows (sampled above the cap, with a warning)
+        and its held-out rows ``test``; nothing is fitted yet."""
         Xa, ya = full_rows(split, seed)
-        ref = cls(spec, Xa, ya, split.X_test[test])
-        ref._limits = threadpool_limits(limits=1, user_api="blas")
-        ref._thread = threading.Thread(target=ref._run, name="enfo-full-reference", daemon=True)
-        ref._thread.start()
-        return ref
-
-    def _run(self) -> None:
-        try:
-            self._pred = key_predictions(*self._args)
-        except BaseException as e:  # re-raised in the caller's thread by predictions()
-            self._error = e
+        return cls(spec, Xa, ya, split.X_test[test])
 
     def predictions(self) -> np.ndarray:
-        """The key's predictions on the test rows (waits for the fit to finish)."""
-        self.close()
-        if self._error is not None:
-            raise self._error
-        if self._pred is None:  # never started: fit here
+        """The key's predictions on the test rows (fitted on the first call)."""
+        if self._pred is None:
             self._pred = key_predictions(*self._args)
         return self._pred
 
     def close(self, wait: bool = True) -> None:
-        """Wait for the fit (unless not ``wait``: a run that failed or was interrupted leaves
-        it to die with the process) and give numpy's BLAS its threads back (idempotent)."""
-        if self._thread is not None and wait:
-            self._thread.join()
-        self._thread = None
-        if self._limits is not None:
-            self._limits.restore_original_limits()
-            self._limits = None
+        """Release the fitted predictions (idempotent)."""
+        self._pred = None
 
 
 def key_predictions(spec, X_train, y_train, X_test) -> np.ndarray:

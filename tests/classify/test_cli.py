@@ -69,7 +69,10 @@ def test_forge_states_the_task_and_reports_classification_metrics(tmp_path):
     for side, figures in hard["test"].items():
         for name in ("accuracy", "balanced_accuracy", "log_loss", "brier", "roc_auc"):
             assert record["key"][side][name] == pytest.approx(figures[name], rel=1e-12)
-    assert record["protocol"]["rows"]["test"] == hard["owner_rows"]["held_out"] and record["attackers"] == {}
+    # scored on the one protocol's test rows: the held-out rows less the outside rows
+    rows = record["protocol"]["rows"]
+    assert rows["test"] == hard["owner_rows"]["test"] == hard["owner_rows"]["held_out"] - hard["owner_rows"]["outside"]
+    assert rows["outside"] == hard["owner_rows"]["outside"] > 0 and record["attackers"] == {}
     text = runner.invoke(partner, ["verify", str(bundle), "--trust", str(public)]).output
     line = next(t for t in text.splitlines() if t.strip().startswith("12 forged rows"))
     assert line.split()[3:5] == [f"{record['key']['forged']['accuracy']:.4g}",
