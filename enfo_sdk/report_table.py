@@ -56,6 +56,8 @@ def format_forge_table(summary: Mapping[str, Any]) -> str:
     for label, value, diff in lines:
         out.append(f"{label:<{width}}  {value:>10.4g}  {diff:>11}")
     out += _rivalry_lines(summary.get("rivalry"))
+    if summary.get("dial"):
+        out.append(summary["dial"]["message"])
     sec = summary["seconds"]
     phases = ", ".join(
         f"{name} {format_seconds(sec[name])}" for name in ("encapsulate", "forge", "evaluate", "write")

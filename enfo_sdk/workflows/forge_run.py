@@ -5,7 +5,9 @@
     2. read the owner's table and hold out the seeded test split (:mod:`.owner_data`);
     3. *encapsulate*: choose the key's hyperparameters by CV on the training rows (or keep a
        previous bundle's key, ``--from``);
-    4. *forge*: ``forge.rows`` synthetic rows for that key;
+    4. *forge*: ``forge.rows`` synthetic rows for that key; with ``forge.rivalry.max_key_cost``
+       the rival dial then moves their targets (:mod:`enfo_sdk.forging.dial`, scored on
+       forging's validation split, never the test rows);
     5. *evaluate*: test RMSE of the key trained on all training rows, on the forged rows and
        on the same number of real training rows sampled at random (seeded), on the test rows of
        the one protocol (docs/metrics.md: the held-out rows less the outside rows, as
@@ -76,6 +78,9 @@ class ForgeRun:
         Owner rows used for encapsulation and forging, and held out (outside + test rows).
     rivalry : RivalryCheck or None
         The rivalry check (None when ``forge.rivalry.seconds`` is 0).
+    dial : DialRecord or None
+        What the rival dial chose (:mod:`enfo_sdk.forging.dial`; None when
+        ``forge.rivalry.max_key_cost`` is not set).
     n_outside : int
         Held-out rows used as outside rows; the other ``n_test - n_outside`` are the test rows.
     seconds : dict
@@ -102,6 +107,7 @@ class ForgeRun:
     classification: dict[str, Any] | None = None  # a classification run's summary (classify_run)
     rivalry: Any = None
     n_outside: int = 0
+    dial: Any = None
 
     @property
     def rows(self) -> int:
@@ -134,6 +140,7 @@ class ForgeRun:
             },
             "report": str(self.report) if self.report else None,
             "rivalry": self.rivalry.to_json() if self.rivalry is not None else None,
+            "dial": self.dial.to_json() if self.dial is not None else None,
             "warnings": list(self.warnings),
             **(self.classification or {}),  # a classification run: its figures and the bundle's key
         }
@@ -285,9 +292,11 @@ def run_forge(
             reference = FullReference.start(spec, split, contract.data.seed, test)
     try:
         with phases.phase("forge") as report:
+            settings = split.forge_settings(contract, **extra)
             with collect_warnings(caught), context(contract.where("forge")):
-                result = forge(*split.forge_rows(), spec, split.forge_settings(contract, **extra),
+                result = forge(*split.forge_rows(), spec, settings,
                                callback=lambda p: report(p.step / p.steps), init_rows=init_rows)
+            result, dial = _dial(contract, split, result, settings)
 
         with phases.phase("evaluate") as report:
             if split.task == "classification":  # accuracy and friends (workflows/classify_run.py)
@@ -315,7 +324,7 @@ def run_forge(
         contract=contract, bundle=bundle, manifest=manifest, result=result, spec=spec,
         test_rmse=test_rmse, n_train=split.n_train, n_test=split.n_test,
         seconds=phases.total(), signer=signer, warnings=caught, classification=classification,
-        rivalry=rivalry, n_outside=len(outside),
+        rivalry=rivalry, n_outside=len(outside), dial=dial,
     )
     files = {outputs[contract.where("output.bundle")]: data}
     if contract.output.report is not None:
@@ -472,6 +481,21 @@ def _test_rmse(spec, split: OwnerSplit, result, seed: int, test, report, referen
     preds["sampled"] = key_predictions(spec, Xa[sample], ya[sample], Xt)
     report(3 / 4)
     return {k: _rmse(p, yt) for k, p in preds.items()}, preds
+
+
+def _dial(contract, split: OwnerSplit, result, settings):
+    """The rival dial on the forged rows (:func:`enfo_sdk.forging.dial.calibrate`), scored on
+    forging's own validation split; ``(result, None)`` when ``forge.rivalry.max_key_cost`` is
+    not set."""
+    from ..forging.dial import calibrate
+
+    r = contract.forge.rivalry
+    if r.max_key_cost is None:
+        return result, None
+    X, y = split.forge_rows()
+    with context(contract.where("forge.rivalry.max_key_cost")):
+        return calibrate(result, X, y, target=r.target, max_key_cost=r.max_key_cost,
+                         validation=settings.validation, seed=settings.seed, seconds=r.seconds)
 
 
 def _rivalry(contract, spec, split: OwnerSplit, result, outside, test, preds):
