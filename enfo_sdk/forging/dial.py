@@ -29,13 +29,18 @@ limits the move on a smooth key whose least-visible direction costs nothing by i
 
 **The key cost, exactly.** Because the key is linear in ``t``, its validation RMSE after the
 move is ``RMSE(A_val t' - t_val)``: no refit. ``cost(move) = that / RMSE(A_val t - t_val) - 1``
-is evaluated on the grid :data:`MOVE_GRID`; ``move_max`` is the largest grid value within
-``max_key_cost``.
+is evaluated on the grid :data:`MOVE_GRID`. On a split of a few dozen rows its cross term
+``2 r . A d`` is noise that can make a large move look free, so the budget also holds for the
+cost without luck, ``sqrt(1 + |A d|^2 / |r|^2) - 1`` over all the plan's owner rows
+(:meth:`DialPlan.settled_cost`); ``move_max`` is the largest grid value within ``max_key_cost``
+by both.
 
 **Choosing.** The candidates ``0`` (the forged rows as they are), ``move_max / 2`` and ``move_max``
 (those within the budget) are each scored by the forge's fast attacker zoo
 (:func:`enfo_sdk.evaluate.rivalry.rivalry_check`, tuned by CV on the candidate rows) on the
-validation split -- never the test rows -- and the one with the highest best-attacker / key ratio
+validation split -- never the test rows. A move is *confirmed* when the lower end of its ratio's
+95% bootstrap interval over the validation rows is above the unmoved rows' ratio, and the
+confirmed candidate (the unmoved rows always are) with the highest best-attacker / key ratio
 is kept. Its ``move``, validation key cost and ratio go into the bundle's settings record
 (:meth:`DialRecord.settings`); :attr:`DialRecord.met` says whether the target was reached.
 
@@ -92,7 +97,10 @@ class DialRecord:
     move_max : float
         The largest grid move within the budget (0 when none is).
     candidates : list of dict
-        Every candidate scored: move, key_cost, ratio, best.
+        Every candidate scored: move, key_cost, settled_cost, best, ratio and the lower end of
+        its 95% bootstrap interval over the validation rows (ratio_low).
+    settled_cost : float
+        The chosen move's cost without luck (:meth:`DialPlan.settled_cost`).
     validation_rows : int
     clipped : bool
         Whether the target's box bounded the moved targets.
@@ -111,6 +119,7 @@ class DialRecord:
     validation_rows: int
     clipped: bool
     candidates: list[dict[str, Any]] = field(default_factory=list)
+    settled_cost: float = 0.0
     seconds: float = 0.0
 
     @property
@@ -122,7 +131,7 @@ class DialRecord:
         return {
             "dial_target": float(self.target), "dial_max_key_cost": float(self.max_key_cost),
             "dial_move": float(self.move), "dial_key_move": float(self.key_move),
-            "dial_key_cost": float(self.key_cost),
+            "dial_key_cost": float(self.key_cost), "dial_settled_cost": float(self.settled_cost),
             "dial_val_ratio": None if self.ratio is None else float(self.ratio),
             "dial_base_val_ratio": None if self.base_ratio is None else float(self.base_ratio),
             "dial_validation_rows": int(self.validation_rows), "dial_met": bool(self.met),
@@ -131,8 +140,14 @@ class DialRecord:
     def message(self) -> str:
         """One line: what the dial did, and plainly whether the target was met within the budget."""
         reached = "no attacker ran" if self.ratio is None else f"x{self.ratio:.3f} ({self.best})"
+        if self.move > 0:
+            moved = f"targets moved {self.move:.3g} sd"
+        elif self.move_max > 0:
+            moved = "rows unmoved: no move within the budget was confirmed more rival"
+        else:
+            moved = "rows unmoved: every move costs more than the budget"
         where = (f"on the {self.validation_rows:,} validation rows at key cost {100 * self.key_cost:+.1f}% "
-                 f"(targets moved {self.move:.3g} sd; budget {100 * self.max_key_cost:.1f}%)")
+                 f"({moved}; budget {100 * self.max_key_cost:.1f}%)")
         if self.met:
             return f"rival dial: best attacker / key {reached} {where}, target x{self.target:g} met"
         return (f"rival dial: target x{self.target:g} NOT met within the key-cost budget "
@@ -223,6 +238,9 @@ class DialPlan:
     A_val : ndarray of shape (n_val, m)
         The key's predictions on the validation rows as a linear map of the targets.
     t_val : ndarray of shape (n_val,)
+    A_owner, r_owner : ndarray of shape (n_owner, m), (n_owner,)
+        ``A`` and the key's residuals on the owner rows the direction was computed on and the
+        validation rows together (for :meth:`settled_cost`).
     box : (float, float) or None
         The target's range when the column encoding bounds it.
     sigma : float
@@ -238,10 +256,18 @@ class DialPlan:
     box: tuple[float, float] | None
     sigma: float
     key_per_move: float
+    A_owner: np.ndarray
+    r_owner: np.ndarray
 
     def targets(self, move: float) -> np.ndarray:
         """The standardized targets after ``move`` (clipped into :attr:`box`)."""
         return targets_at(self.t, self.step, move, self.box)
+
+    def moved(self, result, move: float):
+        """``result`` with its targets after ``move`` (original units; the features unchanged)."""
+        data = result.data.copy()
+        data[result.target_name] = result.spec.preprocessing.inverse_y(self.targets(move))
+        return dataclasses.replace(result, data=data)
 
     def val_rmse(self, move: float) -> float:
         """The key's validation RMSE (standardized) on the targets after ``move``, from ``A``."""
@@ -251,9 +277,23 @@ class DialPlan:
         """The key's validation RMSE after ``move`` over before, minus 1 (exact: no refit)."""
         return self.val_rmse(move) / self.val_rmse(0.0) - 1.0
 
+    def settled_cost(self, move: float) -> float:
+        """The cost without luck: ``sqrt(1 + |A d|^2 / |r|^2) - 1`` over all the owner rows of
+        the plan (``d`` the targets' change, ``r`` the key's residuals), i.e. the cost when the
+        change of the predictions is uncorrelated with the key's errors. On a validation split
+        of a few dozen rows the exact cost's cross term ``2 r . A d`` is noise that can make a
+        large move look free; the budget holds for both (:meth:`budget_cost`)."""
+        d = self.A_owner @ (self.targets(move) - self.t)
+        return float(np.sqrt(1.0 + (d @ d) / (self.r_owner @ self.r_owner)) - 1.0)
+
+    def budget_cost(self, move: float) -> float:
+        """What the budget limits: the larger of :meth:`cost` and :meth:`settled_cost`."""
+        return max(self.cost(move), self.settled_cost(move))
+
     def move_max(self, max_key_cost: float) -> float:
-        """The largest move of :data:`MOVE_GRID` whose cost is within ``max_key_cost`` (0: none)."""
-        within = [float(e) for e in MOVE_GRID if self.cost(float(e)) <= max_key_cost]
+        """The largest move of :data:`MOVE_GRID` whose :meth:`budget_cost` is within
+        ``max_key_cost`` (0: none)."""
+        within = [float(e) for e in MOVE_GRID if self.budget_cost(float(e)) <= max_key_cost]
         return max(within) if within else 0.0
 
 
@@ -282,10 +322,22 @@ def plan(result, X, y, *, validation: float, seed: int):
     r_tr = A_tr @ tf - ttr
     v, sigma = least_visible(A_tr, r_tr)
     m = len(v)
-    out = DialPlan(t=tf, step=np.sqrt(m) * v, A_val=key_matrix(spec, Zf, Zval, tf), t_val=tval,
+    A_val = key_matrix(spec, Zf, Zval, tf)
+    out = DialPlan(t=tf, step=np.sqrt(m) * v, A_val=A_val, t_val=tval,
                    box=_target_box(spec), sigma=sigma,
-                   key_per_move=float(np.sqrt(m) * sigma / np.sqrt(len(ttr)) / _rmse(r_tr)))
+                   key_per_move=float(np.sqrt(m) * sigma / np.sqrt(len(ttr)) / _rmse(r_tr)),
+                   A_owner=np.vstack([A_tr, A_val]), r_owner=np.concatenate([r_tr, A_val @ tf - tval]))
     return out, (pre.inverse_X(Zval), pre.inverse_y(tval))
+
+
+def _confirmed(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The moves whose rivalry the validation split confirms: the lower end of the candidate's
+    95% bootstrap interval (best attacker / key over the validation rows) above the unmoved
+    rows' ratio. The unmoved rows are always confirmed."""
+    base = candidates[0]["ratio"]
+    out = [candidates[0]] if base is not None else []
+    return out + [c for c in candidates[1:] if base is not None and c["ratio_low"] is not None
+                  and c["ratio_low"] > base]
 
 
 def calibrate(result, X, y, *, target: float, max_key_cost: float, validation: float, seed: int,
@@ -325,25 +377,24 @@ def calibrate(result, X, y, *, target: float, max_key_cost: float, validation: f
     names = FAST_ZOO if attackers is None else tuple(attackers)
     candidates = []
     for move in dict.fromkeys([0.0, move_max / 2, move_max]):  # in order, without repeats
-        c = p.cost(move) if move > 0 else 0.0
-        if c > max_key_cost:
+        if move > 0 and p.budget_cost(move) > max_key_cost:
             continue
         check = rivalry_check(result.spec, result.X, pre.inverse_y(p.targets(move)), Xval, yval,
                               seconds=seconds, target=target, names=names, seed=seed)
-        candidates.append({"move": move, "key_cost": c, "best": check.best,
-                           "ratio": None if check.ratio is None else check.ratio[0]})
+        ratio = (None, None) if check.ratio is None else check.ratio[:2]
+        candidates.append({"move": move, "key_cost": p.cost(move) if move > 0 else 0.0,
+                           "settled_cost": p.settled_cost(move) if move > 0 else 0.0,
+                           "best": check.best, "ratio": ratio[0], "ratio_low": ratio[1]})
     base = candidates[0]
-    chosen = max(candidates, key=lambda c: -np.inf if c["ratio"] is None else c["ratio"])
+    chosen = max(_confirmed(candidates), key=lambda c: c["ratio"], default=base)
     record = DialRecord(
         target=float(target), max_key_cost=float(max_key_cost), move=chosen["move"],
         key_move=float(chosen["move"] * p.key_per_move),
         key_cost=chosen["key_cost"], ratio=chosen["ratio"], base_ratio=base["ratio"], best=chosen["best"],
         move_max=move_max, validation_rows=len(yval), clipped=p.box is not None, candidates=candidates,
+        settled_cost=chosen["settled_cost"],
         seconds=time.perf_counter() - t0,
     )
     settings = {**result.settings, **record.settings()}
-    if chosen["move"] == 0.0:
-        return dataclasses.replace(result, settings=settings), record
-    data_new = result.data.copy()
-    data_new[result.target_name] = pre.inverse_y(p.targets(chosen["move"]))
-    return dataclasses.replace(result, data=data_new, settings=settings), record
+    out = p.moved(result, chosen["move"]) if chosen["move"] > 0 else result
+    return dataclasses.replace(out, settings=settings), record
