@@ -48,7 +48,7 @@ from .common import (
 )
 from .owner_data import OwnerSplit, load_owner_split
 
-__all__ = ["PHASES", "ForgeRun", "FullReference", "run_forge", "check_forge_outputs", "key_predictions"]
+__all__ = ["PHASES", "ForgeRun", "FullReference", "apply_dial", "run_forge", "check_forge_outputs", "key_predictions"]
 
 #: Most training rows the ``full`` reference trains the key on (a kernel key's fit holds an
 #: n x n float64 matrix: 10,000 rows take 0.8 GB); above it a seeded sample, with a warning.
@@ -296,7 +296,7 @@ def run_forge(
             with collect_warnings(caught), context(contract.where("forge")):
                 result = forge(*split.forge_rows(), spec, settings,
                                callback=lambda p: report(p.step / p.steps), init_rows=init_rows)
-            result, dial = _dial(contract, split, result, settings)
+            result, dial = apply_dial(contract, split, result, settings)
 
         with phases.phase("evaluate") as report:
             if split.task == "classification":  # accuracy and friends (workflows/classify_run.py)
@@ -483,7 +483,7 @@ def _test_rmse(spec, split: OwnerSplit, result, seed: int, test, report, referen
     return {k: _rmse(p, yt) for k, p in preds.items()}, preds
 
 
-def _dial(contract, split: OwnerSplit, result, settings):
+def apply_dial(contract, split: OwnerSplit, result, settings):
     """The rival dial on the forged rows (:func:`enfo_sdk.forging.dial.calibrate`), scored on
     forging's own validation split; ``(result, None)`` when ``forge.rivalry.max_key_cost`` is
     not set."""
