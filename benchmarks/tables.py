@@ -351,9 +351,9 @@ def compare_lines(on: dict[str, list[dict[str, Any]]], off: dict[str, list[dict[
                   target: float, max_cost: float) -> list[str]:
     """Per table: the dial's runs (``on``) against the same seeds without it (``off``, e.g. the
     ``default`` store), and the summary over the tables both hold."""
-    lines = ["| table | seeds | forged / full off -> on | best attacker / key off -> on (family on) | "
-             "targets moved (sd; per seed) | dial's validation ratio (unmoved -> kept) | dial seconds |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| table | seeds | same rows before the dial | forged / full off -> on | best attacker / key off -> on "
+             "(family on) | targets moved (sd; per seed) | dial's validation ratio (unmoved -> kept) | dial seconds |",
+             "|---|---|---|---|---|---|---|---|"]
     rows = []
     for t in [t for t in TABLES if t in on]:
         runs = sorted(on[t], key=lambda r: r["seed"])
@@ -366,11 +366,16 @@ def compare_lines(on: dict[str, list[dict[str, Any]]], off: dict[str, list[dict[
         mean = lambda fs, k: float(np.mean([f[k] for f in fs]))  # noqa: E731
         row = {"forged_off": mean(f_off, "forged"), "forged_on": mean(f_on, "forged"),
                "attacker_off": mean(f_off, "attacker"), "attacker_on": mean(f_on, "attacker")}
-        rows.append(row)
         dials = [r["dial"] for r in runs]
         val = "; ".join(f"{d['base_ratio']:.3f} -> {d['ratio']:.3f}" for d in dials)
+        # the other store's forged rows against this run's before the dial (the key's test predictions)
+        same = all(np.allclose(r["pred"]["forged_undialled"], base[r["seed"]]["pred"]["forged"], rtol=1e-6, atol=0)
+                   for r in runs)
+        if same:  # the summary compares like with like only
+            rows.append(row)
         lines.append(
-            f"| {t} | {', '.join(str(r['seed']) for r in runs)} | {row['forged_off']:.3f} -> {row['forged_on']:.3f} | "
+            f"| {t} | {', '.join(str(r['seed']) for r in runs)} | {'yes' if same else '**no**'} | "
+            f"{row['forged_off']:.3f} -> {row['forged_on']:.3f} | "
             f"{row['attacker_off']:.3f} -> {row['attacker_on']:.3f} ({', '.join(f['family'] for f in f_on)}) | "
             f"{', '.join(format(d['move'], '.2g') for d in dials)} | {val} | "
             f"{sum(d['seconds'] for d in dials):.0f} |")
@@ -380,7 +385,7 @@ def compare_lines(on: dict[str, list[dict[str, Any]]], off: dict[str, list[dict[
             a = np.array([r[f"attacker_{tag}"] for r in rows])
             both = int(np.sum((f <= 1 + max_cost) & (a >= target)))
             lines.append("")
-            lines.append(f"**Dial {tag}** ({len(rows)} tables): forged / full median {np.median(f):.3f}; best "
+            lines.append(f"**Dial {tag}** ({len(rows)} tables with the same rows before the dial): forged / full median {np.median(f):.3f}; best "
                          f"attacker / key median {np.median(a):.3f}; forged / full <= {1 + max_cost:.2f} and "
                          f"attacker >= {target:g}x on {both} of {len(rows)}.")
     return lines
