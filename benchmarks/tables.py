@@ -194,17 +194,29 @@ def predict(spec, X, y, Xt) -> np.ndarray:
 
 
 def run_seed(table: Table, p: dict[str, Any], seed: int, forge_overrides: dict[str, Any],
-             attackers: tuple[str, ...]) -> dict[str, Any]:
-    """Forge once with ``seed`` and measure everything on the test rows; JSON-ready."""
+             attackers: tuple[str, ...], dial: tuple[float, float, float] | None = None) -> dict[str, Any]:
+    """Forge once with ``seed`` and measure everything on the test rows; JSON-ready. ``dial``
+    (target, max_key_cost, seconds) runs the rival dial (:func:`enfo_sdk.forging.dial.calibrate`)
+    on the forged rows first, as ``forge.rivalry.max_key_cost`` does in a contract."""
     from enfo_sdk import forge
     from enfo_sdk.evaluate import make_baseline
     from enfo_sdk.evaluate.attackers import make_attacker
+    from enfo_sdk.forging.settings import ForgeSettings
 
     spec, Xtr, ytr = p["spec"], p["X"].to_numpy(np.float64), p["y"].to_numpy(np.float64)
     m = min(FORGED_ROWS, len(ytr) // 4)
     t0 = time.perf_counter()
     res = forge(p["X"], p["y"], spec, rows=m, seed=seed, **forge_overrides)
     forge_seconds = time.perf_counter() - t0
+    dial_record, base_pred = None, None
+    if dial is not None:
+        from enfo_sdk.forging.dial import calibrate
+
+        s = ForgeSettings.build(rows=m, seed=seed, **forge_overrides)
+        base_pred = predict(spec, res.X, res.y, p["Xt"])
+        res, rec = calibrate(res, p["X"], p["y"], target=dial[0], max_key_cost=dial[1],
+                             validation=s.validation, seed=s.seed, seconds=dial[2])
+        dial_record = rec.to_json()
     Xf, yf = np.asarray(res.X, np.float64), np.asarray(res.y, np.float64)
     sampled = make_baseline("sampled", np.column_stack([Xtr, ytr]), m, seed=seed)
     pred = {
@@ -222,12 +234,15 @@ def run_seed(table: Table, p: dict[str, Any], seed: int, forge_overrides: dict[s
             search.fit(Xf, yf)
         pred[f"attacker:{name}"] = np.asarray(search.predict(p["Xt"]), np.float64)
         params[name] = {k.rsplit("__", 1)[-1]: v for k, v in search.best_params_.items()}
+    if dial is not None:
+        pred["forged_undialled"] = base_pred
     return {
-        "table": table.name, "seed": seed, "rows": m, "n_read": p["n_read"], "n": p["n"],
+        "dial": dial_record, "table": table.name, "seed": seed, "rows": m, "n_read": p["n_read"], "n": p["n"],
         "n_train": len(ytr), "n_outside": len(p["yo"]), "n_test": len(p["yt"]),
         "features": int(Xtr.shape[1]), "key": dict(spec.hyperparameters),
         "forge": {k: (v.item() if hasattr(v, "item") else v) for k, v in res.metrics.items()},
         "forge_overrides": forge_overrides, "forge_seconds": forge_seconds,
+        "dial_seconds": None if dial_record is None else dial_record["seconds"],
         "attack_seconds": time.perf_counter() - t1, "encapsulate_seconds": p["encapsulate_seconds"],
         "attacker_params": params, "y_test": p["yt"].tolist(),
         "pred": {k: v.tolist() for k, v in pred.items()},
@@ -275,7 +290,8 @@ def summarise(runs: list[dict[str, Any]], boot: int) -> dict[str, Any]:
         "forged_per_seed": forged_per_seed, "sampled_per_seed": sampled_per_seed,
         "kept_steps": [r["forge"]["best_step"] for r in runs],
         "steps_run": [r["forge"]["steps_run"] for r in runs],
-        "seconds": sum(r["forge_seconds"] + r["attack_seconds"] for r in runs) + r0["encapsulate_seconds"],
+        "seconds": sum(r["forge_seconds"] + (r.get("dial_seconds") or 0) + r["attack_seconds"] for r in runs)
+        + r0["encapsulate_seconds"],
     }
 
 
@@ -323,6 +339,58 @@ def load_runs(store: Path) -> dict[str, list[dict[str, Any]]]:
     return by_table
 
 
+def _figures(run: dict[str, Any]) -> dict[str, Any]:
+    """One run's forged / full and best attacker / key (the key on the run's forged rows)."""
+    y = np.asarray(run["y_test"])
+    r = {k: math.sqrt(float(np.mean((np.asarray(v) - y) ** 2))) for k, v in run["pred"].items()}
+    best = min((k for k in r if k.startswith("attacker:")), key=r.get)
+    return {"forged": r["forged"] / r["full"], "attacker": r[best] / r["forged"], "family": best[9:]}
+
+
+def compare_lines(on: dict[str, list[dict[str, Any]]], off: dict[str, list[dict[str, Any]]],
+                  target: float, max_cost: float) -> list[str]:
+    """Per table: the dial's runs (``on``) against the same seeds without it (``off``, e.g. the
+    ``default`` store), and the summary over the tables both hold."""
+    lines = ["| table | seeds | same rows before the dial | forged / full off -> on | best attacker / key off -> on "
+             "(family on) | targets moved (sd; per seed) | dial's validation ratio (unmoved -> kept) | dial seconds |",
+             "|---|---|---|---|---|---|---|---|"]
+    rows = []
+    for t in [t for t in TABLES if t in on]:
+        runs = sorted(on[t], key=lambda r: r["seed"])
+        base = {r["seed"]: r for r in off.get(t, [])}
+        runs = [r for r in runs if r["seed"] in base]
+        if not runs:
+            continue
+        f_on = [_figures(r) for r in runs]
+        f_off = [_figures(base[r["seed"]]) for r in runs]
+        mean = lambda fs, k: float(np.mean([f[k] for f in fs]))  # noqa: E731
+        row = {"forged_off": mean(f_off, "forged"), "forged_on": mean(f_on, "forged"),
+               "attacker_off": mean(f_off, "attacker"), "attacker_on": mean(f_on, "attacker")}
+        dials = [r["dial"] for r in runs]
+        val = "; ".join(f"{d['base_ratio']:.3f} -> {d['ratio']:.3f}" for d in dials)
+        # the other store's forged rows against this run's before the dial (the key's test predictions)
+        same = all(np.allclose(r["pred"]["forged_undialled"], base[r["seed"]]["pred"]["forged"], rtol=1e-6, atol=0)
+                   for r in runs)
+        if same:  # the summary compares like with like only
+            rows.append(row)
+        lines.append(
+            f"| {t} | {', '.join(str(r['seed']) for r in runs)} | {'yes' if same else '**no**'} | "
+            f"{row['forged_off']:.3f} -> {row['forged_on']:.3f} | "
+            f"{row['attacker_off']:.3f} -> {row['attacker_on']:.3f} ({', '.join(f['family'] for f in f_on)}) | "
+            f"{', '.join(format(d['move'], '.2g') for d in dials)} | {val} | "
+            f"{sum(d['seconds'] for d in dials):.0f} |")
+    if rows:
+        for tag in ("off", "on"):
+            f = np.array([r[f"forged_{tag}"] for r in rows])
+            a = np.array([r[f"attacker_{tag}"] for r in rows])
+            both = int(np.sum((f <= 1 + max_cost) & (a >= target)))
+            lines.append("")
+            lines.append(f"**Dial {tag}** ({len(rows)} tables with the same rows before the dial): forged / full median {np.median(f):.3f}; best "
+                         f"attacker / key median {np.median(a):.3f}; forged / full <= {1 + max_cost:.2f} and "
+                         f"attacker >= {target:g}x on {both} of {len(rows)}.")
+    return lines
+
+
 def write_report(args) -> None:
     store = Path(args.store)
     by_table = load_runs(store)
@@ -332,6 +400,13 @@ def write_report(args) -> None:
     rows = [summarise(sorted(by_table[t], key=lambda r: r["seed"]), args.boot) for t in order]
     for line in report_lines(rows, args.target, args.max_cost):
         print(line)
+    compared = []
+    if args.compare:
+        compared = ["", f"With and without the dial: this store against `{Path(args.compare).name}` "
+                        "on the same seeds (the same forged rows before the dial):", "",
+                    *compare_lines(by_table, load_runs(Path(args.compare)), args.target, args.max_cost)]
+        for line in compared:
+            print(line)
     if args.results:
         try:
             store = store.resolve().relative_to(ROOT)
@@ -343,9 +418,9 @@ def write_report(args) -> None:
             f"Store `{store}`; forging overrides {', '.join(sorted(overrides))}. Report command: "
             f"`python benchmarks/tables.py --report --store {store}`. Machine: {platform.machine()}, "
             f"{os.cpu_count()} cores (shared), Python {platform.python_version()}. "
-            f"Report date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; seconds per table = forging + "
+            f"Report date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; seconds per table = forging (+ the rival dial) + "
             "attackers over its seeds, plus encapsulation once.", "",
-            *report_lines(rows, args.target, args.max_cost), "",
+            *report_lines(rows, args.target, args.max_cost), *compared, "",
         ])
         path = Path(args.results)
         old = path.read_text() if path.exists() else ""
@@ -385,6 +460,11 @@ def main() -> int:
     ap.add_argument("--boot", type=int, default=2000, help="bootstrap resamples")
     ap.add_argument("--target", type=float, default=1.2, help="attacker ratio the summary counts as met")
     ap.add_argument("--max-cost", type=float, default=0.05, help="forged / full - 1 the summary counts as met")
+    ap.add_argument("--dial", default=None, metavar="TARGET,MAX_KEY_COST[,SECONDS]",
+                    help="run the rival dial on the forged rows (as forge.rivalry.max_key_cost), "
+                         "e.g. --dial 1.2,0.03 (SECONDS: the zoo's budget per candidate, default 60)")
+    ap.add_argument("--compare", default=None, metavar="STORE",
+                    help="with --report: compare this store's runs (made with --dial) with STORE's on the same seeds")
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
     args.store = args.store or str(ROOT / "benchmarks" / "tables-runs" / args.tag)
@@ -399,6 +479,10 @@ def main() -> int:
 
     attackers = ZOO if args.attackers == "all" else tuple(args.attackers.split(","))
     overrides = dict(args.forge)
+    dial = None
+    if args.dial:
+        parts = [float(v) for v in args.dial.split(",")]
+        dial = (parts[0], parts[1], parts[2] if len(parts) > 2 else 60.0)
     store = Path(args.store)
     store.mkdir(parents=True, exist_ok=True)
     for name in args.tables.split(","):
@@ -409,7 +493,7 @@ def main() -> int:
         print(f"{name}: {p['n']} rows, key {dict(p['spec'].hyperparameters)} "
               f"[{p['encapsulate_seconds']:.0f} s]", flush=True)
         for seed in args.seeds:
-            run = run_seed(TABLES[name], p, seed, overrides, attackers)
+            run = run_seed(TABLES[name], p, seed, overrides, attackers, dial)
             path = store / f"{name}-seed{seed}.json"
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(run))
@@ -422,6 +506,9 @@ def main() -> int:
                   f"+outside {r['outside'] / r['forged']:.3f} kept step {run['forge']['best_step']} of "
                   f"{run['forge']['steps_run']} [{run['forge_seconds']:.0f} + {run['attack_seconds']:.0f} s]",
                   flush=True)
+            if run["dial"] is not None:
+                print(f"    undialled forged/full {r['forged_undialled'] / r['full']:.3f}; {run['dial']['message']} "
+                      f"[{run['dial']['seconds']:.0f} s]", flush=True)
         print(f"  [{time.perf_counter() - t0:.0f} s]", flush=True)
     return 0
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError,
+    BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
     WithJsonSchema, field_validator, model_validator,
 )
 
@@ -309,6 +309,19 @@ class RivalrySection(_Section):
     seconds: float = Field(
         60.0, ge=0, description="Time after which no further attacker starts (0: no attackers)."
     )
+    max_key_cost: float | None = Field(
+        None, gt=0, lt=1, description="Turns on the rival dial (mode rival, regression keys): after "
+        "forging, the targets move along the direction the key sees least, as far as this rise of "
+        "the key's validation RMSE allows (0.03: 3%), keeping the setting whose best attacker / key "
+        "ratio the validation split confirms best; forge says plainly when target is not met "
+        "(docs/keys.md, 'Rival dial'). Default: off."
+    )
+
+    @model_validator(mode="after")
+    def _dial_needs_attackers(self) -> "RivalrySection":
+        if self.max_key_cost is not None and self.seconds <= 0:
+            raise ValueError("max_key_cost needs attackers to score the dial: seconds must be > 0")
+        return self
 
 
 class ForgeSection(_Section):
@@ -372,6 +385,13 @@ class ForgeSection(_Section):
         False, description="Classification keys: give each forged row one class (its most likely) "
         "at the end, one-hot; the key's cost is measured and reported (forged_soft)."
     )
+
+    @model_validator(mode="after")
+    def _dial_mode(self) -> "ForgeSection":
+        if self.rivalry.max_key_cost is not None and self.mode not in (None, "rival"):
+            raise ValueError(f"rivalry.max_key_cost (the rival dial) applies to mode rival only, "
+                             f"not {self.mode!r}")
+        return self
 
     def forge_kwargs(self) -> dict[str, Any]:
         """The settings given, as keyword arguments of :func:`enfo_sdk.forge`."""

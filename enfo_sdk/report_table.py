@@ -61,6 +61,8 @@ def format_forge_table(summary: Mapping[str, Any]) -> str:
         out.append(f"membership attack (MCAA)   {mcaa['accuracy']:.3f} on {mcaa['candidates']:,} candidates (0.5 is chance)")
     if summary.get("record"):
         out.append("  these figures are signed into the bundle (enfo-partner verify shows them)")
+    if summary.get("dial"):
+        out.append(summary["dial"]["message"])
     sec = summary["seconds"]
     phases = ", ".join(
         f"{name} {format_seconds(sec[name])}" for name in ("encapsulate", "forge", "evaluate", "write")

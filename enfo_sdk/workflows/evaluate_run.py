@@ -176,6 +176,11 @@ def run_evaluate(
         with context(contract.where("forge")):
             result = forge(split.X_train, split.y_train, spec, contract.forge.settings(),
                            callback=lambda p: notify(progress, "forge", p.step / p.steps))
+        from .forge_run import apply_dial  # forge's dial too (docs/metrics.md, "One protocol")
+
+        result, dial = apply_dial(contract, split, result, contract.forge.settings())
+        if dial is not None:
+            notes.append(dial.message())
         notify(progress, "forge", 1.0)
         rows, history = result.data[[*features, target]], result.history
         notes.append("Bundle forged in this run from the contract (not signed, not written).")

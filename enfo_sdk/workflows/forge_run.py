@@ -5,9 +5,11 @@
     2. read the owner's table and hold out the seeded test split (:mod:`.owner_data`);
     3. *encapsulate*: choose the key's hyperparameters by CV on the training rows (or keep a
        previous bundle's key, ``--from``);
-    4. *forge*: ``forge.rows`` synthetic rows for that key;
+    4. *forge*: ``forge.rows`` synthetic rows for that key; with ``forge.rivalry.max_key_cost``
+       the rival dial then moves their targets (:mod:`enfo_sdk.forging.dial`, scored on
+       forging's validation split, never the test rows);
     5. *evaluate* by the one protocol (:mod:`.protocol`, docs/metrics.md): test RMSE of the key
-       trained on all training rows (fitted on a background thread while forging runs), on the
+       trained on all training rows, on the
        forged rows and on the same number of real training rows sampled at random (seeded), on
        the held-out rows less the outside rows, as ``evaluate`` scores them; the rivalry check
        (a time-bounded attacker zoo tuned on the forged rows, bootstrap intervals, the
@@ -48,7 +50,7 @@ from .protocol import (  # FullReference and key_predictions are named here too,
     FullReference, classification_record, key_predictions, measure_forged, start_protocol,
 )
 
-__all__ = ["PHASES", "ForgeRun", "FullReference", "run_forge", "check_forge_outputs", "key_predictions"]
+__all__ = ["PHASES", "ForgeRun", "FullReference", "apply_dial", "run_forge", "check_forge_outputs", "key_predictions"]
 
 #: Phases reported to ``progress(phase, fraction)`` by :func:`run_forge`, in order.
 PHASES = ("encapsulate", "forge", "evaluate", "write")
@@ -76,6 +78,9 @@ class ForgeRun:
         The rivalry check (None when ``forge.rivalry.seconds`` is 0).
     record : RivalryRecord
         The figures signed into the manifest (``manifest.rivalry``).
+    dial : DialRecord or None
+        What the rival dial chose (:mod:`enfo_sdk.forging.dial`; None when
+        ``forge.rivalry.max_key_cost`` is not set).
     n_outside : int
         Held-out rows used as outside rows; the other ``n_test - n_outside`` are the test rows.
     seconds : dict
@@ -103,6 +108,7 @@ class ForgeRun:
     rivalry: Any = None
     n_outside: int = 0
     record: Any = None  # the signed RivalryRecord (enfo_sdk.bundle.record)
+    dial: Any = None
 
     @property
     def rows(self) -> int:
@@ -137,6 +143,7 @@ class ForgeRun:
             "sealed_to": self.manifest.sealed.partners if getattr(self.manifest, "sealed", None) else [],
             "rivalry": self.rivalry.to_json() if self.rivalry is not None else None,
             "record": self.record.model_dump(mode="json") if self.record is not None else None,  # as signed
+            "dial": self.dial.to_json() if self.dial is not None else None,
             "warnings": list(self.warnings),
             **(self.classification or {}),  # a classification run: its figures and the bundle's key
         }
@@ -299,9 +306,11 @@ def run_forge(
         outside = rows.outside
     try:
         with phases.phase("forge") as report:
+            settings = split.forge_settings(contract, **extra)
             with collect_warnings(caught), context(contract.where("forge")):
-                result = forge(*split.forge_rows(), spec, split.forge_settings(contract, **extra),
+                result = forge(*split.forge_rows(), spec, settings,
                                callback=lambda p: report(p.step / p.steps), init_rows=init_rows)
+            result, dial = apply_dial(contract, split, result, settings)
 
         with phases.phase("evaluate") as report:
             if split.task == "classification":  # accuracy and friends (workflows/classify_run.py)
@@ -331,7 +340,7 @@ def run_forge(
         contract=contract, bundle=bundle, manifest=manifest, result=result, spec=spec,
         test_rmse=test_rmse, n_train=split.n_train, n_test=split.n_test,
         seconds=phases.total(), signer=signer, warnings=caught, classification=classification,
-        rivalry=rivalry, n_outside=len(outside), record=record,
+        rivalry=rivalry, n_outside=len(outside), record=record, dial=dial,
     )
     files = {outputs[contract.where("output.bundle")]: data}
     if contract.output.report is not None:
@@ -369,6 +378,21 @@ def check_forge_outputs(contract, *, checkpoint: str | Path | None = None, resum
     return check_outputs(outputs, inputs, overwrite=overwrite, replaceable=(where_ckpt,) if resume else (),
                          hint=f"pass --force (or set output.overwrite: true in "
                               f"{contract.file or 'the contract'}) to replace it")
+
+
+def apply_dial(contract, split: OwnerSplit, result, settings):
+    """The rival dial on the forged rows (:func:`enfo_sdk.forging.dial.calibrate`), scored on
+    forging's own validation split; ``(result, None)`` when ``forge.rivalry.max_key_cost`` is
+    not set."""
+    from ..forging.dial import calibrate
+
+    r = contract.forge.rivalry
+    if r.max_key_cost is None:
+        return result, None
+    X, y = split.forge_rows()
+    with context(contract.where("forge.rivalry.max_key_cost")):
+        return calibrate(result, X, y, target=r.target, max_key_cost=r.max_key_cost,
+                         validation=settings.validation, seed=settings.seed, seconds=r.seconds)
 
 
 def _signer(contract, plan: _SigningPlan):

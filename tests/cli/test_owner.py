@@ -86,6 +86,45 @@ def test_forge_measures_rivalry_and_warns_below_the_target(runner, project):
     assert point == pytest.approx(2.0) and low == pytest.approx(2.0) and high == pytest.approx(2.0)
 
 
+def test_forge_with_the_rival_dial_records_it_in_the_signed_settings(runner, project, tmp_path):
+    """forge.rivalry.max_key_cost: the dial's line (target not met, said plainly), its record in
+    the signed settings, targets inside the target's range, and the partner's exact rebuild
+    (moved rows' rebuild: tests/test_dial.py)."""
+    import pandas as pd
+
+    from enfo_sdk.bundle import verify
+    from enfo_sdk.signing import TrustStore, load_public_key
+    from partner_cli.main import cli as partner
+
+    forge_section = {"rows": 20, "steps": 30, "rivalry": {"seconds": 0.01, "target": 50.0, "max_key_cost": 0.05}}
+    contract = write_contract(project, tiny_contract(forge=forge_section, output={
+        "bundle": "out/b.parquet", "report": "out/r.json"}))
+    result = runner.invoke(cli, ["forge", "--contract", str(contract)])
+    assert result.exit_code == 0, result.output
+    assert "rival dial: target x50 NOT met within the key-cost budget 5.0%: reached x" in result.stdout
+    summary = json.loads((project / "out" / "r.json").read_text())
+    dial = summary["dial"]
+    assert dial["met"] is False and dial["validation_rows"] == 60  # 20% of the 300 training rows
+    assert 0 < dial["move_max"] and len(dial["candidates"]) == 3 and dial["clipped"] is True
+    assert all(max(c["key_cost"], c["settled_cost"]) <= 0.05 for c in dial["candidates"])
+    pub = Path(os.environ["ENFO_OWNER_KEY"] + ".pub")
+    store = TrustStore()
+    store.add("owner", load_public_key(pub))
+    bundle = verify(project / "out" / "b.parquet", store)  # probes reproduce: the partner's rebuild is exact
+    settings = bundle.manifest.forging.settings
+    assert settings["dial_move"] == dial["move"] and settings["dial_key_cost"] == dial["key_cost"]
+    assert settings["dial_met"] is False and settings["dial_max_key_cost"] == 0.05
+    # the moved targets stay inside the target's range (the training rows' min and max)
+    owner = pd.read_csv(project / "owner.csv")
+    target = bundle.manifest.key.columns.target
+    y = bundle.data["y"].to_numpy()
+    assert target.min <= y.min() and y.max() <= target.max and target.max <= owner["y"].max()
+    model = tmp_path / "model.parquet"
+    trained = runner.invoke(partner, ["train", str(project / "out" / "b.parquet"), "--trust", str(pub),
+                                      "--out", str(model)])
+    assert trained.exit_code == 0, trained.output
+
+
 def test_forge_quiet_prints_only_the_bundle_path(runner, forged):
     # the session's bundle exists: replacing it takes --force
     result = runner.invoke(cli, ["forge", "--contract", str(forged["contract"]), "--quiet", "--force"])
