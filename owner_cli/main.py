@@ -86,6 +86,7 @@ def init(source: str | None, sql: str | None, connection: str | None, password_e
     for kind in run.columns.values():
         counts[kind] = counts.get(kind, 0) + 1
     click.echo(f"{run.rows:,} rows; columns: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    click.echo(f"task: {run.task} ({run.task_note})")
     for note in run.notes:
         click.echo(f"note: {note}")
     click.echo(f"wrote {run.contract} (forge.rows {run.suggested_rows}); check the column types, then run:")

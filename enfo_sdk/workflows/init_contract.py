@@ -32,10 +32,13 @@ class InitRun:
     columns: dict[str, str]
     suggested_rows: int
     notes: list[str] = field(default_factory=list)
+    task: str = "regression"
+    task_note: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"contract": str(self.contract), "rows": self.rows, "columns": dict(self.columns),
-                "suggested_forge_rows": self.suggested_rows, "notes": list(self.notes)}
+                "suggested_forge_rows": self.suggested_rows, "notes": list(self.notes),
+                "task": self.task, "task_note": self.task_note}
 
 
 def suggest_rows(n_rows: int, test_fraction: float = TEST_FRACTION, validation: float = 0.2) -> int:
@@ -93,14 +96,35 @@ def init_contract(source, target: str, *, out: str | Path, force: bool = False) 
     notes: list[str] = []
     schema = infer_schema(df, target, where=where, notes=notes)
     rows = suggest_rows(len(df))
-    text = _render(shown, target, df, schema, rows, notes)
+    task, task_note = task_guess(df[target])
+    text = _render(shown, target, df, schema, rows, notes, task, task_note)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(out, text.encode("utf-8"))
     return InitRun(contract=out, rows=len(df), columns={k: v.type for k, v in schema.items()},
-                   suggested_rows=rows, notes=notes)
+                   suggested_rows=rows, notes=notes, task=task, task_note=task_note)
 
 
-def _render(source, target: str, df: pd.DataFrame, schema: dict, rows: int, notes: list[str]) -> str:
+def task_guess(s: pd.Series) -> tuple[str, str]:
+    """The task :func:`enfo_sdk.data.columns.infer_task` infers for target ``s`` and why, in
+    words for the contract's comment. A numeric target holding only a few whole values (a 0/1
+    column stored as floats) stays regression, as the inference says, but the note asks."""
+    from ..data.columns import INTEGER_CLASS_LEVELS, infer_task
+
+    task = infer_task(s)
+    values = s.dropna()
+    if task == "classification":
+        return task, f"inferred: {values.nunique()} classes"
+    numbers = pd.to_numeric(values, errors="coerce")
+    k = numbers.nunique()
+    if pd.api.types.is_numeric_dtype(s) and k <= INTEGER_CLASS_LEVELS and bool((numbers == numbers.round()).all()):
+        shown = ", ".join(f"{v:g}" for v in sorted(numbers.unique()))
+        return task, (f"inferred from a number column, but it holds only {k} whole values ({shown}): "
+                      f"if they are labels, write classification")
+    return task, "inferred: a number column"
+
+
+def _render(source, target: str, df: pd.DataFrame, schema: dict, rows: int, notes: list[str],
+            task: str = "regression", task_note: str = "") -> str:
     n = len(df)
     n_test = int(round(TEST_FRACTION * n))
     why = {note.split(":", 1)[0]: note.split(": ", 1)[1] for note in notes}
@@ -111,6 +135,7 @@ def _render(source, target: str, df: pd.DataFrame, schema: dict, rows: int, note
         "data:",
         *_source_lines(source),
         f"  target: {_yaml_str(target)}" + f"    # {_describe(df[target])}",
+        f"  task: {task}    # {task_note}",
         f"  test_fraction: {TEST_FRACTION}    # {n_test:,} rows held out for the test, {n - n_test:,} for training",
         "  columns:",
     ]

@@ -131,3 +131,28 @@ def test_round_integers_rounds_and_reports_the_soft_rows_figure(runner, tmp_path
     # the yes/no and category columns are probabilities, never rounded to whole numbers
     soft = [n for n in cols.feature_names if n not in integers]
     assert any(not np.array_equal(rows[n], np.round(rows[n])) for n in soft)
+
+
+def test_init_states_the_task_and_asks_about_a_two_valued_number_target(runner, tmp_path):
+    """A 0/1 target stored as floats stays regression (the inference's rule) but init says so
+    and asks; a text target is classification with its class count."""
+    import json
+
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60),
+                       "voted": rng.integers(0, 2, 60).astype(float),
+                       "colour": rng.choice(["red", "green", "blue"], 60)})
+    df.to_csv(tmp_path / "t.csv", index=False)
+    out = runner.invoke(owner, ["init", "--data", str(tmp_path / "t.csv"), "--target", "voted",
+                                "--out", str(tmp_path / "v.yaml")])
+    assert out.exit_code == 0, out.output
+    assert "task: regression (inferred from a number column, but it holds only 2 whole values (0, 1)" in out.output
+    data = yaml.safe_load((tmp_path / "v.yaml").read_text())["data"]
+    assert data["task"] == "regression"
+    assert "if they are labels, write classification" in (tmp_path / "v.yaml").read_text()
+    js = runner.invoke(owner, ["init", "--data", str(tmp_path / "t.csv"), "--target", "colour",
+                               "--out", str(tmp_path / "c.yaml"), "--json"])
+    assert js.exit_code == 0, js.output
+    run = json.loads(js.stdout)
+    assert run["task"] == "classification" and run["task_note"] == "inferred: 3 classes"
+    assert yaml.safe_load((tmp_path / "c.yaml").read_text())["data"]["task"] == "classification"
