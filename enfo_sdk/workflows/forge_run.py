@@ -46,11 +46,9 @@ from .common import (
     Progress, collect_warnings, context, data_inputs, encapsulate_contract, key_summary, notify,
 )
 from .owner_data import OwnerSplit, load_owner_split
-from .protocol import (  # FullReference and key_predictions are named here too, as before
-    FullReference, classification_record, key_predictions, measure_forged, start_protocol,
-)
+from .protocol import classification_record, measure_forged, protocol_rows
 
-__all__ = ["PHASES", "ForgeRun", "FullReference", "apply_dial", "run_forge", "check_forge_outputs", "key_predictions"]
+__all__ = ["PHASES", "ForgeRun", "apply_dial", "run_forge", "check_forge_outputs"]
 
 #: Phases reported to ``progress(phase, fraction)`` by :func:`run_forge`, in order.
 PHASES = ("encapsulate", "forge", "evaluate", "write")
@@ -299,36 +297,32 @@ def run_forge(
         if checkpoint is not None:
             extra.update(checkpoint=Path(checkpoint), resume=bool(resume))
 
-    classification, rivalry, outside, reference = None, None, (), None
+    classification, rivalry, outside = None, None, ()
     if split.task != "classification":
         with collect_warnings(caught):  # the held-out roles and the full reference's rows (a warning above the cap)
-            rows, reference = start_protocol(contract, spec, split)
+            rows = protocol_rows(contract, split)
         outside = rows.outside
-    try:
-        with phases.phase("forge") as report:
-            settings = split.forge_settings(contract, **extra)
-            with collect_warnings(caught), context(contract.where("forge")):
-                result = forge(*split.forge_rows(), spec, settings,
-                               callback=lambda p: report(p.step / p.steps), init_rows=init_rows)
-            result, dial = apply_dial(contract, split, result, settings)
+    with phases.phase("forge") as report:
+        settings = split.forge_settings(contract, **extra)
+        with collect_warnings(caught), context(contract.where("forge")):
+            result = forge(*split.forge_rows(), spec, settings,
+                           callback=lambda p: report(p.step / p.steps), init_rows=init_rows)
+        result, dial = apply_dial(contract, split, result, settings)
 
-        with phases.phase("evaluate") as report:
-            if split.task == "classification":  # accuracy and friends (workflows/classify_run.py)
-                from .classify_run import evaluate_classification, summary_fields
+    with phases.phase("evaluate") as report:
+        if split.task == "classification":  # accuracy and friends (workflows/classify_run.py)
+            from .classify_run import evaluate_classification, summary_fields
 
-                outside, test_rows = split.holdout_roles(contract.data.seed)  # the one protocol's test rows
-                result, test = evaluate_classification(contract, spec, split, result, report, test_rows)
-                classification, test_rmse = summary_fields(test, result, split.task_note), {}
-                record = classification_record(contract, split, test, len(result.data),
-                                               outside_rows=len(outside), test_rows=len(test_rows))
-            else:
-                measured = measure_forged(contract, spec, split, rows, result, report, reference=reference)
-                result, test_rmse, record = measured.result, measured.test_rmse, measured.record
-                if contract.forge.rivalry.seconds > 0:
-                    rivalry = measured.rivalry
-    finally:
-        if reference is not None:
-            reference.close()
+            outside, test_rows = split.holdout_roles(contract.data.seed)  # the one protocol's test rows
+            result, test = evaluate_classification(contract, spec, split, result, report, test_rows)
+            classification, test_rmse = summary_fields(test, result, split.task_note), {}
+            record = classification_record(contract, split, test, len(result.data),
+                                           outside_rows=len(outside), test_rows=len(test_rows))
+        else:
+            measured = measure_forged(contract, spec, split, rows, result, report)
+            result, test_rmse, record = measured.result, measured.test_rmse, measured.record
+            if contract.forge.rivalry.seconds > 0:
+                rivalry = measured.rivalry
     split.close()
 
     with phases.phase("write"):

@@ -4,11 +4,10 @@ docs/metrics.md ("One protocol") defines it; this module is its one implementati
 contract's regression figures, so the same contract gives the same figures wherever they are
 printed (``evaluate`` scores a bundle on the same rows through :func:`enfo_sdk.evaluate.evaluate`):
 
-:func:`protocol_rows`, :func:`start_protocol`
+:func:`protocol_rows`
     the held-out rows' roles (outside and test rows, :meth:`OwnerSplit.holdout_roles`) and the
     training rows the ``full`` reference trains on (all, or a seeded sample above
-    :data:`FULL_REFERENCE_MAX_ROWS`, with a warning); ``start_protocol`` also starts that fit
-    on a background thread (:class:`FullReference`) for the forge to collect after forging;
+    :data:`FULL_REFERENCE_MAX_ROWS`, with a warning);
 :func:`measure_forged`
     the rows as they will be signed (:func:`harden`), the key's test RMSE trained on all
     training rows, on the forged rows and on as many sampled rows, the rivalry check
@@ -33,8 +32,8 @@ import numpy as np
 from .._random import rng as make_rng
 from .owner_data import OwnerSplit
 
-__all__ = ["FULL_REFERENCE_MAX_ROWS", "FullReference", "Measured", "ProtocolRows", "classification_record",
-           "full_rows", "harden", "key_predictions", "measure_forged", "protocol_rows", "start_protocol"]
+__all__ = ["FULL_REFERENCE_MAX_ROWS", "Measured", "ProtocolRows", "classification_record",
+           "full_rows", "harden", "key_predictions", "measure_forged", "protocol_rows"]
 
 #: Most training rows the ``full`` reference trains the key on (a kernel key's fit holds an
 #: n x n float64 matrix: 10,000 rows take 0.8 GB); above it a seeded sample, with a warning.
@@ -90,55 +89,6 @@ def protocol_rows(contract, split: OwnerSplit) -> ProtocolRows:
     return ProtocolRows(outside, test, *full_rows(split, contract.data.seed))
 
 
-def start_protocol(contract, spec, split: OwnerSplit) -> tuple[ProtocolRows, "FullReference"]:
-    """:func:`protocol_rows` and the ``full`` reference (:class:`FullReference`, fitted when its
-    predictions are first asked for); close the reference when done."""
-    outside, test = split.holdout_roles(contract.data.seed)
-    reference = FullReference.start(spec, split, contract.data.seed, test)
-    return ProtocolRows(outside, test, *reference.rows), reference
-
-
-class FullReference:
-    """The key trained on all the owner's training rows (at most :data:`FULL_REFERENCE_MAX_ROWS`,
-    a seeded sample above, with a warning) and its predictions on the protocol's test rows:
-    the ``full`` figure, the slowest single fit of a forge run, fitted once (on first use by
-    :meth:`predictions`) and shared by the ``full`` figure and the rivalry check.
-
-    It is fitted in the foreground, after forging. Fitting it on a background thread while
-    forging ran was measured slower on an idle 2-core machine: the quick start's forge phase
-    took 24.6 s instead of 12.8 s (the fit's passes over a 5,000 x 5,000 matrix and forging
-    compete for memory bandwidth and cache) for 43.4 s end to end against 41.0 s in the
-    foreground (the forge table's ``time`` line). :meth:`start` and :meth:`close` keep the
-    shape of a run that starts it early and releases it at the end.
-    """
-
-    def __init__(self, spec, X, y, X_test) -> None:
-        self._args = (spec, X, y, X_test)
-        self._pred = None
-
-    @property
-    def rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """The training rows the reference is fitted on (a seeded sample on large tables)."""
-        return self._args[1], self._args[2]
-
-    @classmethod
-    def start(cls, spec, split: OwnerSplit, seed: int, test) -> FullReference:
-        """The reference for ``split``'s training rows (sampled above the cap, with a warning)
-        and its held-out rows ``test``; nothing is fitted yet."""
-        Xa, ya = full_rows(split, seed)
-        return cls(spec, Xa, ya, split.X_test[test])
-
-    def predictions(self) -> np.ndarray:
-        """The key's predictions on the test rows (fitted on the first call)."""
-        if self._pred is None:
-            self._pred = key_predictions(*self._args)
-        return self._pred
-
-    def close(self, wait: bool = True) -> None:
-        """Release the fitted predictions (idempotent)."""
-        self._pred = None
-
-
 def key_predictions(spec, X_train, y_train, X_test) -> np.ndarray:
     """The key ``spec`` trained on (X_train, y_train), predicting ``X_test`` (float64)."""
     from ..evaluate.utility import predict_blocks
@@ -165,14 +115,15 @@ def harden(contract, spec, result, split: OwnerSplit, test):
     return dataclasses.replace(result, data=data, settings=settings), before
 
 
-def measure_forged(contract, spec, split: OwnerSplit, rows: ProtocolRows, result, report=None, *,
-                   reference: "FullReference | None" = None) -> Measured:
+def measure_forged(contract, spec, split: OwnerSplit, rows: ProtocolRows, result, report=None) -> Measured:
     """Every figure of the protocol for one forged table (docs/metrics.md, "One protocol").
 
     ``report(fraction)`` is called as the parts finish. The attackers run for
     ``forge.rivalry.seconds`` (none at 0; the key's figures, intervals and the outside test
-    are measured either way). ``reference``: the ``full`` fit started by :func:`start_protocol`
-    (fitted here otherwise).
+    are measured either way). The key on the ``full`` rows is fitted once here and its
+    predictions serve both the ``full`` figure and the rivalry check's ratio (the slowest fit of
+    a forge run; fitting it on a background thread while forging ran was measured slower on an
+    idle 2-core machine: forge phase 12.8 s -> 24.6 s on the quick start).
     """
     from ..evaluate.privacy import monte_carlo_attack
     from ..evaluate.rivalry import FAST_ZOO, bootstrap_ratio, rivalry_check
@@ -186,8 +137,7 @@ def measure_forged(contract, spec, split: OwnerSplit, rows: ProtocolRows, result
     Xt, yt = split.X_test[rows.test], split.y_test[rows.test]
     Xa, ya = split.train_arrays
     sample = make_rng(seed).choice(len(rows.y_full), len(result.data), replace=False)
-    preds = {"full": reference.predictions() if reference is not None
-             else key_predictions(spec, rows.X_full, rows.y_full, Xt)}
+    preds = {"full": key_predictions(spec, rows.X_full, rows.y_full, Xt)}
     note(0.2)
     preds["forged"] = key_predictions(spec, result.X, result.y, Xt)
     note(0.4)
