@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-__all__ = ["rmse", "key_rmse", "predict_blocks", "stability", "external_rivalry"]
+__all__ = ["rmse", "key_predictions", "key_rmse", "predict_blocks", "stability", "external_rivalry"]
 
 
 #: Rows predicted at a time by :func:`rmse`: a kernel key's prediction builds a (rows x training
@@ -42,10 +42,16 @@ def rmse(model, X, y, block: int = PREDICT_BLOCK) -> float:
     return float(math.sqrt(float(np.mean(r * r))))
 
 
+def key_predictions(spec, X_train, y_train, X_test) -> np.ndarray:
+    """The key ``spec`` trained on (X_train, y_train), predicting ``X_test`` (float64)."""
+    model = spec.build().fit(np.asarray(X_train, dtype=np.float64), np.asarray(y_train, dtype=np.float64))
+    return predict_blocks(model, X_test)
+
+
 def key_rmse(spec, X_train, y_train, X_test, y_test) -> float:
     """Test RMSE of the key ``spec`` trained on (X_train, y_train)."""
-    model = spec.build().fit(np.asarray(X_train, dtype=np.float64), np.asarray(y_train, dtype=np.float64))
-    return rmse(model, X_test, y_test)
+    r = key_predictions(spec, X_train, y_train, X_test) - np.asarray(y_test, dtype=np.float64)
+    return float(math.sqrt(float(np.mean(r * r))))
 
 
 def stability(values) -> float | None:

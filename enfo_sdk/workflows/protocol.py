@@ -30,10 +30,11 @@ from typing import Any
 import numpy as np
 
 from .._random import rng as make_rng
+from ..evaluate.utility import key_predictions
 from .owner_data import OwnerSplit
 
 __all__ = ["FULL_REFERENCE_MAX_ROWS", "Measured", "ProtocolRows", "classification_record",
-           "full_rows", "harden", "key_predictions", "measure_forged", "protocol_rows"]
+           "full_rows", "harden", "measure_forged", "protocol_rows"]
 
 #: Most training rows the ``full`` reference trains the key on (a kernel key's fit holds an
 #: n x n float64 matrix: 10,000 rows take 0.8 GB); above it a seeded sample, with a warning.
@@ -87,14 +88,6 @@ def protocol_rows(contract, split: OwnerSplit) -> ProtocolRows:
     """The held-out roles and the ``full`` reference's rows (capped, with a warning)."""
     outside, test = split.holdout_roles(contract.data.seed)
     return ProtocolRows(outside, test, *full_rows(split, contract.data.seed))
-
-
-def key_predictions(spec, X_train, y_train, X_test) -> np.ndarray:
-    """The key ``spec`` trained on (X_train, y_train), predicting ``X_test`` (float64)."""
-    from ..evaluate.utility import predict_blocks
-
-    model = spec.build().fit(np.asarray(X_train, np.float64), np.asarray(y_train, np.float64))
-    return predict_blocks(model, X_test)
 
 
 def harden(contract, spec, result, split: OwnerSplit, test):
