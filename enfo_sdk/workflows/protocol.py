@@ -144,10 +144,9 @@ def measure_forged(contract, spec, split: OwnerSplit, rows: ProtocolRows, result
         spec, result.X, result.y, Xt, yt, X_outside=split.X_test[rows.outside],
         y_outside=split.y_test[rows.outside], seconds=r.seconds, target=r.target, seed=seed,
         names=FAST_ZOO if r.seconds > 0 else (), progress=lambda f: note(0.6 + 0.35 * f),
-        pred_key=preds["forged"],
+        pred_key=preds["forged"], pred_full=preds["full"],
     )
-    check = dataclasses.replace(check, key_vs_full=bootstrap_ratio(preds["forged"], preds["full"], yt),
-                                key_vs_sampled=bootstrap_ratio(preds["forged"], preds["sampled"], yt))
+    check = dataclasses.replace(check, key_vs_sampled=bootstrap_ratio(preds["forged"], preds["sampled"], yt))
     held = np.column_stack([split.X_test, split.y_test])
     mcaa = monte_carlo_attack(np.column_stack([result.X, result.y]), np.column_stack([Xa, ya]),
                               np.vstack([held[rows.outside], held[rows.test]]), seed=seed)
