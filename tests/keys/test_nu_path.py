@@ -9,11 +9,13 @@ from enfo_sdk.keys.nu_method import nu_coefficients
 from enfo_sdk.keys.nu_path import (
     COARSE_STEP,
     DENSE_UPTO,
+    SYMMETRIC_BLOCK,
     SpectralPath,
     coarse_grid,
     lowrank_factor,
     spectral_path_mse,
     stop_index,
+    symmetric_product,
 )
 
 
@@ -166,3 +168,21 @@ def test_cv_search_walk_finds_the_grid_minimum():
     # narrow bandwidths take the float32 iterative path here (rank > n / 4): ~1e-3 accurate
     assert res.best_score == pytest.approx(best[bws[i]], rel=2e-3)
     assert len({r["bandwidth"] for r in res.table}) < len(bws)  # not every value was scored
+
+
+@pytest.mark.parametrize("n,k", [(1, 1), (31, 5), (32, 5), (33, 1), (200, 15), (517, 5)])
+def test_symmetric_product_equals_the_float64_product(n, k):
+    """Blocks of SYMMETRIC_BLOCK rows, a last partial block, one and many right-hand sides;
+    K above its diagonal blocks is never read (it is poisoned here)."""
+    g = np.random.default_rng(n)
+    Z = g.standard_normal((n, 3))
+    K = gaussian(Z, Z, 1.0)
+    C = g.standard_normal((n, k)).astype(np.float32)
+    K32 = K.astype(np.float32)
+    i, j = np.indices((n, n))
+    K32[j >= (i // SYMMETRIC_BLOCK + 1) * SYMMETRIC_BLOCK] = np.nan
+    R = symmetric_product(K32)(C)
+    assert R.dtype == np.float32 and R.shape == (n, k)
+    ref = K @ C.astype(np.float64)
+    # float32 products of n terms: |error| <~ n eps32 |K| |C|
+    assert np.all(np.abs(R - ref) <= 4 * n * 6e-8 * (np.abs(K) @ np.abs(C).astype(np.float64)) + 1e-30)
