@@ -143,6 +143,20 @@ def test_lowrank_factor_bounds_and_refusal():
     assert lowrank_factor(K.copy(), tol=1e-8, max_rank=L.shape[1]).shape == L.shape
 
 
+@pytest.mark.parametrize("bw,max_rank", [(0.3, 60), (0.3, 300), (3.0, 60), (3.0, 300)])
+def test_lowrank_factor_precheck_agrees_with_the_whole_factor(bw, max_rank):
+    """n = 400 > PRECHECK_ROWS * max_rank: the submatrix is factored first; the answer (None,
+    or the factor itself) is the one the whole matrix gives."""
+    Z, _, _ = _problem(n=400, d=4, seed=5)
+    K = gaussian(Z, Z, bw)
+    whole = lowrank_factor(K.copy())
+    got = lowrank_factor(K.copy(), max_rank=max_rank)
+    if whole.shape[1] > max_rank:
+        assert got is None
+    else:
+        np.testing.assert_array_equal(got, whole)
+
+
 def test_cv_search_cache_changes_nothing_but_the_work():
     Z, t, folds = _problem(n=160, seed=2)
     key = get_key("nu-method")
