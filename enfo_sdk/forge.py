@@ -36,6 +36,7 @@ from ._rows import LabelledRows
 from ._threads import torch_threads
 from .bundle.rows import rows_from_bundle
 from .forging.owner_rows import owner_rows, start_rows
+from .forging.adam import Adam
 from .forging.labels import classification_result, stratified_rows
 from .forging.params import Parametrisation
 from .forging.reduce import check_finite, reducer
@@ -249,7 +250,7 @@ class _Forging:
         U = torch.tensor(start, dtype=torch.float64, device=self.dev, requires_grad=True)
         if state is None:
             red.broadcast_rows(U)
-        opt = torch.optim.Adam([U], lr=self.lr)
+        opt = Adam(U, lr=self.lr)
         gen = torch_generator(s.seed)
         first = 1
         if state is None:
@@ -273,7 +274,7 @@ class _Forging:
         for step in range(first, int(s.steps) + 1):
             state.step = step
             Zb, tb = data.batch(step, int(s.batch_size), int(s.seed), gen)
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             S = self.param.rows(U)  # the rows (U itself without a column encoding)
             # one pair of views of S per step: gradients from every term meet there first, in
             # the order they always did (a second pair of views changes the sum's last bits)

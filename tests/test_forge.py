@@ -64,7 +64,13 @@ def test_forged_rows_beat_sampled_rows_and_approach_full_data(small):
     assert list(res.data.columns) == ["x1", "x2", "x3", "x4", "y"]
     assert len(res.data) == 60 and res.data.dtypes.eq(np.float64).all()
     assert res.history["val_rmse"].iloc[0] > res.metrics["best_val_rmse"]
-    assert res.metrics["best_val_rmse"] == pytest.approx(res.history["val_rmse"].min())
+    # the kept rows' validation RMSE is the history's at the kept step; a validation split
+    # under 250 rows (240 here) keeps the earliest evaluation within one standard error of the
+    # lowest (the rule itself: tests/test_forge_settings.py), else the lowest
+    h = res.history.set_index("step")["val_rmse"]
+    assert res.metrics["best_val_rmse"] == h[res.metrics["best_step"]]
+    lowest = res.metrics.get("lowest_step", res.metrics["best_step"])
+    assert h[lowest] == h.min() and res.metrics["best_step"] <= lowest
     assert seen and isinstance(seen[0], ForgeProgress) and seen[-1].step == res.metrics["steps_run"]
 
 
