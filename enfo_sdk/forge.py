@@ -176,7 +176,7 @@ class _Forging:
         self.pooled = self.selection == "pooled"
         self.one_se = self.selection == "one_se"
         rule = dict(in_memory=in_memory, regression=spec.task != "classification", update=init_rows is not None)
-        self.key_targets = s.start_targets_for(self.data.n_val, **rule) == "key"
+        self.key_targets = s.start_targets_for(self.data.n_val, **rule) == "predicted"
         self.refit = s.refit_for(self.data.n_val, **rule)
         s.check_rows(self.data.n_train, total=self.data.n_owner)
         self.s, self.spec, self.d = s, spec, spec.n_features
@@ -201,7 +201,7 @@ class _Forging:
         if self.one_se:
             settings["one_se"] = ONE_SE
         if self.key_targets:  # recorded only when on (small tables), as selection
-            settings["start_targets"] = "key"
+            settings["start_targets"] = "predicted"
         if self.refit:
             settings["refit"] = True
         settings.update(self.param.record())
@@ -301,7 +301,7 @@ class _Forging:
 
     def _start(self, data) -> np.ndarray:
         """Starting rows (standardized) from ``data``'s training rows by :attr:`ForgeSettings.init`;
-        under ``start_targets`` ``key`` their targets are the key's predictions at their features,
+        under ``start_targets`` ``predicted`` their targets are the key's predictions at their features,
         the key fitted on those same training rows (never the validation split)."""
         start = data.init_rows(self.s.init, int(self.s.rows), self.s.seed)
         if self.key_targets:

@@ -209,7 +209,7 @@ def _start_rows(X, y, spec, **kw):
 def test_key_start_targets_are_the_key_fitted_on_the_rows_forging_learns_from(small):
     X, y, spec = small  # 300 rows: a validation split of 60, a small table
     res = _start_rows(X, y, spec, refit=False)
-    assert res.settings["start_targets"] == "key" and "refit" not in res.settings
+    assert res.settings["start_targets"] == "predicted" and "refit" not in res.settings
     # an independent reference: the key refitted on the numpy side on the training rows alone
     # (the seeded permutation's last 240), predicting at the forged rows' features
     train = np.random.default_rng(3).permutation(len(y))[60:]
@@ -226,7 +226,7 @@ def test_key_start_targets_are_the_key_fitted_on_the_rows_forging_learns_from(sm
 def test_refit_forges_the_rows_again_on_every_owner_row(small):
     X, y, spec = small
     res = _start_rows(X, y, spec)  # auto: key start targets and refit on a small table
-    assert res.settings["refit"] is True and res.settings["start_targets"] == "key"
+    assert res.settings["refit"] is True and res.settings["start_targets"] == "predicted"
     assert res.metrics["refit_steps"] == res.metrics["best_step"] <= 1
     # the refit's start: centroids of all 300 rows, targets from the key fitted on all of them
     on_all = spec.build().fit(X, y).predict(res.X)
@@ -248,7 +248,7 @@ def test_refit_forges_the_rows_again_on_every_owner_row(small):
 def test_start_targets_and_refit_resolve_by_the_table(small):
     s = ForgeSettings()
     small_rule = dict(in_memory=True, regression=True, update=False)
-    assert s.start_targets_for(SMALL_VALIDATION_ROWS - 1, **small_rule) == "key"
+    assert s.start_targets_for(SMALL_VALIDATION_ROWS - 1, **small_rule) == "predicted"
     assert s.refit_for(SMALL_VALIDATION_ROWS - 1, **small_rule) is True
     assert s.start_targets_for(SMALL_VALIDATION_ROWS, **small_rule) == "own"
     assert s.refit_for(SMALL_VALIDATION_ROWS, **small_rule) is False
@@ -257,13 +257,13 @@ def test_start_targets_and_refit_resolve_by_the_table(small):
     assert s.replace(selection="pooled").refit_for(10, **small_rule) is False
     assert s.replace(refit=False).refit_for(10, **small_rule) is False
     assert s.replace(refit=True).refit_for(10_000, **small_rule) is True
-    assert s.replace(start_targets="key").start_targets_for(10_000, **small_rule) == "key"
+    assert s.replace(start_targets="predicted").start_targets_for(10_000, **small_rule) == "predicted"
     with pytest.raises(ForgeError, match="needs a regression key"):
         s.replace(refit=True).refit_for(10, **dict(small_rule, regression=False))
     with pytest.raises(ForgeError, match="needs a regression key"):
-        s.replace(start_targets="key").start_targets_for(10, **dict(small_rule, in_memory=False))
+        s.replace(start_targets="predicted").start_targets_for(10, **dict(small_rule, in_memory=False))
     with pytest.raises(ForgeError, match="not to given starting rows"):
-        s.replace(start_targets="key").start_targets_for(10, **dict(small_rule, update=True))
+        s.replace(start_targets="predicted").start_targets_for(10, **dict(small_rule, update=True))
     with pytest.raises(ForgeError, match="unknown start_targets"):
         ForgeSettings(start_targets="mean")
     with pytest.raises(ForgeError, match="refit must be"):

@@ -35,12 +35,12 @@ Mode = Literal["rival", "augment", "adaptable"]
 ClassLoss = Literal["squared", "cross_entropy"]
 Init = Literal["kmeans", "sample", "noise"]
 Selection = Literal["auto", "validation", "one_se", "pooled"]
-StartTargets = Literal["auto", "own", "key"]
+StartTargets = Literal["auto", "own", "predicted"]
 
 MODES = ("rival", "augment", "adaptable")
 INITS = ("kmeans", "sample", "noise")
 SELECTIONS = ("auto", "validation", "one_se", "pooled")
-START_TARGETS = ("auto", "own", "key")
+START_TARGETS = ("auto", "own", "predicted")
 
 #: ``selection="auto"`` (the default) keeps the rows by the one-standard-error rule (``one_se``)
 #: when the validation split of in-memory rows is smaller than this, and by the lowest validation
@@ -72,7 +72,7 @@ UPDATE_LR_FACTOR = 0.25
 #: 1.050 -> 1.022, CPS1985 1.087 -> 1.050.
 SMALL_TABLE_LR_FACTOR = 0.25
 
-#: Why the two further small-table rules (``start_targets`` ``key`` and ``refit``), measured with
+#: Why the two further small-table rules (``start_targets`` ``predicted`` and ``refit``), measured with
 #: ``python benchmarks/small_tables.py`` on its eight tables at seeds 0-8 (mean forged/full per
 #: table; ``benchmarks/RESULTS.md``, "Forging that holds on small tables"): the one_se rule alone
 #: left the rows near their start (kept steps 0-175 on most tables), so the start and the rows it
@@ -150,12 +150,12 @@ class ForgeSettings:
         did not beat the lowest-validation rule's median; ``one_se`` did. Pooled selection
         over-fits the training rows' noise where m x (d + 1) free values exceed the training
         rows (star98: 1.18 -> 1.4). The reported validation RMSE is the split's either way.
-    start_targets : {"auto", "own", "key"}
+    start_targets : {"auto", "own", "predicted"}
         The starting rows' targets. ``own``: the start's own (the k-means centroid's mean
-        target, or the sampled row's). ``key``: the key's predictions at the starting rows'
+        target, or the sampled row's). ``predicted``: the key's predictions at the starting rows'
         features, the key fitted on the owner rows forging learns from (not the validation
         split) -- the function the forged rows are to teach, without the noise a centroid's mean
-        target keeps. ``auto`` (default): ``key`` for a fresh regression run on a small table
+        target keeps. ``auto`` (default): ``predicted`` for a fresh regression run on a small table
         (:meth:`small_table`), else ``own`` (:meth:`start_targets_for`).
     refit : bool, optional
         Forge the rows once more, on *every* owner row (the validation split given back), from
@@ -224,7 +224,7 @@ class ForgeSettings:
         if self.selection not in SELECTIONS:
             raise ForgeError(f"unknown selection {self.selection!r}; choose auto, validation, one_se or pooled")
         if self.start_targets not in START_TARGETS:
-            raise ForgeError(f"unknown start_targets {self.start_targets!r}; choose auto, own or key")
+            raise ForgeError(f"unknown start_targets {self.start_targets!r}; choose auto, own or predicted")
         if self.refit is not None and not isinstance(self.refit, bool):
             raise ForgeError(f"refit must be true, false or left out (automatic), got {self.refit!r}")
         if self.init not in INITS:
@@ -313,16 +313,17 @@ class ForgeSettings:
 
     def start_targets_for(self, n_validation: int, *, in_memory: bool = True, regression: bool = True,
                           update: bool = False) -> str:
-        """The resolved :attr:`start_targets`: ``"own"`` or ``"key"`` (``auto``: ``key`` for a
-        fresh run -- not an update from earlier rows -- of a regression key on a small table).
-        ``key`` needs the owner's rows in memory and a regression key."""
+        """The resolved :attr:`start_targets`: ``"own"`` or ``"predicted"`` (``auto``:
+        ``predicted`` for a fresh run -- not an update from earlier rows -- of a regression key
+        on a small table).
+        ``predicted`` needs the owner's rows in memory and a regression key."""
         if self.start_targets == "auto":
             fresh_small = self.small_table(n_validation, in_memory=in_memory) and not update
-            return "key" if fresh_small and regression else "own"
-        if self.start_targets == "key" and not (in_memory and regression):
-            raise ForgeError("start_targets 'key' needs a regression key and the owner's rows in memory")
-        if self.start_targets == "key" and update:
-            raise ForgeError("start_targets 'key' applies to a fresh start, not to given starting rows (init_rows)")
+            return "predicted" if fresh_small and regression else "own"
+        if self.start_targets == "predicted" and not (in_memory and regression):
+            raise ForgeError("start_targets 'predicted' needs a regression key and the owner's rows in memory")
+        if self.start_targets == "predicted" and update:
+            raise ForgeError("start_targets 'predicted' applies to a fresh start, not to given starting rows (init_rows)")
         return self.start_targets
 
     def refit_for(self, n_validation: int, *, in_memory: bool = True, regression: bool = True,
