@@ -7,7 +7,10 @@ objective"): the key's error on a minibatch of the owner's rows, plus the mode's
 (Z_s, t_s) in the key's standardized space; every ``eval_every`` steps the key is refitted on
 them and scored on a held-out validation split of the owner's rows, the rows with the best
 *validation objective* are kept, and forging stops after ``patience`` evaluations without
-improvement. The base ``rival`` mode has no regulariser: over-fitting the key is the point. A
+improvement. On a small table (:meth:`ForgeSettings.small_table`) the starting rows take the
+key's predictions as targets and the kept rows are forged once more on every owner row for the
+chosen number of steps (``start_targets``, ``refit``). The base ``rival`` mode has no
+regulariser: over-fitting the key is the point. A
 step touches the owner's data only through the minibatch, so its cost does not grow with the
 table.
 
