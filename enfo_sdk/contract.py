@@ -215,6 +215,18 @@ class ForgeSection(_Section):
         "validation error), one_se (the earliest within one standard error of the lowest) or "
         "pooled (the lowest error on all owner rows); docs/keys.md."
     )
+    start_targets: Literal["auto", "own", "predicted"] | None = Field(
+        None, description="The starting rows' targets: auto (default: key for a regression key "
+        "when the validation split has fewer than 250 rows, else own), own (the k-means "
+        "centroid's mean target, or the sampled row's) or predicted (the key's predictions there, the "
+        "key fitted on the rows forging learns from); docs/keys.md."
+    )
+    refit: bool | None = Field(
+        None, description="Forge the rows once more on every owner row (the validation split "
+        "given back) for the steps selection chose, and keep those. Default: on for a regression "
+        "predicted when the validation split has fewer than 250 rows (off with forge.rivalry."
+        "max_key_cost, whose check needs the split unseen); docs/keys.md."
+    )
     alignment_weight: float | None = Field(
         None, ge=0, description="Weight of the Sinkhorn alignment term (mode augment)."
     )
