@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
 from .classification import attacker_zoo_classify, key_classification
 from .core import split_holdout
 from .divergence import divergences
@@ -49,12 +48,9 @@ def sweep_classification(spec, X_train, y_train, X_holdout, y_holdout, *, param:
         ``forge``, ``results`` (module docstring) and ``seconds``.
     """
     from ..forge import forge
-    from .sweep import _forge_settings, check_sweep
+    from .sweep import sweep_setup
 
-    vals = check_sweep(param, values)
-    kw = _forge_settings(param, forge_kwargs, seed)
-    if int(own_rows) < 1:
-        raise ConfigError(f"own_rows must be >= 1, got {own_rows}")
+    vals, kw = sweep_setup(param, values, forge_kwargs, seed, own_rows)
     t0 = time.perf_counter()
     Xtr = np.asarray(X_train, dtype=np.float64)
     ytr = np.asarray(y_train).astype(np.int64)

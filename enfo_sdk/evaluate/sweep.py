@@ -98,6 +98,17 @@ def check_sweep(param: str, values: Sequence[float], *, min_values: int = 1) -> 
     return out
 
 
+def sweep_setup(param: str, values: Sequence[float], forge_kwargs: dict | None, seed: int,
+                own_rows: int) -> tuple[list[float], dict]:
+    """The checked values and the forging settings a sweep shares (regression and classification);
+    raises :class:`ConfigError` on bad values, a contradicting mode or ``own_rows`` < 1."""
+    vals = check_sweep(param, values)
+    kw = _forge_settings(param, forge_kwargs, seed)
+    if int(own_rows) < 1:
+        raise ConfigError(f"own_rows must be >= 1, got {own_rows}")
+    return vals, kw
+
+
 def _forge_settings(param: str, forge_kwargs: dict | None, seed: int) -> dict:
     kw = dict(forge_kwargs or {})
     mode = MODE_OF[param]
@@ -176,10 +187,7 @@ def sweep(spec, X_train, y_train, X_holdout, y_holdout, *, param: str, values: S
     """
     from ..forge import forge
 
-    vals = check_sweep(param, values)
-    kw = _forge_settings(param, forge_kwargs, seed)
-    if int(own_rows) < 1:
-        raise ConfigError(f"own_rows must be >= 1, got {own_rows}")
+    vals, kw = sweep_setup(param, values, forge_kwargs, seed, own_rows)
     t0 = time.perf_counter()
     Xtr = np.asarray(X_train, dtype=np.float64)
     ytr = np.asarray(y_train, dtype=np.float64)
