@@ -311,10 +311,11 @@ class RivalrySection(_Section):
     )
     max_key_cost: float | None = Field(
         None, gt=0, lt=1, description="Turns on the rival dial (mode rival, regression keys): after "
-        "forging, the targets move along the direction the key sees least, as far as this rise of "
-        "the key's validation RMSE allows (0.03: 3%), keeping the setting whose best attacker / key "
-        "ratio the validation split confirms best; forge says plainly when target is not met "
-        "(docs/keys.md, 'Rival dial'). Default: off."
+        "forging, candidate rows (forging continued with the rival term at a few weights, the "
+        "targets moved along the direction the key sees least) within this rise of the key's "
+        "validation RMSE (0.03: 3%) are scored by the attackers on the validation split, and the "
+        "most rival one whose gain a paired bootstrap confirms is kept; forge says plainly when "
+        "target is not met (docs/keys.md, 'Rival dial'). Default: off."
     )
 
     @model_validator(mode="after")

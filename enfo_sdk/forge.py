@@ -175,6 +175,7 @@ class _Forging:
         self.selection = s.selection_for(self.data.n_val, in_memory=in_memory)
         self.pooled = self.selection == "pooled"
         self.one_se = self.selection == "one_se"
+        self.last = self.selection == "last"
         s.check_rows(self.data.n_train, total=self.data.n_owner)
         self.s, self.spec, self.d = s, spec, spec.n_features
         # the target's columns of a row: index d (regression), or the label columns d.. (classes)
@@ -307,6 +308,9 @@ class _Forging:
                     break
             elif step % s.checkpoint_every == 0:
                 save(False)
+        if self.last:  # the rows after the last step, which the last evaluation scored
+            with torch.no_grad():
+                state.keep_last(self.param.rows(U))
         return self._result(state, time_since(t0))
 
     def _result(self, state: ForgeState, seconds: float) -> ForgeResult:

@@ -6,8 +6,9 @@
     3. *encapsulate*: choose the key's hyperparameters by CV on the training rows (or keep a
        previous bundle's key, ``--from``);
     4. *forge*: ``forge.rows`` synthetic rows for that key; with ``forge.rivalry.max_key_cost``
-       the rival dial then moves their targets (:mod:`enfo_sdk.forging.dial`, scored on
-       forging's validation split, never the test rows);
+       the rival dial then keeps the most rival candidate rows within the key-cost budget
+       (:mod:`enfo_sdk.forging.calibration`, scored on forging's validation split, never the
+       test rows);
     5. *evaluate* by the one protocol (:mod:`.protocol`, docs/metrics.md): test RMSE of the key
        trained on all training rows, on the
        forged rows and on the same number of real training rows sampled at random (seeded), on
@@ -375,10 +376,10 @@ def check_forge_outputs(contract, *, checkpoint: str | Path | None = None, resum
 
 
 def apply_dial(contract, split: OwnerSplit, result, settings):
-    """The rival dial on the forged rows (:func:`enfo_sdk.forging.dial.calibrate`), scored on
+    """The rival dial on the forged rows (:func:`enfo_sdk.forging.calibration.calibrate`), scored on
     forging's own validation split; ``(result, None)`` when ``forge.rivalry.max_key_cost`` is
     not set."""
-    from ..forging.dial import calibrate
+    from ..forging.calibration import calibrate
 
     r = contract.forge.rivalry
     if r.max_key_cost is None:

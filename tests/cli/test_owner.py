@@ -105,8 +105,10 @@ def test_forge_with_the_rival_dial_records_it_in_the_signed_settings(runner, pro
     summary = json.loads((project / "out" / "r.json").read_text())
     dial = summary["dial"]
     assert dial["met"] is False and dial["validation_rows"] == 60  # 20% of the 300 training rows
-    assert 0 < dial["move_max"] and len(dial["candidates"]) == 3 and dial["clipped"] is True
-    assert all(max(c["key_cost"], c["settled_cost"]) <= 0.05 for c in dial["candidates"])
+    kinds = [c["kind"] for c in dial["candidates"]]
+    assert kinds == ["base", "rival", "rival", "rival", "move"] and 0 < dial["move_max"] and dial["clipped"] is True
+    # only candidates within the budget are scored by the attackers
+    assert all((c["ratio"] is not None) == (max(c["key_cost"], c["settled_cost"]) <= 0.05) for c in dial["candidates"])
     pub = Path(os.environ["ENFO_OWNER_KEY"] + ".pub")
     store = TrustStore()
     store.add("owner", load_public_key(pub))
@@ -114,6 +116,7 @@ def test_forge_with_the_rival_dial_records_it_in_the_signed_settings(runner, pro
     settings = bundle.manifest.forging.settings
     assert settings["dial_move"] == dial["move"] and settings["dial_key_cost"] == dial["key_cost"]
     assert settings["dial_met"] is False and settings["dial_max_key_cost"] == 0.05
+    assert settings["dial_kind"] == dial["kind"] and settings["dial_rival_weight"] == dial["rival_weight"]
     # the moved targets stay inside the target's range (the training rows' min and max)
     owner = pd.read_csv(project / "owner.csv")
     target = bundle.manifest.key.columns.target
