@@ -299,3 +299,18 @@ def test_calibrate_refuses_bad_requests(owner, forged):
     _, result = forged
     with pytest.raises(ForgeError, match="steps >= 10"):
         calibrate(result, X, y, target=1.2, max_key_cost=0.03, validation=0.2, seed=0, seconds=1, steps=0)
+
+
+def test_stop_at_target_keeps_rows_that_meet_it(owner, forged):
+    """forge.rivalry.dial: auto stops when the forged rows meet the target on the validation
+    split: one candidate scored, the rows unchanged; below the target it tries them all."""
+    X, y = owner
+    _, result = forged
+    new, rec = calibrate(result, X, y, target=0.01, max_key_cost=0.03, validation=0.2, seed=0, seconds=0.01,
+                         attackers=("ridge",), steps=20, stop_at_target=True)
+    assert rec.stopped_at_target and len(rec.candidates) == 1 and rec.kind == "base" and new.data is result.data
+    assert rec.met and "they meet the target, no candidate tried" in rec.message()
+    assert new.settings["dial_stopped_at_target"] is True
+    _, rec2 = calibrate(result, X, y, target=50.0, max_key_cost=0.03, validation=0.2, seed=0, seconds=0.01,
+                        attackers=("ridge",), steps=20, stop_at_target=True, move=False)
+    assert not rec2.stopped_at_target and len(rec2.candidates) == 1 + len(RIVAL_WEIGHTS)

@@ -42,7 +42,11 @@ with the highest ratio (the base on a tie). Its kind, rival weight, move, costs,
 lower bound go into the bundle's settings record (:meth:`DialRecord.settings`);
 :attr:`DialRecord.met` says whether the target was reached.
 
-Measured across public tables in ``benchmarks/RESULTS.md`` ("Rival dial", issue 15).
+**When it runs** (:func:`dial_applies`, ``forge.rivalry.dial``): ``auto`` (the default) on
+small tables only (a validation split under 250 rows), where it also stops after scoring the
+forged rows when they already meet the target (``stop_at_target``); ``on`` always; ``off``
+never. Measured across public tables in ``benchmarks/RESULTS.md`` ("Rival dial, calibrated",
+issue 15).
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ import numpy as np
 
 from ..errors import ForgeError
 
-__all__ = ["CONTINUE_LR_FACTORS", "CONTINUE_STEPS", "MIN_CONTINUE_STEPS", "GAIN_QUANTILE", "GAIN_RESAMPLES", "RIVAL_WEIGHTS", "DialRecord", "best_ratio",
+__all__ = ["CONTINUE_LR_FACTORS", "CONTINUE_STEPS", "DEFAULT_MAX_KEY_COST", "dial_applies", "MIN_CONTINUE_STEPS", "GAIN_QUANTILE", "GAIN_RESAMPLES", "RIVAL_WEIGHTS", "DialRecord", "best_ratio",
            "calibrate", "choose", "paired_gain"]
 
 #: Weights of the rival term the dial continues forging with (docs/keys.md, "Rival strength":
@@ -70,6 +74,9 @@ MIN_CONTINUE_STEPS = 10
 
 #: The continuations' learning rates as fractions of the base run's, tried in turn.
 CONTINUE_LR_FACTORS = (1.0, 0.25, 0.0625)
+
+#: The budget of the dial when ``forge.rivalry.dial`` turns it on without ``max_key_cost``.
+DEFAULT_MAX_KEY_COST = 0.03
 
 #: Resamples of the validation rows in :func:`paired_gain`, their seed, and the quantile of the
 #: paired differences that must be above 0 (0.05: a one-sided 95% lower bound).
@@ -107,6 +114,20 @@ def paired_gain(y, base: dict[str, np.ndarray], candidate: dict[str, np.ndarray]
     idx = np.vstack([np.arange(n), np.random.default_rng(seed).integers(0, n, size=(int(resamples), n))])
     d = best_ratio(y, candidate, idx) - best_ratio(y, base, idx)
     return float(d[0]), float(np.nanquantile(d[1:], quantile))
+
+
+def dial_applies(dial: str, settings, task: str, y, *, seconds: float) -> bool:
+    """Whether ``forge.rivalry.dial`` runs the dial: ``"on"`` always (the contract's checks
+    refuse what it cannot do), ``"off"`` never, ``"auto"`` on regression keys in mode rival with
+    attackers (``seconds`` > 0) and the owner's rows in memory (``y`` not None) whose
+    validation split is small (:meth:`ForgeSettings.small_table`: fewer than 250 rows), where
+    the benchmark found its gains and its time stays a few attacker runs
+    (``benchmarks/RESULTS.md``, "Rival dial, calibrated")."""
+    if dial != "auto":
+        return dial == "on"
+    if task != "regression" or settings.mode != "rival" or seconds <= 0 or y is None:
+        return False
+    return settings.small_table(settings.validation_rows(len(y)))
 
 
 def choose(candidates: list[dict[str, Any]], max_key_cost: float) -> dict[str, Any]:
@@ -162,6 +183,9 @@ class DialRecord:
     validation_rows : int
     clipped : bool
         Whether the target's box bounded the moved targets.
+    stopped_at_target : bool
+        The forged rows met the target on the validation split and ``stop_at_target`` kept them
+        without trying a candidate.
     seconds : float
     """
 
@@ -183,6 +207,7 @@ class DialRecord:
     validation_rows: int
     clipped: bool
     candidates: list[dict[str, Any]] = field(default_factory=list)
+    stopped_at_target: bool = False
     seconds: float = 0.0
 
     @property
@@ -203,6 +228,7 @@ class DialRecord:
             "dial_val_ratio": opt(self.ratio), "dial_base_val_ratio": opt(self.base_ratio),
             "dial_gain_low": opt(self.gain_low),
             "dial_validation_rows": int(self.validation_rows), "dial_met": bool(self.met),
+            "dial_stopped_at_target": bool(self.stopped_at_target),
         }
 
     def message(self) -> str:
@@ -212,6 +238,8 @@ class DialRecord:
             kept = f"rows forged {self.steps} steps on with rival weight {self.rival_weight:g}"
         elif self.kind == "move":
             kept = f"targets moved {self.move:.3g} sd"
+        elif self.stopped_at_target:
+            kept = "rows unchanged: they meet the target, no candidate tried"
         elif any(c["ratio"] is not None for c in self.candidates[1:]):
             kept = "rows unchanged: no candidate within the budget was confirmed more rival"
         else:
@@ -281,7 +309,7 @@ def _continue_within(result, X, y, weight: float, steps: int, costs: _Costs, max
 
 def calibrate(result, X, y, *, target: float, max_key_cost: float, validation: float, seed: int,
               seconds: float, attackers=None, weights=RIVAL_WEIGHTS, steps: int = CONTINUE_STEPS,
-              move: bool = True):
+              move: bool = True, stop_at_target: bool = False):
     """Run the rival dial (module docstring) on ``result``'s rows; return the kept rows as a
     result and the :class:`DialRecord`.
 
@@ -306,6 +334,9 @@ def calibrate(result, X, y, *, target: float, max_key_cost: float, validation: f
         Most steps of each continuation (halved while over the budget, then at smaller rates).
     move : bool
         Whether to try the least-visible move.
+    stop_at_target : bool
+        Score the forged rows first and keep them, trying no candidate, when their validation
+        ratio already meets ``target`` (``forge.rivalry.dial: auto``).
 
     Returns
     -------
@@ -321,39 +352,45 @@ def calibrate(result, X, y, *, target: float, max_key_cost: float, validation: f
                          f"{target!r}, {max_key_cost!r}, {seconds!r}, {steps!r}")
     p, (Xval, yval) = plan(result, X, y, validation=validation, seed=seed)
     costs = _Costs(p, result.spec)
-    move_max = p.move_max(max_key_cost) if move else 0.0
-    rows: list[tuple[dict[str, Any], Any]] = [({"kind": "base", "rival_weight": 0.0, "steps": 0, "lr": 0.0, "move": 0.0,
-                                                 "key_cost": 0.0, "settled_cost": 0.0, "key_move": 0.0}, result)]
-    for w in weights:
-        rows.append(_continue_within(result, X, y, w, steps, costs, max_key_cost, validation, seed))
-    if move_max > 0:
-        moved = p.moved(result, move_max)
-        rows.append(({"kind": "move", "rival_weight": 0.0, "steps": 0, "lr": 0.0, "move": move_max,
-                      **costs.of(moved.X, moved.y)}, moved))
     names = FAST_ZOO if attackers is None else tuple(attackers)
-    candidates, preds = [], []
-    for spec_c, res in rows:
-        c = {**spec_c, "best": None, "ratio": None, "gain": None, "gain_low": None}
-        if res is result or max(c["key_cost"], c["settled_cost"]) <= max_key_cost:
+    candidates: list[dict[str, Any]] = []
+    rows: list[Any] = []
+    preds: list[dict[str, np.ndarray] | None] = []
+
+    def score(c: dict[str, Any], res) -> None:
+        c = {**c, "best": None, "ratio": None, "gain": None, "gain_low": None}
+        check = None
+        if res is result or max(c["key_cost"], c["settled_cost"]) <= max_key_cost:  # within the budget
             check = rivalry_check(result.spec, res.X, res.y, Xval, yval, seconds=seconds, target=target,
                                   names=names, seed=seed)
             c["best"], c["ratio"] = check.best, None if check.ratio is None else check.ratio[0]
             if res is not result and c["ratio"] is not None and candidates[0]["ratio"] is not None:
                 c["gain"], c["gain_low"] = paired_gain(yval, preds[0], check.predictions)
-            preds.append(check.predictions)
-        else:
-            preds.append(None)
         candidates.append(c)
+        rows.append(res)
+        preds.append(None if check is None else check.predictions)
+
+    score({"kind": "base", "rival_weight": 0.0, "steps": 0, "lr": 0.0, "move": 0.0,
+           "key_cost": 0.0, "settled_cost": 0.0, "key_move": 0.0}, result)
+    met = candidates[0]["ratio"] is not None and candidates[0]["ratio"] >= target
+    move_max = p.move_max(max_key_cost) if move and not (stop_at_target and met) else 0.0
+    if not (stop_at_target and met):
+        for w in weights:
+            score(*_continue_within(result, X, y, w, steps, costs, max_key_cost, validation, seed))
+        if move_max > 0:
+            moved = p.moved(result, move_max)
+            score({"kind": "move", "rival_weight": 0.0, "steps": 0, "lr": 0.0, "move": move_max,
+                   **costs.of(moved.X, moved.y)}, moved)
     chosen = choose(candidates, max_key_cost)
-    kept = rows[candidates.index(chosen)][1]
+    kept = rows[candidates.index(chosen)]
     base = candidates[0]
     record = DialRecord(
         target=float(target), max_key_cost=float(max_key_cost), kind=chosen["kind"],
         rival_weight=chosen["rival_weight"], move=chosen["move"], key_move=chosen["key_move"],
         key_cost=chosen["key_cost"], settled_cost=chosen["settled_cost"], ratio=chosen["ratio"],
         base_ratio=base["ratio"], gain_low=chosen["gain_low"], best=chosen["best"], move_max=move_max,
-        steps=chosen["steps"], lr=chosen["lr"], validation_rows=len(yval), clipped=p.box is not None, candidates=candidates,
-        seconds=time.perf_counter() - t0,
+        steps=chosen["steps"], lr=chosen["lr"], validation_rows=len(yval), clipped=p.box is not None,
+        candidates=candidates, stopped_at_target=bool(stop_at_target and met), seconds=time.perf_counter() - t0,
     )
     settings = {**result.settings, **record.settings()}
     out = dataclasses.replace(result, data=kept.data) if kept is not result else result

@@ -377,17 +377,19 @@ def check_forge_outputs(contract, *, checkpoint: str | Path | None = None, resum
 
 def apply_dial(contract, split: OwnerSplit, result, settings):
     """The rival dial on the forged rows (:func:`enfo_sdk.forging.calibration.calibrate`), scored on
-    forging's own validation split; ``(result, None)`` when ``forge.rivalry.max_key_cost`` is
-    not set."""
-    from ..forging.calibration import calibrate
+    forging's own validation split; ``(result, None)`` when it does not run
+    (:func:`enfo_sdk.forging.calibration.dial_applies`: ``forge.rivalry.dial``)."""
+    from ..forging.calibration import DEFAULT_MAX_KEY_COST, calibrate, dial_applies
 
     r = contract.forge.rivalry
-    if r.max_key_cost is None:
-        return result, None
     X, y = split.forge_rows()
-    with context(contract.where("forge.rivalry.max_key_cost")):
-        return calibrate(result, X, y, target=r.target, max_key_cost=r.max_key_cost,
-                         validation=settings.validation, seed=settings.seed, seconds=r.seconds)
+    if not dial_applies("on" if r.explicit_dial else r.dial, settings, split.task, y, seconds=r.seconds):
+        return result, None
+    where = "forge.rivalry.max_key_cost" if r.max_key_cost is not None else "forge.rivalry.dial"
+    with context(contract.where(where)):
+        return calibrate(result, X, y, target=r.target, max_key_cost=r.max_key_cost or DEFAULT_MAX_KEY_COST,
+                         validation=settings.validation, seed=settings.seed, seconds=r.seconds,
+                         stop_at_target=not r.explicit_dial)
 
 
 def _signer(contract, plan: _SigningPlan):

@@ -86,6 +86,22 @@ def test_forge_measures_rivalry_and_warns_below_the_target(runner, project):
     assert point == pytest.approx(2.0) and low == pytest.approx(2.0) and high == pytest.approx(2.0)
 
 
+def test_the_rival_dial_runs_by_default_on_a_small_table_and_dial_off_stops_it(runner, project):
+    """forge.rivalry.dial: auto (the default) runs the dial where forging's validation split has
+    fewer than 250 rows (here 60) and attackers are on; dial: off does not."""
+    for rivalry, runs in (({"seconds": 0.01}, True), ({"seconds": 0.01, "dial": "off"}, False)):
+        contract = write_contract(project, tiny_contract(
+            forge={"rows": 20, "steps": 30, "rivalry": rivalry},
+            output={"bundle": "out/b.parquet", "report": "out/r.json", "overwrite": True}))
+        result = runner.invoke(cli, ["forge", "--contract", str(contract)])
+        assert result.exit_code == 0, result.output
+        dial = json.loads((project / "out" / "r.json").read_text())["dial"]
+        assert (dial is not None) == runs and ("rival dial:" in result.stdout) == runs
+        if runs:
+            assert dial["validation_rows"] == 60 and dial["max_key_cost"] == 0.03
+            assert dial["stopped_at_target"] == (dial["base_ratio"] >= 1.2)
+
+
 def test_forge_with_the_rival_dial_records_it_in_the_signed_settings(runner, project, tmp_path):
     """forge.rivalry.max_key_cost: the dial's line (target not met, said plainly), its record in
     the signed settings, targets inside the target's range, and the partner's exact rebuild
