@@ -7,7 +7,10 @@ objective"): the key's error on a minibatch of the owner's rows, plus the mode's
 (Z_s, t_s) in the key's standardized space; every ``eval_every`` steps the key is refitted on
 them and scored on a held-out validation split of the owner's rows, the rows with the best
 *validation objective* are kept, and forging stops after ``patience`` evaluations without
-improvement. The base ``rival`` mode has no regulariser: over-fitting the key is the point. A
+improvement. On a small table (:meth:`ForgeSettings.small_table`) the starting rows take the
+key's predictions as targets and the kept rows are forged once more on every owner row for the
+chosen number of steps (``start_targets``, ``refit``). The base ``rival`` mode has no
+regulariser: over-fitting the key is the point. A
 step touches the owner's data only through the minibatch, so its cost does not grow with the
 table.
 
@@ -36,6 +39,7 @@ from ._rows import LabelledRows
 from ._threads import torch_threads
 from .bundle.rows import rows_from_bundle
 from .forging.owner_rows import owner_rows, start_rows
+from .forging.adam import Adam
 from .forging.labels import classification_result, stratified_rows
 from .forging.params import Parametrisation
 from .forging.reduce import check_finite, reducer
@@ -176,6 +180,9 @@ class _Forging:
         self.pooled = self.selection == "pooled"
         self.one_se = self.selection == "one_se"
         self.last = self.selection == "last"
+        rule = dict(in_memory=in_memory, regression=spec.task != "classification", update=init_rows is not None)
+        self.key_targets = s.start_targets_for(self.data.n_val, **rule) == "predicted"
+        self.refit = s.refit_for(self.data.n_val, **rule)
         s.check_rows(self.data.n_train, total=self.data.n_owner)
         self.s, self.spec, self.d = s, spec, spec.n_features
         # the target's columns of a row: index d (regression), or the label columns d.. (classes)
@@ -198,6 +205,10 @@ class _Forging:
             settings["selection"] = self.selection
         if self.one_se:
             settings["one_se"] = ONE_SE
+        if self.key_targets:  # recorded only when on (small tables), as selection
+            settings["start_targets"] = "predicted"
+        if self.refit:
+            settings["refit"] = True
         settings.update(self.param.record())
         for term in self.terms:
             settings.update(term.record())
@@ -242,7 +253,7 @@ class _Forging:
         elif self.classify:
             start = stratified_rows(s.init, data.Zinit, data.tinit, int(s.rows), s.seed, s.min_per_class)
         else:
-            start = data.init_rows(s.init, int(s.rows), s.seed)
+            start = self._start(data)
         if red.distributed:  # every rank must resume from the same step (checkpoints on a shared disk)
             red.check_resume(None if state is None else state.step, s.checkpoint)
         if state is None:  # a checkpoint holds the parameters, anything else rows
@@ -250,7 +261,7 @@ class _Forging:
         U = torch.tensor(start, dtype=torch.float64, device=self.dev, requires_grad=True)
         if state is None:
             red.broadcast_rows(U)
-        opt = torch.optim.Adam([U], lr=self.lr)
+        opt = Adam(U, lr=self.lr)
         gen = torch_generator(s.seed)
         first = 1
         if state is None:
@@ -270,26 +281,9 @@ class _Forging:
                            settings=self.settings, elapsed=time_since(t0), finished=finished)
             red.barrier()
 
-        key_fit = lambda Z, t: self.spec.key.torch_fit(Z, t, self.spec.hyperparameters)  # noqa: E731
         for step in range(first, int(s.steps) + 1):
             state.step = step
-            Zb, tb = data.batch(step, int(s.batch_size), int(s.seed), gen)
-            opt.zero_grad(set_to_none=True)
-            S = self.param.rows(U)  # the rows (U itself without a column encoding)
-            # one pair of views of S per step: gradients from every term meet there first, in
-            # the order they always did (a second pair of views changes the sum's last bits)
-            Zs, ts = S[:, :self.d], S[:, self.tcol]
-            f = self.fit(Zs, ts)
-            x = StepInputs(Zs, ts, f, Zb, tb, key_fit, gen, step, S=S, batch_size=int(s.batch_size), data=data)
-            loss = self.terms[0].step_loss(x)
-            for term in self.terms[1:]:
-                loss = loss + term.step_loss(x)
-            loss.backward()
-            loss_value = red.gradients(U, loss)
-            if self.fixed_labels:
-                U.grad[:, self.d:] = 0.0  # min_per_class: the labels stay as they started
-            check_finite(loss_value, step, self.lr)
-            opt.step()
+            loss_value = self._step(U, opt, gen, data, step)
             state.loss_acc += loss_value
             state.loss_n += 1
             if step % s.eval_every == 0 or step == s.steps:
@@ -313,12 +307,61 @@ class _Forging:
                 state.keep_last(self.param.rows(U))
         return self._result(state, time_since(t0))
 
+    def _start(self, data) -> np.ndarray:
+        """Starting rows (standardized) from ``data``'s training rows by :attr:`ForgeSettings.init`;
+        under ``start_targets`` ``predicted`` their targets are the key's predictions at their features,
+        the key fitted on those same training rows (never the validation split)."""
+        start = data.init_rows(self.s.init, int(self.s.rows), self.s.seed)
+        if self.key_targets:
+            with torch.no_grad():
+                f = self.fit(data.Ztr, data.ttr)
+                z = torch.as_tensor(start[:, :self.d], dtype=torch.float64, device=self.dev)
+                start = start.copy()
+                start[:, self.d] = f(z).cpu().numpy()
+        return start
+
+    def _step(self, U: torch.Tensor, opt, gen, data, step: int) -> float:
+        """One Adam step on the rows' parameters ``U`` with a minibatch of ``data``; the loss."""
+        s = self.s
+        Zb, tb = data.batch(step, int(s.batch_size), int(s.seed), gen)
+        opt.zero_grad()
+        S = self.param.rows(U)  # the rows (U itself without a column encoding)
+        # one pair of views of S per step: gradients from every term meet there first, in
+        # the order they always did (a second pair of views changes the sum's last bits)
+        Zs, ts = S[:, :self.d], S[:, self.tcol]
+        f = self.fit(Zs, ts)
+        x = StepInputs(Zs, ts, f, Zb, tb, self.fit, gen, step, S=S, batch_size=int(s.batch_size), data=data)
+        loss = self.terms[0].step_loss(x)
+        for term in self.terms[1:]:
+            loss = loss + term.step_loss(x)
+        loss.backward()
+        loss_value = self.red.gradients(U, loss)
+        if self.fixed_labels:
+            U.grad[:, self.d:] = 0.0  # min_per_class: the labels stay as they started
+        check_finite(loss_value, step, self.lr)
+        opt.step()
+        return loss_value
+
+    def _refit(self, steps: int) -> torch.Tensor:
+        """``refit``: the rows forged again on every owner row (the validation split given back),
+        from the same kind of start (or the same given rows), with a fresh optimiser and the
+        run's seed, for ``steps`` steps; no evaluation, the last rows are kept."""
+        data = self.data.pooled()
+        start = self._given if self._given is not None else self._start(data)
+        U = torch.tensor(self.param.inverse(start), dtype=torch.float64, device=self.dev, requires_grad=True)
+        opt = Adam(U, lr=self.lr)
+        gen = torch_generator(self.s.seed)
+        for step in range(1, steps + 1):
+            self._step(U, opt, gen, data, step)
+        with torch.no_grad():
+            return self.param.rows(U).detach().clone()
+
     def _result(self, state: ForgeState, seconds: float) -> ForgeResult:
         pre, d, data = self.spec.preprocessing, self.d, self.data
         lowest = state.best_step
         if self.one_se:  # the earliest rows within one standard error of the lowest
             state.keep(state.one_se(ONE_SE))
-        rows_std = state.best_rows.cpu().numpy()
+        rows_std = (self._refit(state.best_step) if self.refit else state.best_rows).cpu().numpy()
         out = pd.DataFrame(pre.inverse_X(rows_std[:, :d]), columns=data.names)
         spec, extra = self.spec, {}
         if self.classify:
@@ -332,6 +375,7 @@ class _Forging:
             stopped_early=state.stopped_early, seconds=seconds, rows=int(self.s.rows),
             n_owner_rows=data.n_owner, n_validation_rows=data.n_val, **extra,
             **({"lowest_step": lowest} if self.one_se else {}),
+            **({"refit_steps": state.best_step} if self.refit else {}),
         )
         return ForgeResult(
             data=out, spec=spec, history=pd.DataFrame(state.history), metrics=metrics,

@@ -64,7 +64,13 @@ def test_forged_rows_beat_sampled_rows_and_approach_full_data(small):
     assert list(res.data.columns) == ["x1", "x2", "x3", "x4", "y"]
     assert len(res.data) == 60 and res.data.dtypes.eq(np.float64).all()
     assert res.history["val_rmse"].iloc[0] > res.metrics["best_val_rmse"]
-    assert res.metrics["best_val_rmse"] == pytest.approx(res.history["val_rmse"].min())
+    # the kept rows' validation RMSE is the history's at the kept step; a validation split
+    # under 250 rows (240 here) keeps the earliest evaluation within one standard error of the
+    # lowest (the rule itself: tests/test_forge_settings.py), else the lowest
+    h = res.history.set_index("step")["val_rmse"]
+    assert res.metrics["best_val_rmse"] == h[res.metrics["best_step"]]
+    lowest = res.metrics.get("lowest_step", res.metrics["best_step"])
+    assert h[lowest] == h.min() and res.metrics["best_step"] <= lowest
     assert seen and isinstance(seen[0], ForgeProgress) and seen[-1].step == res.metrics["steps_run"]
 
 
@@ -159,11 +165,14 @@ def test_rival_weight_raises_the_surrogates_held_out_error(small):
         w = np.exp(-(d2 - d2.min(1, keepdims=True)) / (2 * s * s))
         return float(np.mean(((w @ ts) / w.sum(1) - tte) ** 2))
 
-    kw = dict(rows=20, steps=150, eval_every=10, patience=100, seed=2)
+    # the term itself, on the rows its run kept (this 1,200-row table is small: refit would forge
+    # both runs again on every owner row; measured with it 0.575 -> 0.680, x1.18, without 0.545
+    # -> 0.698, x1.28)
+    kw = dict(rows=20, steps=150, eval_every=10, patience=100, seed=2, refit=False)
     base = forge(X, y, spec, **kw)
     rival = forge(X, y, spec, **kw, rival_weight=0.2)
     assert base.settings["rival_weight"] == 0.0 and rival.settings["rival_weight"] == 0.2
-    assert smoother_mse(rival) > 1.2 * smoother_mse(base)  # measured: 0.51 -> 1.04
+    assert smoother_mse(rival) > 1.2 * smoother_mse(base)
 
 
 def test_rival_weight_errors(small):
@@ -187,8 +196,12 @@ def test_kept_rows_minimise_the_validation_objective_of_the_mode(small):
         # objective = squared standardized RMSE + the mode's (non-negative) term
         assert (h["val_objective"] >= (h["val_rmse"] / scale) ** 2 - 1e-12).all()
         best = int(h.loc[h["val_objective"].idxmin(), "step"])
-        assert res.metrics["best_step"] == best
-        assert res.metrics["best_val_rmse"] == pytest.approx(float(h.loc[h["step"] == best, "val_rmse"].iloc[0]))
+        # a small table (240 validation rows): the lowest objective is lowest_step, and the rows
+        # kept are the one-SE rule's, never later than it (docs/keys.md, "Small tables")
+        assert res.settings["selection"] == "one_se" and res.metrics["lowest_step"] == best
+        kept = res.metrics["best_step"]
+        assert kept <= best
+        assert res.metrics["best_val_rmse"] == pytest.approx(float(h.loc[h["step"] == kept, "val_rmse"].iloc[0]))
 
 
 def test_penalty_equal_to_the_rival_term_gives_the_rival_weight_run(small):
@@ -208,7 +221,8 @@ def test_penalty_equal_to_the_rival_term_gives_the_rival_weight_run(small):
     kw = dict(rows=20, steps=60, eval_every=10, patience=100, seed=2)
     built_in = forge(X, y, spec, **kw, rival_weight=0.2)
     custom = forge(X, y, spec, **kw, penalty=rival_term)
-    assert seen == list(range(1, 61))
+    # every step of the run, then every step of the refit on all owner rows (a small table)
+    assert seen == list(range(1, 61)) + list(range(1, custom.metrics["refit_steps"] + 1))
     np.testing.assert_allclose(custom.data.to_numpy(), built_in.data.to_numpy(), rtol=0, atol=1e-12)
     assert custom.settings["penalty"] == (
         f"test_penalty_equal_to_the_rival_term_gives_the_rival_weight_run.<locals>.rival_term(h={h!r}, seen=list)")

@@ -143,7 +143,7 @@ def test_a_small_table_records_its_resolved_rule(small):
 
 def test_one_se_keeps_the_earliest_rows_within_one_standard_error_of_the_lowest(small):
     X, y, spec = small
-    kw = dict(rows=12, steps=200, eval_every=5, patience=1000, seed=2, lr=0.05)
+    kw = dict(rows=12, steps=200, eval_every=5, patience=1000, seed=2, lr=0.05, refit=False)  # the kept rows themselves
     res = forge(X, y, spec, selection="one_se", **kw)
     low = forge(X, y, spec, selection="validation", **kw)
     # the same path (selection only chooses among its evaluations): same history
@@ -198,3 +198,87 @@ def test_large_tables_forge_exactly_as_before(small):
     b = forge(big_X, big_y, spec, selection="validation", **kw)
     np.testing.assert_array_equal(a.data.to_numpy(), b.data.to_numpy())
     assert a.settings == b.settings and "selection" not in a.settings
+
+
+# -- start targets and refit: the two further small-table rules -----------------------------------
+def _start_rows(X, y, spec, **kw):
+    """The forged rows of a run that cannot move them (one step at a vanishing learning rate)."""
+    return forge(X, y, spec, rows=12, steps=1, lr=1e-300, eval_every=1, seed=3, **kw)
+
+
+def test_key_start_targets_are_the_key_fitted_on_the_rows_forging_learns_from(small):
+    X, y, spec = small  # 300 rows: a validation split of 60, a small table
+    res = _start_rows(X, y, spec, refit=False)
+    assert res.settings["start_targets"] == "predicted" and "refit" not in res.settings
+    # an independent reference: the key refitted on the numpy side on the training rows alone
+    # (the seeded permutation's last 240), predicting at the forged rows' features
+    train = np.random.default_rng(3).permutation(len(y))[60:]
+    on_train = spec.build().fit(X.iloc[train], y.iloc[train]).predict(res.X)
+    np.testing.assert_allclose(res.y, on_train, rtol=0, atol=1e-8 * float(y.std()))
+    on_all = spec.build().fit(X, y).predict(res.X)
+    assert np.max(np.abs(res.y - on_all)) > 1e-4  # the validation rows did not teach the start
+    own = _start_rows(X, y, spec, refit=False, start_targets="own")
+    assert "start_targets" not in own.settings
+    np.testing.assert_allclose(own.X, res.X, atol=1e-12)  # the same centroids ...
+    assert np.max(np.abs(own.y - res.y)) > 1e-3  # ... with their own mean targets
+
+
+def test_refit_forges_the_rows_again_on_every_owner_row(small):
+    X, y, spec = small
+    res = _start_rows(X, y, spec)  # auto: key start targets and refit on a small table
+    assert res.settings["refit"] is True and res.settings["start_targets"] == "predicted"
+    assert res.metrics["refit_steps"] == res.metrics["best_step"] <= 1
+    # the refit's start: centroids of all 300 rows, targets from the key fitted on all of them
+    on_all = spec.build().fit(X, y).predict(res.X)
+    np.testing.assert_allclose(res.y, on_all, rtol=0, atol=1e-8 * float(y.std()))
+    held = _start_rows(X, y, spec, refit=False)
+    assert np.max(np.abs(held.X - res.X)) > 1e-3  # other centroids
+    # the rows kept learn from the validation rows: shifting only their targets moves the rows
+    val = np.random.default_rng(0).permutation(len(y))[:60]
+    shifted = y.copy()
+    shifted.iloc[val] += 3.0
+    kw = dict(rows=12, steps=40, eval_every=5, seed=0)
+    a, b = forge(X, y, spec, **kw), forge(X, shifted, spec, **kw)
+    assert b.metrics["refit_steps"] == b.metrics["best_step"]
+    assert float(b.y.mean() - a.y.mean()) > 0.2  # about 3 x 60/300 = 0.6 through the refit
+    c, e = forge(X, y, spec, refit=False, **kw), forge(X, shifted, spec, refit=False, **kw)
+    assert abs(float(e.y.mean() - c.y.mean())) < 0.05  # without it the split only selects
+
+
+def test_start_targets_and_refit_resolve_by_the_table(small):
+    s = ForgeSettings()
+    small_rule = dict(in_memory=True, regression=True, update=False)
+    assert s.start_targets_for(SMALL_VALIDATION_ROWS - 1, **small_rule) == "predicted"
+    assert s.refit_for(SMALL_VALIDATION_ROWS - 1, **small_rule) is True
+    assert s.start_targets_for(SMALL_VALIDATION_ROWS, **small_rule) == "own"
+    assert s.refit_for(SMALL_VALIDATION_ROWS, **small_rule) is False
+    for other in (dict(small_rule, regression=False), dict(small_rule, update=True), dict(small_rule, in_memory=False)):
+        assert s.start_targets_for(10, **other) == "own" and s.refit_for(10, **other) is False
+    assert s.replace(selection="pooled").refit_for(10, **small_rule) is False
+    assert s.replace(refit=False).refit_for(10, **small_rule) is False
+    assert s.replace(refit=True).refit_for(10_000, **small_rule) is True
+    assert s.replace(start_targets="predicted").start_targets_for(10_000, **small_rule) == "predicted"
+    with pytest.raises(ForgeError, match="needs a regression key"):
+        s.replace(refit=True).refit_for(10, **dict(small_rule, regression=False))
+    with pytest.raises(ForgeError, match="needs a regression key"):
+        s.replace(start_targets="predicted").start_targets_for(10, **dict(small_rule, in_memory=False))
+    with pytest.raises(ForgeError, match="not to given starting rows"):
+        s.replace(start_targets="predicted").start_targets_for(10, **dict(small_rule, update=True))
+    with pytest.raises(ForgeError, match="unknown start_targets"):
+        ForgeSettings(start_targets="mean")
+    with pytest.raises(ForgeError, match="refit must be"):
+        ForgeSettings(refit="yes")
+
+
+def test_the_rival_dial_keeps_its_validation_split_unseen(tmp_path):
+    from enfo_sdk.workflows.owner_data import load_owner_split
+
+    text = ("version: 1\ndata: {source: builtin:friedman3, target: y}\nkey: {algorithm: nu-method}\n"
+            "forge: {rows: 20, rivalry: {max_key_cost: 0.03}}\noutput: {bundle: b.parquet}\n")
+    contract = parse_contract(text, file=tmp_path / "key.yaml")
+    split = load_owner_split(contract)
+    assert split.forge_settings(contract).refit is False
+    plain = parse_contract(text.replace(", rivalry: {max_key_cost: 0.03}", ""), file=tmp_path / "key.yaml")
+    assert load_owner_split(plain).forge_settings(plain).refit is None  # auto
+    both = parse_contract(text.replace("rows: 20,", "rows: 20, refit: true,"), file=tmp_path / "key.yaml")
+    assert load_owner_split(both).forge_settings(both).refit is True  # the owner's own word stands

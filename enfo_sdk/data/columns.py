@@ -36,10 +36,15 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from .._validation import first_data_row
-from ..errors import DataError, DataTypeError
+from ..errors import DataError
+from .colspecs import (
+    DEFAULT_MAX_LEVELS, BooleanSpec, CategoricalSpec, ColumnSpec, DatetimeSpec, IdSpec, IgnoreSpec, NumericSpec,
+    as_spec,
+)
+from .cells import boolean_values, datetime_days, level_strings, numeric_values, shown
 
 # pandas (about 0.3-0.8 s to import) is imported by the functions that read tables, not here:
 # verifying a bundle parses ColumnTransform from the manifest and never needs it.
@@ -54,8 +59,6 @@ __all__ = [
 
 #: The level a gap in a categorical column becomes.
 MISSING_LEVEL = "(missing)"
-#: Default cap on a categorical column's levels.
-DEFAULT_MAX_LEVELS = 50
 #: Most classes a classification target may have.
 MAX_CLASSES = 50
 #: An integer-typed target with at most this many distinct values is taken for class labels.
@@ -64,76 +67,6 @@ INTEGER_CLASS_LEVELS = 10
 TASKS = ("regression", "classification")
 #: A column of all-distinct integers or strings is taken for an id from this many rows on.
 ID_MIN_ROWS = 20
-_TRUE = {"true", "yes", "y", "1", "t"}
-_FALSE = {"false", "no", "n", "0", "f"}
-
-
-# -- the schema an owner writes (contract ``data.columns``) ----------------------------------
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NumericSpec(_Spec):
-    """A number. ``min``/``max`` bound forged values (default: the observed training range)."""
-
-    type: Literal["numeric"]
-    min: float | None = Field(None, description="Lower bound of forged values (default: observed minimum).")
-    max: float | None = Field(None, description="Upper bound of forged values (default: observed maximum).")
-    integer: bool | None = Field(None, description="Whole numbers (default: inferred from the data type).")
-    missing_indicator: bool = Field(False, description="Add a 0/1 feature marking gaps.")
-
-    @model_validator(mode="after")
-    def _bounds(self) -> NumericSpec:
-        for v in (self.min, self.max):
-            if v is not None and not math.isfinite(v):
-                raise ValueError("min and max must be finite numbers")
-        if self.min is not None and self.max is not None and not self.min <= self.max:
-            raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
-        return self
-
-
-class CategoricalSpec(_Spec):
-    """One of a set of levels: one-hot features, forged on the simplex."""
-
-    type: Literal["categorical"]
-    levels: list[str] | None = Field(None, min_length=1, description="The levels (default: those in the training rows).")
-    max_levels: int = Field(DEFAULT_MAX_LEVELS, ge=2, description="More levels than this is an error.")
-    hard: bool = Field(False, description="Forged rows get one level each (the most likely), with the key's cost reported.")
-    unknown: Literal["error", "ignore"] = Field(
-        "error", description="A level the key never saw at predict time: an error, or all-zero features."
-    )
-
-
-class BooleanSpec(_Spec):
-    """Yes/no (booleans, or the strings true/false, yes/no, y/n, 1/0)."""
-
-    type: Literal["boolean"]
-    missing_indicator: bool = False
-
-
-class DatetimeSpec(_Spec):
-    """A date or time: one feature, days since 1970-01-01 (UTC for zoned values)."""
-
-    type: Literal["datetime"]
-    missing_indicator: bool = False
-
-
-class IdSpec(_Spec):
-    """An identifier: never a feature, never in a bundle."""
-
-    type: Literal["id"]
-
-
-class IgnoreSpec(_Spec):
-    """Left out."""
-
-    type: Literal["ignore"]
-
-
-ColumnSpec = Annotated[
-    Union[NumericSpec, CategoricalSpec, BooleanSpec, DatetimeSpec, IdSpec, IgnoreSpec],
-    Field(discriminator="type"),
-]
 
 
 # -- the fitted transform (stored in the key, signed in the manifest) --------------------------
@@ -269,7 +202,7 @@ class ColumnTransform(_Fitted):
             return cls(columns=fitted, target=_fit_classes(df[target], target, where, classes), dropped=dropped)
         if task != "regression":
             raise DataError(f"{where}: unknown task {task!r}; choose {' or '.join(TASKS)}")
-        y = _numeric_values(df[target], target, where)
+        y = numeric_values(df[target], target, where)
         if np.isnan(y).any():
             raise DataError(f"{where}: target column {target!r} has {int(np.isnan(y).sum())} missing value(s) "
                             f"(first in {first_data_row(df.index, np.isnan(y))}); drop those rows")
@@ -320,7 +253,7 @@ class ColumnTransform(_Fitted):
             raise DataError(f"{where}: missing column(s) {self.target.name!r} (the target)")
         if isinstance(self.target, CategoricalTarget):
             return class_codes(df[self.target.name], self.target, where)
-        y = _numeric_values(df[self.target.name], self.target.name, where)
+        y = numeric_values(df[self.target.name], self.target.name, where)
         if np.isnan(y).any():
             raise DataError(f"{where}: target column {self.target.name!r} has missing values")
         return y
@@ -373,18 +306,6 @@ class ColumnTransform(_Fitted):
         return rows
 
 
-def _as_spec(value: Any, name: str):
-    """A column spec from a spec object or its plain dict (``{"type": "id"}``)."""
-    if isinstance(value, _Spec):
-        return value
-    from pydantic import TypeAdapter, ValidationError
-
-    try:
-        return TypeAdapter(ColumnSpec).validate_python(value)
-    except ValidationError as e:
-        raise DataError(f"column {name!r}: not a column type: {e.errors()[0]['msg']}") from None
-
-
 def _feature_names(c) -> list[str]:
     if c.type == "categorical":
         return [f"{c.name}={level}" for level in c.levels]
@@ -417,7 +338,7 @@ def target_classes(s: pd.Series, name: str, where: str) -> list[str]:
         Missing labels, a single class, or more than :data:`MAX_CLASSES` classes, each naming
         the column and the count.
     """
-    strings = _level_strings(s)
+    strings = level_strings(s)
     if strings.isna().any():
         raise DataError(f"{where}: target column {name!r} has {int(strings.isna().sum())} missing label(s) "
                         f"(first in {first_data_row(s.index, strings.isna().to_numpy())}); drop those rows")
@@ -434,7 +355,7 @@ def target_classes(s: pd.Series, name: str, where: str) -> list[str]:
 def _fit_classes(s: pd.Series, name: str, where: str, classes: Sequence[str] | None) -> CategoricalTarget:
     if classes is None:
         return CategoricalTarget(type="categorical", name=name, classes=target_classes(s, name, where))
-    here = set(_level_strings(s).dropna())
+    here = set(level_strings(s).dropna())
     absent = [c for c in classes if c not in here]
     if absent:
         raise DataError(f"{where}: class {absent[0]!r} of target column {name!r} does not occur in the "
@@ -445,7 +366,7 @@ def _fit_classes(s: pd.Series, name: str, where: str, classes: Sequence[str] | N
 
 def class_codes(s: pd.Series, target: CategoricalTarget, where: str) -> np.ndarray:
     """Class codes 0..k-1 (float64) of the labels ``s``; an unknown or missing label is an error."""
-    strings = _level_strings(s)
+    strings = level_strings(s)
     index = {c: i for i, c in enumerate(target.classes)}
     codes = strings.map(index)
     bad = codes.isna().to_numpy()
@@ -482,7 +403,7 @@ def infer_schema(df: pd.DataFrame, target: str, given: Mapping[str, Any] | None 
         ``id`` to leave it out, or ``numeric``/``categorical`` to use it); a column with no
         value at all; a categorical column with more levels than its cap.
     """
-    given = {str(k): _as_spec(v, k) for k, v in (given or {}).items()}
+    given = {str(k): as_spec(v, k) for k, v in (given or {}).items()}
     df = df.rename(columns=str)
     columns = list(df.columns)
     for key, names in (("data.columns", list(given)), ("data.features", list(features or []))):
@@ -556,7 +477,7 @@ def _infer_column(s: pd.Series, name: str, where: str):
 
 
 def _check_levels(s: pd.Series, name: str, spec: CategoricalSpec, where: str) -> None:
-    levels = spec.levels if spec.levels is not None else sorted(_level_strings(s).dropna().unique())
+    levels = spec.levels if spec.levels is not None else sorted(level_strings(s).dropna().unique())
     n = len(levels) + (1 if s.isna().any() and spec.levels is None else 0)
     if n > spec.max_levels:
         raise DataError(
@@ -568,25 +489,25 @@ def _check_levels(s: pd.Series, name: str, spec: CategoricalSpec, where: str) ->
 # -- fitting one column -----------------------------------------------------------------------------
 def _fit_column(s: pd.Series, name: str, spec, where: str):
     if spec.type == "numeric":
-        v = _numeric_values(s, name, where)
+        v = numeric_values(s, name, where)
         ok = v[~np.isnan(v)]
         lo = float(ok.min()) if spec.min is None else float(spec.min)
         hi = float(ok.max()) if spec.max is None else float(spec.max)
         if spec.min is not None or spec.max is not None:
             outside = ok[(ok < lo) | (ok > hi)]
             if len(outside):
-                raise DataError(f"{where}: column {name!r} has value {_shown(outside[0])} outside its range "
+                raise DataError(f"{where}: column {name!r} has value {shown(outside[0])} outside its range "
                                 f"[{lo}, {hi}] in data.columns")
         integer = spec.integer if spec.integer is not None else bool(np.all(ok == np.round(ok)))
         return FittedNumeric(type="numeric", name=name, min=lo, max=hi, integer=bool(integer),
                              impute=float(np.median(ok)), missing_indicator=spec.missing_indicator)
     if spec.type == "boolean":
-        v = _boolean_values(s, name, where)
+        v = boolean_values(s, name, where)
         ok = v[~np.isnan(v)]
         return FittedBoolean(type="boolean", name=name, impute=float(ok.mean() >= 0.5),
                              missing_indicator=spec.missing_indicator)
     if spec.type == "categorical":
-        strings = _level_strings(s)
+        strings = level_strings(s)
         if spec.levels is not None:
             levels = list(spec.levels)
             unseen = sorted(set(strings.dropna()) - set(levels))
@@ -600,7 +521,7 @@ def _fit_column(s: pd.Series, name: str, spec, where: str):
         return FittedCategorical(type="categorical", name=name, levels=levels, hard=spec.hard,
                                  unknown=spec.unknown)
     if spec.type == "datetime":
-        days, zoned = _datetime_days(s, name, where, None)
+        days, zoned = datetime_days(s, name, where, None)
         ok = days[~np.isnan(days)]
         return FittedDatetime(type="datetime", name=name, zoned=zoned, min=float(ok.min()), max=float(ok.max()),
                               impute=float(np.median(ok)), missing_indicator=spec.missing_indicator)
@@ -610,7 +531,7 @@ def _fit_column(s: pd.Series, name: str, spec, where: str):
 # -- encoding one column ----------------------------------------------------------------------------
 def _encode_column(c, s: pd.Series, where: str, unknown: str | None) -> np.ndarray:
     if c.type == "categorical":
-        strings = _level_strings(s).fillna(MISSING_LEVEL)
+        strings = level_strings(s).fillna(MISSING_LEVEL)
         index = {level: i for i, level in enumerate(c.levels)}
         out = np.zeros((len(s), len(c.levels)))
         policy = unknown or c.unknown
@@ -629,137 +550,11 @@ def _encode_column(c, s: pd.Series, where: str, unknown: str | None) -> np.ndarr
         out[rows, codes[~bad].astype(int).to_numpy()] = 1.0
         return out
     if c.type == "numeric":
-        v = _numeric_values(s, c.name, where)
+        v = numeric_values(s, c.name, where)
     elif c.type == "boolean":
-        v = _boolean_values(s, c.name, where)
+        v = boolean_values(s, c.name, where)
     else:
-        v, zoned = _datetime_days(s, c.name, where, c.zoned)
+        v, zoned = datetime_days(s, c.name, where, c.zoned)
     gap = np.isnan(v)
     v = np.where(gap, c.impute, v)
     return np.column_stack([v, gap.astype(np.float64)]) if c.missing_indicator else v[:, None]
-
-
-def _numeric_values(s: pd.Series, name: str, where: str) -> np.ndarray:
-    import pandas as pd
-
-    if pd.api.types.is_bool_dtype(s):
-        return s.astype(np.float64).to_numpy()
-    if pd.api.types.is_integer_dtype(s):
-        _check_exact_integers(s, name, where)
-        v = s.astype(np.float64).to_numpy()
-    elif pd.api.types.is_numeric_dtype(s):
-        v = s.astype(np.float64).to_numpy()
-    else:
-        v = pd.to_numeric(s, errors="coerce").astype(np.float64).to_numpy()
-        bad = np.isnan(v) & s.notna().to_numpy()
-        if bad.any():
-            raise DataTypeError(f"{where}: column {name!r} is numeric but holds {s[bad].iloc[0]!r} "
-                                f"({int(bad.sum())} such value(s))")
-    if np.isinf(v).any():
-        raise DataError(f"{where}: column {name!r} holds an infinite value")
-    return v
-
-
-#: Largest integer magnitude float64 holds exactly (2**53); beyond it neighbours collapse.
-EXACT_INTEGER_LIMIT = 2**53
-
-
-def _check_exact_integers(s: pd.Series, name: str, where: str) -> None:
-    """Refuse integers that float64 would round (near 2**63 a whole column can collapse to a
-    couple of distinct values); such a column is an id or needs rescaling before it is a feature."""
-    values = s.dropna()
-    if values.empty:
-        return
-    big = values[(values > EXACT_INTEGER_LIMIT) | (values < -EXACT_INTEGER_LIMIT)]
-    if len(big):
-        raise DataError(
-            f"{where}: column {name!r} holds integers beyond 2^53 (e.g. {int(big.iloc[0])}, "
-            f"{len(big)} value(s)) that float64 cannot represent exactly; type it id or ignore "
-            "in data.columns, or rescale it"
-        )
-
-
-def _boolean_values(s: pd.Series, name: str, where: str) -> np.ndarray:
-    import pandas as pd
-
-    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-        v = s.astype(np.float64).to_numpy()
-        bad = ~np.isin(v, (0.0, 1.0)) & ~np.isnan(v)
-    else:
-        text = s.map(lambda x: x if x is None or (isinstance(x, float) and math.isnan(x)) else str(x).strip().lower())
-        v = np.full(len(s), np.nan)
-        v[text.isin(_TRUE).to_numpy()] = 1.0
-        v[text.isin(_FALSE).to_numpy()] = 0.0
-        bad = np.isnan(v) & s.notna().to_numpy()
-    if bad.any():
-        raise DataTypeError(f"{where}: column {name!r} is boolean but holds {_shown(s[bad].iloc[0])} "
-                            f"(expected true/false, yes/no, y/n or 1/0)")
-    return v
-
-
-def _level_strings(s: pd.Series) -> pd.Series:
-    """Levels as strings (numbers written without a trailing .0), gaps kept as NaN."""
-    import pandas as pd
-
-    def text(x):
-        if x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA:
-            return np.nan
-        if isinstance(x, (float, np.floating)) and float(x).is_integer():
-            return str(int(x))
-        return str(x)
-    return s.map(text).astype(object)
-
-
-def _datetime_days(s: pd.Series, name: str, where: str, zoned: bool | None) -> tuple[np.ndarray, bool]:
-    """Days since 1970-01-01 (UTC for zoned values) and whether the values carry a zone."""
-    import pandas as pd
-
-    if pd.api.types.is_datetime64_any_dtype(s):
-        ts = s
-    elif pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-        # pandas would read numbers as nanoseconds since 1970: never what a table means
-        first = s.dropna()
-        raise DataTypeError(
-            f"{where}: column {name!r} is datetime but holds numbers (e.g. "
-            f"{_shown(first.iloc[0]) if len(first) else 'nan'}); a datetime column holds dates or "
-            f"timestamps (text such as 2024-05-31 or a datetime type); type it numeric instead")
-    else:
-        values = s.dropna()
-        zones = {_zone_of(v) for v in values}
-        if None in zones and len(zones) > 1:
-            example = next(z for z in zones if z is not None)
-            raise DataError(f"{where}: datetime column {name!r} mixes values with a time zone (offset {example}) "
-                            f"and values without one; write every value with its zone (or all in UTC)")
-        try:
-            ts = pd.to_datetime(s, utc=bool(zones and zones != {None}), format="mixed")
-        except (ValueError, TypeError) as e:
-            raise DataTypeError(f"{where}: column {name!r} is datetime but a value does not parse: {e}") from None
-    is_zoned = getattr(ts.dt, "tz", None) is not None
-    if zoned is not None and is_zoned != zoned:
-        raise DataError(f"{where}: datetime column {name!r} is {'zoned' if is_zoned else 'naive'} here but was "
-                        f"{'zoned' if zoned else 'naive'} when the key was made")
-    if is_zoned:
-        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
-    days = (ts - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
-    return days.astype(np.float64).to_numpy(), is_zoned
-
-
-def _shown(v) -> str:
-    """A cell value for a message: numpy scalars as the Python value they hold (``-0.61``, not
-    ``np.float64(-0.61)``)."""
-    return repr(v.item() if isinstance(v, np.generic) else v)
-
-
-def _zone_of(v) -> str | None:
-    import pandas as pd
-
-    if isinstance(v, pd.Timestamp):
-        return None if v.tz is None else str(v.utcoffset())
-    text = str(v).strip()
-    if text.endswith("Z"):
-        return "0:00:00"
-    try:
-        t = pd.Timestamp(text)
-    except (ValueError, TypeError):
-        return None
-    return None if t.tz is None else str(t.utcoffset())

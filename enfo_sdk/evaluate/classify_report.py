@@ -12,7 +12,7 @@ import html
 import json
 
 from .html_parts import fmt as _fmt, pct as _pct, table as _table
-from .plots import _figure, _png, divergence_radar, label, rmse_vs_attack, training_curve
+from .plots import _figure, _png, divergence_radar, label, rmse_vs_attack, rows_curve_plot, training_curve
 
 __all__ = ["figures_classification", "render_classification"]
 
@@ -53,28 +53,7 @@ def attacker_accuracy_bars(ev: dict) -> bytes:
 
 def accuracy_rows_curve(curve: dict | None, full: float) -> bytes | None:
     """Key test accuracy against row count: forged vs sampled real rows, mean +- std over seeds."""
-    if not curve or not curve.get("sizes"):
-        return None
-    plt, fig = _figure()
-    ax = fig.add_subplot(111)
-    sizes = curve["sizes"]
-    for name, marker in (("forged", "o"), ("sampled", "s")):
-        ax.errorbar(sizes, [curve[name][str(s)]["mean"] for s in sizes],
-                    yerr=[curve[name][str(s)]["std"] or 0.0 for s in sizes], marker=marker, capsize=4,
-                    label="EnFo bundle" if name == "forged" else "sampled real rows")
-    ax.axhline(full, color="k", ls="--", lw=1, label="all training rows")
-    ax.set_xscale("log")
-    from matplotlib.ticker import NullFormatter
-
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xticks(sizes)
-    ax.set_xticklabels([str(s) for s in sizes])
-    ax.set_xlabel("rows in the training table")
-    ax.set_ylabel("key test accuracy")
-    ax.set_title(f"Accuracy vs row count (mean ± std over {len(curve['forged'][str(sizes[0])]['accuracy'])} seeds)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return _png(plt, fig)
+    return rows_curve_plot(curve, full, metric="accuracy", ylabel="key test accuracy", what="Accuracy")
 
 
 def figures_classification(body: dict) -> dict[str, bytes]:

@@ -60,8 +60,10 @@ def training_curve(history, full_rmse: float | None = None) -> bytes | None:
     return _png(plt, fig)
 
 
-def rows_curve_plot(curve: dict, full_rmse: float) -> bytes | None:
-    """Key test RMSE against row count: forged vs sampled real rows, mean +- std over seeds."""
+def rows_curve_plot(curve: dict, full_rmse: float, *, metric: str = "rmse",
+                    ylabel: str = "key test RMSE (target units)", what: str = "RMSE") -> bytes | None:
+    """Key test RMSE (or another ``metric`` of the curve) against row count: forged vs sampled
+    real rows, mean +- std over seeds."""
     if not curve or not curve.get("sizes"):
         return None
     plt, fig = _figure()
@@ -73,7 +75,7 @@ def rows_curve_plot(curve: dict, full_rmse: float) -> bytes | None:
         ax.errorbar(sizes, mean, yerr=std, marker=marker, capsize=4,
                     label="EnFo bundle" if name == "forged" else "sampled real rows")
     ax.axhline(full_rmse, color="k", ls="--", lw=1, label="all training rows")
-    seeds = len(curve["forged"][str(sizes[0])]["rmse"])
+    seeds = len(curve["forged"][str(sizes[0])][metric])
     ax.set_xscale("log")
     from matplotlib.ticker import NullFormatter
 
@@ -81,8 +83,8 @@ def rows_curve_plot(curve: dict, full_rmse: float) -> bytes | None:
     ax.set_xticks(sizes)
     ax.set_xticklabels([str(s) for s in sizes])
     ax.set_xlabel("rows in the training table")
-    ax.set_ylabel("key test RMSE (target units)")
-    ax.set_title(f"RMSE vs row count (mean ± std over {seeds} seeds)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{what} vs row count (mean ± std over {seeds} seeds)")
     ax.grid(alpha=0.3)
     ax.legend()
     return _png(plt, fig)

@@ -15,6 +15,7 @@ starts from, in the key's standardized space.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 
@@ -75,10 +76,21 @@ class ArrayRows:
         self.tval = torch.as_tensor(t[val_idx], device=dev)
         self.dev = dev
         self._Z, self._t = Z, t
-        self._tr_idx = tr_idx
+        self._tr_idx, self._val_idx = tr_idx, val_idx
 
     def init_rows(self, init: str, rows: int, seed: int) -> np.ndarray:
         return initial_rows(init, self._Z[self._tr_idx], self._t[self._tr_idx], rows, seed)
+
+    def pooled(self) -> ArrayRows:
+        """These rows with the validation split given back to training (forging's ``refit``):
+        every owner row trains, the training rows first, then the validation rows; the
+        validation split itself stays as it was (nothing is scored on it after a refit)."""
+        other = copy.copy(self)
+        idx = np.concatenate([self._tr_idx, self._val_idx])
+        other.Ztr = torch.as_tensor(self._Z[idx], device=self.dev)
+        other.ttr = torch.as_tensor(self._t[idx], device=self.dev)
+        other.n_train, other._tr_idx = self.n_owner, idx
+        return other
 
     @property
     def Zinit(self) -> np.ndarray:

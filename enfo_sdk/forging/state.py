@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import ForgeError
+from .adam import Adam
 
 
 @dataclass
@@ -115,7 +116,7 @@ class ForgeState:
         self.best, self.best_rmse = h["val_objective"], h["val_rmse"]
 
     # -- checkpoint form ---------------------------------------------------------------------
-    def save(self, path: str | Path, *, S: torch.Tensor, opt: torch.optim.Optimizer,
+    def save(self, path: str | Path, *, S: torch.Tensor, opt: Adam,
              generator: torch.Generator, fingerprint: str, settings: dict, elapsed: float,
              finished: bool) -> None:
         """Write the state, the current rows, Adam's moments and the generator to ``path``."""
@@ -126,12 +127,12 @@ class ForgeState:
         if self.trail is not None:
             arrays["trail_rows"] = np.stack([t[1].cpu().numpy() for t in self.trail])
             arrays["trail_errors"] = np.stack([t[2] for t in self.trail])
-        st = opt.state.get(S)
+        moments = opt.moments()
         adam_step = 0.0
-        if st:
-            arrays["adam_exp_avg"] = st["exp_avg"].cpu().numpy()
-            arrays["adam_exp_avg_sq"] = st["exp_avg_sq"].cpu().numpy()
-            adam_step = float(st["step"])
+        if moments is not None:
+            adam_step, exp_avg, exp_avg_sq = moments
+            arrays["adam_exp_avg"] = exp_avg.cpu().numpy()
+            arrays["adam_exp_avg_sq"] = exp_avg_sq.cpu().numpy()
         save_checkpoint(path, arrays, dict(
             fingerprint=fingerprint, step=self.step, adam_step=adam_step, best=self.best,
             best_rmse=self.best_rmse, best_step=self.best_step, stale=self.stale,
@@ -172,17 +173,12 @@ class ForgeState:
         return state, arrays["rows"], arrays
 
     @staticmethod
-    def restore(arrays: dict, opt: torch.optim.Optimizer, generator: torch.Generator, dev) -> None:
+    def restore(arrays: dict, opt: Adam, generator: torch.Generator, dev) -> None:
         """Put a checkpoint's generator state and Adam moments back."""
         generator.set_state(torch.from_numpy(arrays["generator"].copy()))
         if "adam_exp_avg" in arrays:
-            sd = opt.state_dict()
-            sd["state"] = {0: {
-                "step": torch.tensor(float(arrays["adam_step"])),
-                "exp_avg": torch.tensor(arrays["adam_exp_avg"], device=dev),
-                "exp_avg_sq": torch.tensor(arrays["adam_exp_avg_sq"], device=dev),
-            }}
-            opt.load_state_dict(sd)
+            opt.restore(float(arrays["adam_step"]), torch.tensor(arrays["adam_exp_avg"], device=dev),
+                        torch.tensor(arrays["adam_exp_avg_sq"], device=dev))
 
 
 def clock(state: ForgeState) -> float:

@@ -20,10 +20,14 @@ def sq_dists(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     b2 = np.einsum("ij,ij->i", B, B)
     out = np.empty((A.shape[0], B.shape[0]), dtype=np.float64)
     for i in range(0, A.shape[0], _BLOCK):
-        blk = A[i : i + _BLOCK]
-        d = a2[i : i + _BLOCK, None] + b2[None, :] - 2.0 * (blk @ B.T)
+        # (a2 + b2) - 2 A B^T, written in place: the same operations in the same order as
+        # the expression, so the same bits, without its three block-sized temporaries
+        d = out[i : i + _BLOCK]
+        np.add(a2[i : i + _BLOCK, None], b2[None, :], out=d)
+        p = A[i : i + _BLOCK] @ B.T
+        p *= 2.0
+        d -= p
         np.maximum(d, 0.0, out=d)
-        out[i : i + _BLOCK] = d
     return out
 
 

@@ -96,7 +96,8 @@ class NuMethod(Key):
         * Path method (:mod:`enfo_sdk.keys.nu_path`): when a pivoted Cholesky factor of the
           kernel matrix to pivot tolerance 1e-8 has rank <= n / 4 (the wider bandwidths), one
           eigendecomposition of that rank per fold scores the whole path in float64; otherwise
-          all folds iterate together, one float32 product K @ C per iteration. (The key itself
+          all folds iterate together, one float32 product K @ C per iteration
+          (:func:`~enfo_sdk.keys.nu_path.symmetric_product`, half of K read). (The key itself
           is always fitted in float64.) A bandwidth whose factor is too large makes every
           narrower one skip the factorisation (their rank is larger still).
         * Bandwidth walk: the grid is scored lazily, starting from the value nearest 1
@@ -217,14 +218,17 @@ def _path_mse(K, target, tt, train_mask, val_mask, m, T_max, nu, adaptive):
     Columns are (fold) paths; ``target`` broadcasts against them (``t[:, None]``, or one column
     of targets per path), ``tt`` is the target on each path's training rows and 0 elsewhere.
     """
+    from .nu_path import symmetric_product
+
     n, F = tt.shape
     u, w = nu_coefficients(T_max, nu)
     C_prev2 = np.zeros((n, F))
     C_prev = np.zeros((n, F))
     out = []
     best, best_T = np.inf, 0
+    product = symmetric_product(K)  # K is the symmetric float32 kernel matrix
     for s in range(T_max + 1):
-        R = (K @ C_prev.astype(np.float32)).astype(np.float64)
+        R = product(C_prev.astype(np.float32)).astype(np.float64)
         resid = np.where(val_mask, R - target, 0.0)
         mse = float((resid * resid).sum()) / n
         out.append(mse)

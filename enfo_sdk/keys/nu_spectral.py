@@ -23,16 +23,30 @@ Evaluation of the filter (float64, on the CPU; y = S lambda with S = T (T + 2 nu
   without any cancellation, with 40 terms (|B_k| <= 1 / (k! (2 nu + 1/2)_k), tail < 1e-24);
   the same pass gives h' and the Taylor coefficients H^(d)(y) / d!, d <= 4, used below.
   Round-off negative eigenvalues are fine here.
-* otherwise the closed form with ``scipy.special.eval_jacobi`` at an *integer* degree (which
-  selects scipy's difference recurrence, O(T) per eigenvalue in C): h = (1 - r) / lambda and,
-  from d/dx P_n^{(a,b)} = (n + a + b + 1)/2 P_{n-1}^{(a+1,b+1)},
+* otherwise, for nu = 1 (the default) and 0 < lambda <= 1/2, a closed form, O(1) per
+  eigenvalue: with a = 3/2, b = -1/2 the quadratic transformation
+  P_T^{(a,-1/2)}(2 x^2 - 1) ~ C_{2T}^{(a+1/2)}(x) (DLMF 18.7(iv)) and
+  C_n^{(2)} = U'_{n+1} / 2 (Chebyshev U) give, with sin^2 phi = lambda and M = 2 T + 2,
+  r_T(lambda) = 3 q / ((M^2 - 1) M sin^3 phi),   q = sin(M phi) cos phi - M cos(M phi) sin phi,
+  and dq/dphi = (M^2 - 1) sin(M phi) sin phi, dlambda/dphi = 2 sin phi cos phi, so
+  r'(lambda) = 3 ((M^2 - 1) sin(M phi) sin^2 phi - 3 cos phi q) / ((M^2 - 1) M 2 sin^5 phi cos phi).
+  Outside the series M phi > 8.9, so q has no cancellation, and cos phi >= 1/sqrt 2. Against
+  60-digit arithmetic (the scalar recursion in mpmath) h is within 2.2e-16 and h' within 5e-15
+  (relative, h' on the scale |h| / ell below) at T = 50, 500, 2000; eval_jacobi, which this
+  replaced for nu = 1 (``_filter`` was 37% of forging's CPU time, 1.7 ms per call at m = 100,
+  T = 2000; now 0.03 ms), was 3.8e-13 off at T = 2000.
+* otherwise (nu != 1, lambda > 1/2 -- at most one eigenvalue, as sum(lambda) = trace K / m = 1 --
+  or a negative lambda below the series) the closed form with ``scipy.special.eval_jacobi`` at
+  an *integer* degree (which selects scipy's difference recurrence, O(T) per eigenvalue in C):
+  h = (1 - r) / lambda and, from d/dx P_n^{(a,b)} = (n + a + b + 1)/2 P_{n-1}^{(a+1,b+1)},
   r'(lambda) = -(T + 2 nu) P_{T-1}^{(a+1,b+1)}(1 - 2 lambda) / P_T^{(a,b)}(1),
   h'(lambda) = -(r'(lambda) + h(lambda)) / lambda.
 
 The switch at |y| = 20 (not lower) matters: scipy's recurrence has an absolute error of
 about T^2 eps near x = 1, i.e. 3e-11 relative in h at y = 1 and T = 2000. Against 80-digit
-mpmath, the max relative error of h over lambda in [-1e-14, 1] is 3e-15 (T = 50, 200),
-1e-13 (T = 2000), 1.5e-12 (T = 5000), always just above the switch.
+mpmath, the max relative error of h over lambda in [-1e-14, 1] with eval_jacobi above the
+switch is 3e-15 (T = 50, 200), 1e-13 (T = 2000), 1.5e-12 (T = 5000), always just above the
+switch (nu != 1; for nu = 1 the closed form is within 2.2e-16 there).
 
 Gradient (Daleckii-Krein theorem: Daleckii & Krein 1965; Bhatia, Matrix Analysis, Thm V.3.3):
 for a symmetric K and any direction E, d g(K)[E] = U [(U^T E U) o Gamma] U^T with
@@ -61,8 +75,8 @@ eps |h| / (|lambda_i - lambda_j| |h'|), so
 
 Against 90-digit mpmath and against the divided differences propagated exactly through the
 scalar recursion (delta[lambda f] = f(a) + b delta[f]), Gamma is correct to 3e-12 entrywise
-(T = 2000, kernels with eigenvalues down to -5e-17 and clusters). Cost: one ``eigh``, an O(T m)
-filter, O(m^2) divided differences and two m x m x m products in the backward.
+(T = 2000, kernels with eigenvalues down to -5e-17 and clusters). Cost: one ``eigh``, an O(m)
+filter (O(T m) for nu != 1), O(m^2) divided differences and two m x m x m products in the backward.
 
 Accuracy end to end (``tests/keys/test_nu_spectral.py``; float64, standardized 4-d rows,
 bandwidths 0.5-2, including low-dimensional and near-duplicate rows whose kernel matrices have
@@ -101,7 +115,8 @@ the rule is: **spectral when T >= 1.3 m, adjoint otherwise** (within ~10% of the
 everywhere on the grid). On GPUs the rule is untested (``eigh`` is comparatively slower there
 for small m, the adjoint's per-iteration overhead larger). Timings with two threads on the
 loaded machine are dominated by OpenMP/BLAS barrier stalls (10-100x slower, erratic) and
-were not used.
+were not used. (The table predates the closed-form filter for nu = 1, which takes ~1.7 ms
+off each spectral step at T = 2000, m = 100; the rule was not re-measured.)
 """
 
 from __future__ import annotations
@@ -120,6 +135,7 @@ _SERIES_Y = 20.0  # the series is used for y = T (T + 2 nu) |lambda| <= _SERIES_
 _SERIES_TERMS = 40  # k = 1..40 of the hypergeometric series (tail < 1e-24 relative there)
 _TAYLOR_Y = 1e-2  # series-region pairs with |y_i - y_j| <= this use a 4-term Taylor expansion
 _CLOSE = 1e-5  # other pairs closer than _CLOSE * ell use the trapezoid (h'_i + h'_j) / 2
+_TRIG_MAX = 0.5  # nu = 1: the closed form for 0 < lambda <= this (1 / cos phi stays <= sqrt 2)
 
 
 def _series_coefficients(T: int, nu: float, n: int) -> np.ndarray:
@@ -157,6 +173,10 @@ def _filter(lam: np.ndarray, T: int, nu: float):
         dh[small] = (S * S) * acc[1]
         taylor[:] = acc[1:]
     big = ~small
+    if nu == 1.0:  # the closed form on 0 < lambda <= 1/2 (module docstring)
+        trig = big & (lam > 0.0) & (lam <= _TRIG_MAX)
+        h[trig], dh[trig] = _trig_filter(lam[trig], T)
+        big &= ~trig
     if big.any():
         a, b = 2.0 * nu - 0.5, -0.5
         lb = lam[big]
@@ -168,6 +188,23 @@ def _filter(lam: np.ndarray, T: int, nu: float):
         h[big] = hb
         dh[big] = -(rp + hb) / lb
     return h, dh, small, taylor
+
+
+def _trig_filter(lam: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """h_T and h_T' for nu = 1 and 0 < lambda <= 1/2 in closed form (module docstring):
+    r = 3 q / ((M^2 - 1) M sin^3 phi), q = sin(M phi) cos phi - M cos(M phi) sin phi,
+    sin^2 phi = lambda, M = 2 T + 2."""
+    M = 2.0 * T + 2.0
+    s = np.sqrt(lam)
+    c = np.sqrt(1.0 - lam)
+    phi = np.arctan2(s, c)
+    sM, cM = np.sin(M * phi), np.cos(M * phi)
+    q = sM * c - M * cM * s
+    kappa = 3.0 / ((M * M - 1.0) * M)
+    r = kappa * q / (s * s * s)
+    rp = kappa * ((M * M - 1.0) * sM * s * s - 3.0 * c * q) / (2.0 * s**5 * c)  # dr/dlambda
+    h = (1.0 - r) / lam
+    return h, -(rp + h) / lam
 
 
 @functools.lru_cache(maxsize=64)

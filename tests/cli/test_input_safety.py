@@ -205,6 +205,20 @@ def test_ctrl_c_during_the_imports_gives_one_line_and_130(package):
     assert "Traceback" not in done.stderr and done.stderr.strip() == "interrupted"
 
 
+def test_a_reader_closing_the_pipe_ends_the_command_quietly(forged):
+    """``enfo-owner inspect B | head``: the reader has gone before the command writes (closed at
+    once, so the first write meets the closed pipe every time): no 'Broken pipe' error, no
+    traceback, exit 141 as a Unix tool killed by SIGPIPE reports."""
+    code = "import sys, owner_cli; sys.argv = ['enfo-owner', 'inspect', sys.argv[1]]; owner_cli.main()"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", code, str(forged["bundle"])], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == "", err
+
+
 def test_console_scripts_point_at_the_guarded_entry_points():
     import tomllib
 

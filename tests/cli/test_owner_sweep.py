@@ -77,7 +77,9 @@ def test_sweep_at_the_contracts_setting_gives_forges_figures(runner, project, tm
     table = pd.read_csv(project / "owner.csv")
     table["x1"] = table["x1"].round()  # an integer column: round_integers changes the forged rows
     table.to_csv(project / "owner.csv", index=False)
-    forge = {"rows": 20, "steps": 30, "mode": "rival", "round_integers": True,
+    # selection validation: the lowest validation point, after the rival term has acted (on this
+    # small table the one-SE rule keeps the start rows, step 0, whatever the rival weight)
+    forge = {"rows": 20, "steps": 30, "mode": "rival", "round_integers": True, "selection": "validation",
              "rivalry": {"seconds": 0.001}}  # the first attacker of each thread only, in both
     contract = write_contract(project, tiny_contract(forge=forge))
     made = runner.invoke(cli, ["forge", "--contract", str(contract), "--json"])

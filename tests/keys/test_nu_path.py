@@ -9,11 +9,13 @@ from enfo_sdk.keys.nu_method import nu_coefficients
 from enfo_sdk.keys.nu_path import (
     COARSE_STEP,
     DENSE_UPTO,
+    SYMMETRIC_BLOCK,
     SpectralPath,
     coarse_grid,
     lowrank_factor,
     spectral_path_mse,
     stop_index,
+    symmetric_product,
 )
 
 
@@ -141,6 +143,20 @@ def test_lowrank_factor_bounds_and_refusal():
     assert lowrank_factor(K.copy(), tol=1e-8, max_rank=L.shape[1]).shape == L.shape
 
 
+@pytest.mark.parametrize("bw,max_rank", [(0.3, 60), (0.3, 300), (3.0, 60), (3.0, 300)])
+def test_lowrank_factor_precheck_agrees_with_the_whole_factor(bw, max_rank):
+    """n = 400 > PRECHECK_ROWS * max_rank: the submatrix is factored first; the answer (None,
+    or the factor itself) is the one the whole matrix gives."""
+    Z, _, _ = _problem(n=400, d=4, seed=5)
+    K = gaussian(Z, Z, bw)
+    whole = lowrank_factor(K.copy())
+    got = lowrank_factor(K.copy(), max_rank=max_rank)
+    if whole.shape[1] > max_rank:
+        assert got is None
+    else:
+        np.testing.assert_array_equal(got, whole)
+
+
 def test_cv_search_cache_changes_nothing_but_the_work():
     Z, t, folds = _problem(n=160, seed=2)
     key = get_key("nu-method")
@@ -166,3 +182,21 @@ def test_cv_search_walk_finds_the_grid_minimum():
     # narrow bandwidths take the float32 iterative path here (rank > n / 4): ~1e-3 accurate
     assert res.best_score == pytest.approx(best[bws[i]], rel=2e-3)
     assert len({r["bandwidth"] for r in res.table}) < len(bws)  # not every value was scored
+
+
+@pytest.mark.parametrize("n,k", [(1, 1), (31, 5), (32, 5), (33, 1), (200, 15), (517, 5)])
+def test_symmetric_product_equals_the_float64_product(n, k):
+    """Blocks of SYMMETRIC_BLOCK rows, a last partial block, one and many right-hand sides;
+    K above its diagonal blocks is never read (it is poisoned here)."""
+    g = np.random.default_rng(n)
+    Z = g.standard_normal((n, 3))
+    K = gaussian(Z, Z, 1.0)
+    C = g.standard_normal((n, k)).astype(np.float32)
+    K32 = K.astype(np.float32)
+    i, j = np.indices((n, n))
+    K32[j >= (i // SYMMETRIC_BLOCK + 1) * SYMMETRIC_BLOCK] = np.nan
+    R = symmetric_product(K32)(C)
+    assert R.dtype == np.float32 and R.shape == (n, k)
+    ref = K @ C.astype(np.float64)
+    # float32 products of n terms: |error| <~ n eps32 |K| |C|
+    assert np.all(np.abs(R - ref) <= 4 * n * 6e-8 * (np.abs(K) @ np.abs(C).astype(np.float64)) + 1e-30)

@@ -14,6 +14,7 @@ from enfo_sdk.keys.nu_recursion import nu_coefficients, nu_fit_numpy
 from enfo_sdk.keys.nu_spectral import (
     _divided_differences,
     _filter,
+    _trig_filter,
     nu_filter,
     nu_fit_fast,
     nu_fit_spectral,
@@ -202,6 +203,27 @@ def test_filter_equals_scalar_recursion(T, nu):
     # h' changes sign in the oscillatory regime: compare on the scale |h| / ell
     ell = np.where(np.abs(lam) * T * T > 1, np.sqrt(np.abs(lam)) / T, 1.0 / (T * T))
     assert np.all(np.abs(dh - dr) <= 1e-10 * (np.abs(dr) + np.abs(hr) / ell))
+
+
+@pytest.mark.parametrize("T", [10, 50, 500, 2000, 5000])
+def test_closed_form_for_nu_1_equals_scalar_recursion(T):
+    """nu = 1: h and h' in closed form (0 < lambda <= 1/2, outside the series) against the
+    float64 scalar recursion; the eval_jacobi path it replaced is checked on the same grid
+    (it is kept for nu != 1, lambda > 1/2 and negative eigenvalues)."""
+    S = T * (T + 2.0)
+    lam = np.unique(np.concatenate([np.geomspace(20.0001 / S, 0.5, 200), [0.5], np.array([20.0001, 25, 31.4]) / S]))
+    lam = lam[(lam > 20 / S) & (lam <= 0.5)]
+    h, dh = _trig_filter(lam, T)
+    hr, dr, _ = scalar_recursion(lam, T, 1.0)
+    ell = np.where(lam * T * T > 1, np.sqrt(lam) / T, 1.0 / (T * T))
+    # achieved: h 2e-15, 7e-14, 5e-13, 1.3e-12 at T = 50, 500, 2000, 5000; h' (on the scale
+    # |h| / ell) 6e-16 .. 4e-13 -- the float64 recursion's own rounding, which grows with T
+    # (against 60-digit arithmetic the closed form is within 2.2e-16 for h and 5e-15 for h')
+    assert np.max(np.abs(h - hr) / np.abs(hr)) <= 3e-12
+    assert np.all(np.abs(dh - dr) <= 1e-12 * (np.abs(dr) + np.abs(hr) / ell))
+    # and nu_filter takes this path for nu = 1, giving the same numbers
+    hf, dhf = nu_filter(lam, T, 1.0)
+    assert np.array_equal(hf, h) and np.array_equal(dhf, dh)
 
 
 @pytest.mark.parametrize("kind,s,T,nu", [("lowdim", 2.0, 2000, 1.0), ("neardup", 2.0, 500, 1.0), ("iid", 1.0, 300, 2.5)])

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DataError
-from .evaluate.classification import CLASS_ZOO, attacker_zoo_classify, classification_metrics
+from ..errors import DataError
+from ..evaluate.classification import CLASS_ZOO, attacker_zoo_classify, classification_metrics
 
 __all__ = ["ClassAugmentReport", "ClassCheckReport", "augment_classification", "check_classification"]
 
@@ -98,7 +98,7 @@ class ClassCheckReport:
 
 def augment_classification(spec, X, y, Xb, Yb, *, cv: int, seed: int) -> ClassAugmentReport:
     """See the module docstring; ``y`` class codes, ``Yb`` the bundle's label rows (m, k)."""
-    from .keys.classify import one_hot
+    from ..keys.classify import one_hot
 
     k = Yb.shape[1]
     perm = np.random.default_rng(seed).permutation(len(y))
