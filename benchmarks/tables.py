@@ -196,7 +196,7 @@ def predict(spec, X, y, Xt) -> np.ndarray:
 def run_seed(table: Table, p: dict[str, Any], seed: int, forge_overrides: dict[str, Any],
              attackers: tuple[str, ...], dial: tuple[float, float, float] | None = None) -> dict[str, Any]:
     """Forge once with ``seed`` and measure everything on the test rows; JSON-ready. ``dial``
-    (target, max_key_cost, seconds) runs the rival dial (:func:`enfo_sdk.forging.dial.calibrate`)
+    (target, max_key_cost, seconds) runs the rival dial (:func:`enfo_sdk.forging.calibration.calibrate`)
     on the forged rows first, as ``forge.rivalry.max_key_cost`` does in a contract."""
     from enfo_sdk import forge
     from enfo_sdk.evaluate import make_baseline
@@ -210,10 +210,11 @@ def run_seed(table: Table, p: dict[str, Any], seed: int, forge_overrides: dict[s
     forge_seconds = time.perf_counter() - t0
     dial_record, base_pred = None, None
     if dial is not None:
-        from enfo_sdk.forging.dial import calibrate
+        from enfo_sdk.forging.calibration import calibrate
 
         s = ForgeSettings.build(rows=m, seed=seed, **forge_overrides)
         base_pred = predict(spec, res.X, res.y, p["Xt"])
+        base_rows = (res.X, res.y)
         res, rec = calibrate(res, p["X"], p["y"], target=dial[0], max_key_cost=dial[1],
                              validation=s.validation, seed=s.seed, seconds=dial[2])
         dial_record = rec.to_json()
@@ -227,13 +228,18 @@ def run_seed(table: Table, p: dict[str, Any], seed: int, forge_overrides: dict[s
     }
     t1 = time.perf_counter()
     params = {}
-    for name in attackers:
-        search = make_attacker(name, m, seed=seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            search.fit(Xf, yf)
-        pred[f"attacker:{name}"] = np.asarray(search.predict(p["Xt"]), np.float64)
-        params[name] = {k.rsplit("__", 1)[-1]: v for k, v in search.best_params_.items()}
+    sides = [("", Xf, yf)]
+    if dial is not None and dial_record["kind"] != "base":  # the dial changed the rows: the attackers without it too
+        sides.append(("undialled:", np.asarray(base_rows[0], np.float64), np.asarray(base_rows[1], np.float64)))
+    for prefix, Xa, ya in sides:
+        for name in attackers:
+            search = make_attacker(name, m, seed=seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                search.fit(Xa, ya)
+            pred[f"{prefix}attacker:{name}"] = np.asarray(search.predict(p["Xt"]), np.float64)
+            if not prefix:
+                params[name] = {k.rsplit("__", 1)[-1]: v for k, v in search.best_params_.items()}
     if dial is not None:
         pred["forged_undialled"] = base_pred
     return {
@@ -339,53 +345,80 @@ def load_runs(store: Path) -> dict[str, list[dict[str, Any]]]:
     return by_table
 
 
-def _figures(run: dict[str, Any]) -> dict[str, Any]:
-    """One run's forged / full and best attacker / key (the key on the run's forged rows)."""
+def _figures(run: dict[str, Any], undialled: bool = False) -> dict[str, Any]:
+    """One run's forged / full and best attacker / key (the key on the run's forged rows; with
+    ``undialled``, on its rows before the dial: the attackers on those rows when the dial changed
+    them, else the same ones)."""
     y = np.asarray(run["y_test"])
     r = {k: math.sqrt(float(np.mean((np.asarray(v) - y) ** 2))) for k, v in run["pred"].items()}
-    best = min((k for k in r if k.startswith("attacker:")), key=r.get)
-    return {"forged": r["forged"] / r["full"], "attacker": r[best] / r["forged"], "family": best[9:]}
+    forged, prefix = "forged", "attacker:"
+    if undialled:
+        forged = "forged_undialled"
+        if any(k.startswith("undialled:") for k in r):
+            prefix = "undialled:attacker:"
+    best = min((k for k in r if k.startswith(prefix)), key=r.get)
+    return {"forged": r[forged] / r["full"], "attacker": r[best] / r[forged], "family": best[len(prefix):]}
 
 
-def compare_lines(on: dict[str, list[dict[str, Any]]], off: dict[str, list[dict[str, Any]]],
+def _choice(d: dict[str, Any]) -> str:
+    """The dial's choice in a few characters."""
+    if d.get("kind") == "rival":
+        return f"rival w={d['rival_weight']:g}"
+    if d.get("kind", "move" if d["move"] > 0 else "base") == "move":
+        return f"move {d['move']:.2g} sd"
+    return "unchanged"
+
+
+def compare_lines(on: dict[str, list[dict[str, Any]]], off: dict[str, list[dict[str, Any]]] | None,
                   target: float, max_cost: float) -> list[str]:
     """Per table: the dial's runs (``on``) against the same seeds without it (``off``, e.g. the
-    ``default`` store), and the summary over the tables both hold."""
+    ``default`` store; None: the same runs' rows before the dial), and the summary over the
+    tables both hold."""
+    from enfo_sdk.forging.settings import SMALL_VALIDATION_ROWS
+
     lines = ["| table | seeds | same rows before the dial | forged / full off -> on | best attacker / key off -> on "
-             "(family on) | targets moved (sd; per seed) | dial's validation ratio (unmoved -> kept) | dial seconds |",
+             "(family on) | dial's choice (per seed) | dial's validation ratio (unchanged -> kept) | dial seconds |",
              "|---|---|---|---|---|---|---|---|"]
     rows = []
     for t in [t for t in TABLES if t in on]:
         runs = sorted(on[t], key=lambda r: r["seed"])
-        base = {r["seed"]: r for r in off.get(t, [])}
+        base = {r["seed"]: r for r in (on if off is None else off).get(t, [])}
         runs = [r for r in runs if r["seed"] in base]
         if not runs:
             continue
         f_on = [_figures(r) for r in runs]
-        f_off = [_figures(base[r["seed"]]) for r in runs]
+        f_off = [_figures(base[r["seed"]], undialled=off is None) for r in runs]
         mean = lambda fs, k: float(np.mean([f[k] for f in fs]))  # noqa: E731
+        # forge.rivalry.dial: auto -- on where the validation split is small and the forged rows
+        # miss the target there (enfo_sdk.forging.calibration.dial_applies, stop_at_target)
+        f_auto = [fn if r["dial"]["validation_rows"] < SMALL_VALIDATION_ROWS and r["dial"]["base_ratio"] is not None
+                  and r["dial"]["base_ratio"] < target else ff for r, fn, ff in zip(runs, f_on, f_off)]
         row = {"forged_off": mean(f_off, "forged"), "forged_on": mean(f_on, "forged"),
-               "attacker_off": mean(f_off, "attacker"), "attacker_on": mean(f_on, "attacker")}
+               "attacker_off": mean(f_off, "attacker"), "attacker_on": mean(f_on, "attacker"),
+               "forged_auto": mean(f_auto, "forged"), "attacker_auto": mean(f_auto, "attacker")}
         dials = [r["dial"] for r in runs]
         val = "; ".join(f"{d['base_ratio']:.3f} -> {d['ratio']:.3f}" for d in dials)
         # the other store's forged rows against this run's before the dial (the key's test predictions)
-        same = all(np.allclose(r["pred"]["forged_undialled"], base[r["seed"]]["pred"]["forged"], rtol=1e-6, atol=0)
-                   for r in runs)
+        same = off is None or all(np.allclose(r["pred"]["forged_undialled"], base[r["seed"]]["pred"]["forged"],
+                                              rtol=1e-6, atol=0) for r in runs)
         if same:  # the summary compares like with like only
             rows.append(row)
         lines.append(
             f"| {t} | {', '.join(str(r['seed']) for r in runs)} | {'yes' if same else '**no**'} | "
             f"{row['forged_off']:.3f} -> {row['forged_on']:.3f} | "
             f"{row['attacker_off']:.3f} -> {row['attacker_on']:.3f} ({', '.join(f['family'] for f in f_on)}) | "
-            f"{', '.join(format(d['move'], '.2g') for d in dials)} | {val} | "
+            f"{'; '.join(_choice(d) for d in dials)} | {val} | "
             f"{sum(d['seconds'] for d in dials):.0f} |")
     if rows:
-        for tag in ("off", "on"):
+        for tag in ("off", "on", "auto"):
             f = np.array([r[f"forged_{tag}"] for r in rows])
             a = np.array([r[f"attacker_{tag}"] for r in rows])
             both = int(np.sum((f <= 1 + max_cost) & (a >= target)))
             lines.append("")
-            lines.append(f"**Dial {tag}** ({len(rows)} tables with the same rows before the dial): forged / full median {np.median(f):.3f}; best "
+            what = (" (forge.rivalry.dial: auto -- on only where the validation split has fewer than "
+                    f"{SMALL_VALIDATION_ROWS} rows and the forged rows' validation ratio is below {target:g})"
+                    if tag == "auto" else "")
+            lines.append(f"**Dial {tag}**{what} ({len(rows)} tables with the same rows before the dial): forged / full median {np.median(f):.3f}; best "
                          f"attacker / key median {np.median(a):.3f}; forged / full <= {1 + max_cost:.2f} and "
                          f"attacker >= {target:g}x on {both} of {len(rows)}.")
     return lines
@@ -402,9 +435,11 @@ def write_report(args) -> None:
         print(line)
     compared = []
     if args.compare:
-        compared = ["", f"With and without the dial: this store against `{Path(args.compare).name}` "
-                        "on the same seeds (the same forged rows before the dial):", "",
-                    *compare_lines(by_table, load_runs(Path(args.compare)), args.target, args.max_cost)]
+        other = None if args.compare == "self" else load_runs(Path(args.compare))
+        what = ("the same runs' rows before the dial" if other is None else
+                f"`{Path(args.compare).name}` on the same seeds (the same forged rows before the dial)")
+        compared = ["", f"With and without the dial: this store against {what}:", "",
+                    *compare_lines(by_table, other, args.target, args.max_cost)]
         for line in compared:
             print(line)
     if args.results:
@@ -464,7 +499,8 @@ def main() -> int:
                     help="run the rival dial on the forged rows (as forge.rivalry.max_key_cost), "
                          "e.g. --dial 1.2,0.03 (SECONDS: the zoo's budget per candidate, default 60)")
     ap.add_argument("--compare", default=None, metavar="STORE",
-                    help="with --report: compare this store's runs (made with --dial) with STORE's on the same seeds")
+                    help="with --report: compare this store's runs (made with --dial) with STORE's on the same seeds, "
+                         "or with the same runs' rows before the dial (self)")
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
     args.store = args.store or str(ROOT / "benchmarks" / "tables-runs" / args.tag)

@@ -166,18 +166,34 @@ class RivalrySection(_Section):
         60.0, ge=0, description="Time after which no further attacker starts (0: no attackers)."
     )
     max_key_cost: float | None = Field(
-        None, gt=0, lt=1, description="Turns on the rival dial (mode rival, regression keys): after "
-        "forging, the targets move along the direction the key sees least, as far as this rise of "
-        "the key's validation RMSE allows (0.03: 3%), keeping the setting whose best attacker / key "
-        "ratio the validation split confirms best; forge says plainly when target is not met "
-        "(docs/keys.md, 'Rival dial'). Default: off."
+        None, gt=0, lt=1, description="The rival dial's budget, and setting it turns the dial on "
+        "(mode rival, regression keys): after forging, candidate rows (forging continued with the "
+        "rival term at a few weights, the targets moved along the direction the key sees least) "
+        "within this rise of the key's validation RMSE (0.03: 3%) are scored by the attackers on "
+        "the validation split, and the most rival one whose gain a paired bootstrap confirms is "
+        "kept; forge says plainly when target is not met (docs/keys.md, 'Rival dial'). Unset: "
+        "0.03 when dial is on or auto turns it on."
+    )
+    dial: Literal["auto", "on", "off"] = Field(
+        "auto", description="The rival dial: auto (default) runs it when max_key_cost is set, or "
+        "else on tables whose validation split has fewer than 250 rows (mode rival, regression, "
+        "rows in memory), and there stops when the forged rows already meet target on the "
+        "validation split; on runs it always, off never (docs/keys.md, 'Rival dial')."
     )
 
     @model_validator(mode="after")
     def _dial_needs_attackers(self) -> "RivalrySection":
-        if self.max_key_cost is not None and self.seconds <= 0:
-            raise ValueError("max_key_cost needs attackers to score the dial: seconds must be > 0")
+        if self.explicit_dial and self.seconds <= 0:
+            raise ValueError("the rival dial (max_key_cost, dial: on) needs attackers to score it: "
+                             "seconds must be > 0")
+        if self.dial == "off" and self.max_key_cost is not None:
+            raise ValueError("max_key_cost is the rival dial's budget, but dial is off: drop one of them")
         return self
+
+    @property
+    def explicit_dial(self) -> bool:
+        """Whether the contract asks for the dial whatever the table (max_key_cost set, or dial: on)."""
+        return self.dial == "on" or (self.dial == "auto" and self.max_key_cost is not None)
 
 
 class ForgeSection(_Section):
@@ -256,9 +272,9 @@ class ForgeSection(_Section):
 
     @model_validator(mode="after")
     def _dial_mode(self) -> "ForgeSection":
-        if self.rivalry.max_key_cost is not None and self.mode not in (None, "rival"):
-            raise ValueError(f"rivalry.max_key_cost (the rival dial) applies to mode rival only, "
-                             f"not {self.mode!r}")
+        if self.rivalry.explicit_dial and self.mode not in (None, "rival"):
+            raise ValueError(f"rivalry.max_key_cost / rivalry.dial: on (the rival dial) applies to mode "
+                             f"rival only, not {self.mode!r}")
         return self
 
     def forge_kwargs(self) -> dict[str, Any]:

@@ -179,6 +179,7 @@ class _Forging:
         self.selection = s.selection_for(self.data.n_val, in_memory=in_memory)
         self.pooled = self.selection == "pooled"
         self.one_se = self.selection == "one_se"
+        self.last = self.selection == "last"
         rule = dict(in_memory=in_memory, regression=spec.task != "classification", update=init_rows is not None)
         self.key_targets = s.start_targets_for(self.data.n_val, **rule) == "predicted"
         self.refit = s.refit_for(self.data.n_val, **rule)
@@ -301,6 +302,9 @@ class _Forging:
                     break
             elif step % s.checkpoint_every == 0:
                 save(False)
+        if self.last:  # the rows after the last step, which the last evaluation scored
+            with torch.no_grad():
+                state.keep_last(self.param.rows(U))
         return self._result(state, time_since(t0))
 
     def _start(self, data) -> np.ndarray:

@@ -65,7 +65,7 @@ def format_forge_table(summary: Mapping[str, Any]) -> str:
         out.append(summary["dial"]["message"])
     sec = summary["seconds"]
     phases = ", ".join(
-        f"{name} {format_seconds(sec[name])}" for name in ("encapsulate", "forge", "evaluate", "write")
+        f"{name} {format_seconds(sec[name])}" for name in ("encapsulate", "forge", "dial", "evaluate", "write")
         if name in sec
     )
     key = summary["key"]

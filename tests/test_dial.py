@@ -1,4 +1,5 @@
-"""The rival dial (enfo_sdk/forging/dial.py): exact key cost, the budget, the unmet-target line."""
+"""The rival dial's least-visible move (enfo_sdk/forging/dial.py) and the dial end to end
+(enfo_sdk/forging/calibration.py): exact key cost, the budget, the unmet-target line."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import torch
 from enfo_sdk import encapsulate, forge
 from enfo_sdk.data.builtin import friedman3
 from enfo_sdk.errors import ForgeError
-from enfo_sdk.forging.dial import MOVE_GRID, calibrate, key_matrix, least_visible, plan, targets_at
+from enfo_sdk.forging.calibration import CONTINUE_LR_FACTORS, RIVAL_WEIGHTS, calibrate, choose
+from enfo_sdk.forging.dial import MOVE_GRID, key_matrix, least_visible, plan, targets_at
 from enfo_sdk.forging.owner_rows import owner_rows
 from enfo_sdk.spec import KeySpec
 
@@ -81,11 +83,11 @@ def test_budget_is_respected_on_the_validation_split(owner, forged):
     spec, result = forged
     budget = 0.02
     new, rec = calibrate(result, X, y, target=1.2, max_key_cost=budget, validation=0.2, seed=0,
-                         seconds=0.01, attackers=("ridge",))
+                         seconds=0.01, attackers=("ridge",), weights=())  # the move alone
     Xv, yv = _validation(X, y, spec)
     base = _refit_rmse(spec, result.X, result.y, Xv, yv)
     assert rec.validation_rows == len(yv) == 60
-    assert 0 < rec.move_max and len(rec.candidates) == 3  # 0, move_max / 2, move_max
+    assert 0 < rec.move_max and [c["kind"] for c in rec.candidates] == ["base", "move"]
     for c in rec.candidates:
         assert c["key_cost"] <= budget and c["settled_cost"] <= budget
     # the plan's exact costs against refits on forging's validation split: the largest move
@@ -112,11 +114,9 @@ def test_budget_is_respected_on_the_validation_split(owner, forged):
     assert cost == pytest.approx(rec.key_cost, abs=1e-8) and cost <= budget + 1e-12
     assert new.settings["dial_move"] == rec.move and new.settings["dial_key_cost"] == rec.key_cost
     np.testing.assert_array_equal(new.X, result.X)  # only the targets move
-    # the chosen candidate: the unmoved rows, or the most rival move whose interval's lower end
-    # clears the unmoved rows' ratio
-    base_ratio = rec.candidates[0]["ratio"]
-    confirmed = [rec.candidates[0]] + [c for c in rec.candidates[1:] if c["ratio_low"] > base_ratio]
-    assert rec.ratio == max(c["ratio"] for c in confirmed) and rec.base_ratio == base_ratio
+    # the chosen candidate: the unmoved rows, or the move when its paired gain is confirmed
+    assert rec.ratio == choose(rec.candidates, budget)["ratio"] and rec.base_ratio == rec.candidates[0]["ratio"]
+    assert rec.kind == ("move" if rec.candidates[1]["gain_low"] > 0 else "base")
     assert rec.clipped is False  # no column encoding: nothing bounds the target
 
 
@@ -124,13 +124,13 @@ def test_unmet_target_is_said_plainly(owner, forged):
     X, y = owner
     _, result = forged
     _, rec = calibrate(result, X, y, target=50.0, max_key_cost=0.01, validation=0.2, seed=0,
-                       seconds=0.01, attackers=("ridge",))
+                       seconds=0.01, attackers=("ridge",), steps=20)
     assert rec.met is False and rec.settings()["dial_met"] is False
     msg = rec.message()
     assert "target x50 NOT met within the key-cost budget 1.0%" in msg
     assert f"reached x{rec.ratio:.3f} (ridge)" in msg and "validation rows" in msg
     _, easy = calibrate(result, X, y, target=0.01, max_key_cost=0.01, validation=0.2, seed=0,
-                        seconds=0.01, attackers=("ridge",))
+                        seconds=0.01, attackers=("ridge",), weights=())
     assert easy.met and "target x0.01 met" in easy.message()
 
 
@@ -204,3 +204,113 @@ def test_moved_rows_stay_in_the_target_range_and_a_partner_rebuilds_them(tmp_pat
     store.add("acme", key.public_key())
     bundle = verify(tmp_path / "b.parquet", store)  # the probes reproduce on the moved rows
     np.testing.assert_array_equal(bundle.data["y"].to_numpy(), ym)
+
+
+def test_selection_last_keeps_the_rows_after_the_last_step(owner, forged):
+    X, y = owner
+    spec, result = forged
+    last = forge(X, y, spec, rows=15, steps=40, eval_every=10, seed=0, selection="last", init_rows=result.data)
+    assert last.metrics["best_step"] == 40 and last.settings["selection"] == "last"
+    assert last.metrics["best_val_rmse"] == last.history["val_rmse"].iloc[-1]
+    # the same run with one more evaluation's worth of steps: its step-40 rows are these rows
+    longer = forge(X, y, spec, rows=15, steps=40, eval_every=40, seed=0, selection="last", init_rows=result.data)
+    np.testing.assert_allclose(longer.data.to_numpy(), last.data.to_numpy(), rtol=1e-12, atol=1e-12)
+    assert not np.allclose(last.data.to_numpy(), result.data.to_numpy())
+
+
+def _key_on(spec, Xf, yf, Zrows):
+    pre = spec.preprocessing
+    Z, t = pre.transform_X(np.asarray(Xf, np.float64)), pre.transform_y(np.asarray(yf, np.float64))
+    return np.asarray(spec.key.predict(spec.key.fit(Z, t, spec.hyperparameters), Zrows, spec.hyperparameters))
+
+
+def test_calibrate_candidates_costs_and_choice(owner, forged):
+    X, y = owner
+    spec, result = forged
+    budget = 0.05
+    new, rec = calibrate(result, X, y, target=1.2, max_key_cost=budget, validation=0.2, seed=0,
+                         seconds=0.01, attackers=("ridge", "knn"), steps=30)
+    kinds = [c["kind"] for c in rec.candidates]
+    assert kinds[:4] == ["base", "rival", "rival", "rival"] and set(kinds[4:]) <= {"move"}
+    assert [c["rival_weight"] for c in rec.candidates[1:4]] == list(RIVAL_WEIGHTS)
+    # every candidate's costs against refits on forging's own split and the plan's owner rows
+    data = owner_rows(X, y, spec, 0.2, 0, torch.device("cpu"), False)
+    Zo = np.vstack([data.Ztr.numpy(), data.Zval.numpy()])
+    to = np.concatenate([data.ttr.numpy(), data.tval.numpy()])
+    n_val = len(data.tval)
+    base = _key_on(spec, result.X, result.y, Zo)
+    p, _ = plan(result, X, y, validation=0.2, seed=0)
+    for c in rec.candidates[1:]:
+        if c["kind"] == "rival":  # the continuation, rebuilt through the public API
+            tried = [(k, f) for f in CONTINUE_LR_FACTORS for k in (30, 15)]  # 15 // 2 < MIN_CONTINUE_STEPS
+            assert (c["steps"], c["lr"] / result.settings["lr"]) in tried
+            over = max(c["key_cost"], c["settled_cost"]) > budget  # over the budget: the last one tried
+            assert not over or (c["steps"], c["lr"] / result.settings["lr"]) == tried[-1]
+            rows = forge(X, y, spec, rows=15, mode="rival", rival_weight=c["rival_weight"], steps=c["steps"],
+                         eval_every=c["steps"],
+                         selection="last", lr=c["lr"], batch_size=result.settings["batch_size"],
+                         validation=0.2, seed=0, init_rows=result.data)
+            Xc, yc = rows.X, rows.y
+        else:
+            assert c["move"] == rec.move_max > 0
+            Xc, yc = result.X, spec.preprocessing.inverse_y(p.targets(c["move"]))
+            assert c["key_cost"] == pytest.approx(p.cost(c["move"]), abs=1e-8)  # A's exact cost
+            assert c["settled_cost"] == pytest.approx(p.settled_cost(c["move"]), abs=1e-8)
+        pred = _key_on(spec, Xc, yc, Zo)
+        r, d = base - to, pred - base
+        val = (pred - to)[-n_val:]
+        assert c["key_cost"] == pytest.approx(np.sqrt(np.mean(val ** 2) / np.mean(r[-n_val:] ** 2)) - 1, abs=1e-10)
+        assert c["settled_cost"] == pytest.approx(np.sqrt(1 + d @ d / (r @ r)) - 1, abs=1e-10)
+        over = max(c["key_cost"], c["settled_cost"]) > budget
+        assert (c["ratio"] is None) == over  # only candidates within the budget are scored
+    chosen = choose(rec.candidates, budget)
+    assert (rec.kind, rec.rival_weight, rec.ratio) == (chosen["kind"], chosen["rival_weight"], chosen["ratio"])
+    assert rec.base_ratio == rec.candidates[0]["ratio"]
+    s = new.settings
+    assert s["dial_kind"] == rec.kind and s["dial_rival_weight"] == rec.rival_weight and s["dial_steps"] == rec.steps
+    assert rec.steps == (chosen["steps"] if rec.kind == "rival" else 0)
+    assert s["dial_gain_low"] == rec.gain_low and s["dial_key_cost"] == rec.key_cost
+    # the kept rows, refitted as a partner would: the recorded cost
+    pred = _key_on(spec, new.X, new.y, Zo)
+    kept = np.sqrt(np.mean((pred - to)[-n_val:] ** 2) / np.mean((base - to)[-n_val:] ** 2)) - 1
+    assert kept == pytest.approx(rec.key_cost, abs=1e-10)
+
+
+def test_calibrate_keeps_a_confirmed_rival_candidate(owner, forged):
+    """With a generous budget and an easy bar the rows the dial returns are a rival candidate's
+    when one is confirmed, and the record says which."""
+    X, y = owner
+    _, result = forged
+    new, rec = calibrate(result, X, y, target=1.2, max_key_cost=0.5, validation=0.2, seed=0, seconds=0.01,
+                         attackers=("knn",), steps=30, move=False)
+    assert len(rec.candidates) == 4 and rec.move_max == 0
+    confirmed = [c for c in rec.candidates[1:] if c["gain_low"] is not None and c["gain_low"] > 0]
+    if confirmed:
+        assert rec.kind == "rival" and rec.gain_low > 0 and rec.ratio == max(c["ratio"] for c in confirmed
+                                                                              if c["ratio"] > rec.base_ratio)
+        assert not np.allclose(new.data.to_numpy(), result.data.to_numpy())
+        assert f"rows forged {rec.steps} steps on with rival weight {rec.rival_weight:g}" in rec.message()
+    else:
+        assert rec.kind == "base" and new.data is result.data
+
+
+def test_calibrate_refuses_bad_requests(owner, forged):
+    X, y = owner
+    _, result = forged
+    with pytest.raises(ForgeError, match="steps >= 10"):
+        calibrate(result, X, y, target=1.2, max_key_cost=0.03, validation=0.2, seed=0, seconds=1, steps=0)
+
+
+def test_stop_at_target_keeps_rows_that_meet_it(owner, forged):
+    """forge.rivalry.dial: auto stops when the forged rows meet the target on the validation
+    split: one candidate scored, the rows unchanged; below the target it tries them all."""
+    X, y = owner
+    _, result = forged
+    new, rec = calibrate(result, X, y, target=0.01, max_key_cost=0.03, validation=0.2, seed=0, seconds=0.01,
+                         attackers=("ridge",), steps=20, stop_at_target=True)
+    assert rec.stopped_at_target and len(rec.candidates) == 1 and rec.kind == "base" and new.data is result.data
+    assert rec.met and "they meet the target, no candidate tried" in rec.message()
+    assert new.settings["dial_stopped_at_target"] is True
+    _, rec2 = calibrate(result, X, y, target=50.0, max_key_cost=0.03, validation=0.2, seed=0, seconds=0.01,
+                        attackers=("ridge",), steps=20, stop_at_target=True, move=False)
+    assert not rec2.stopped_at_target and len(rec2.candidates) == 1 + len(RIVAL_WEIGHTS)

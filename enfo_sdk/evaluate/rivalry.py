@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -98,6 +98,9 @@ class RivalryCheck:
         (set by the forge's protocol, :mod:`enfo_sdk.workflows.protocol`).
     key_rmse : float
         Test RMSE of the key trained on the forged rows.
+    predictions : dict of str to ndarray
+        The key's (``"key"``) and each attacker's predictions on the test rows (not in
+        :meth:`to_json`; the rival dial's paired bootstrap reads them).
     """
 
     best: str | None
@@ -114,6 +117,7 @@ class RivalryCheck:
     budget: float
     key_vs_sampled: tuple[float, float, float] | None = None
     key_rmse: float | None = None
+    predictions: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def below_target(self) -> bool:
@@ -255,4 +259,5 @@ def rivalry_check(spec, X_forged, y_forged, X_test, y_test, *, X_full=None, y_fu
         key_vs_full=key_vs_full, outside=outside, test_rows=len(yt),
         outside_rows=0 if X_outside is None else len(y_outside), forged_rows=len(yf),
         seconds=time.perf_counter() - t0, budget=float(seconds), key_rmse=key_rmse,
+        predictions={"key": key, **preds},
     )

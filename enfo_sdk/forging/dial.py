@@ -1,8 +1,10 @@
-r"""The rival dial: the strongest rivalry the owner's validation split confirms within a key-cost budget.
+r"""The rival dial's least-visible move: the key as a linear map of the forged targets.
 
-``forge.rivalry: {target: 1.2, max_key_cost: 0.03}`` asks :func:`calibrate` to move the forged
-targets, after forging, along the direction the key sees least, as far as the budget allows,
-and to keep the setting whose rivalry the validation split confirms best.
+``forge.rivalry: {target: 1.2, max_key_cost: 0.03}`` runs the rival dial
+(:func:`enfo_sdk.forging.calibration.calibrate`), which scores several candidate rows; this
+module gives it one kind of candidate, the forged targets moved along the direction the key
+sees least, with the key's cost computed exactly (:func:`plan`, :class:`DialPlan`), and the
+owner rows every candidate's cost is measured on.
 
 **The key is a linear map of the forged targets.** For a key linear in its targets (nu-method,
 KRR, ridge, OLS) and fixed forged features Z (m rows, standardized), the key's standardized
@@ -35,30 +37,20 @@ cost without luck, ``sqrt(1 + |A d|^2 / |r|^2) - 1`` over all the plan's owner r
 (:meth:`DialPlan.settled_cost`); ``move_max`` is the largest grid value within ``max_key_cost``
 by both.
 
-**Choosing.** The candidates ``0`` (the forged rows as they are), ``move_max / 2`` and ``move_max``
-(those within the budget) are each scored by the forge's fast attacker zoo
-(:func:`enfo_sdk.evaluate.rivalry.rivalry_check`, tuned by CV on the candidate rows) on the
-validation split -- never the test rows. A move is *confirmed* when the lower end of its ratio's
-95% bootstrap interval over the validation rows is above the unmoved rows' ratio, and the
-confirmed candidate (the unmoved rows always are) with the highest best-attacker / key ratio
-is kept. Its ``move``, validation key cost and ratio go into the bundle's settings record
-(:meth:`DialRecord.settings`); :attr:`DialRecord.met` says whether the target was reached.
-
-Measured across public tables in ``benchmarks/RESULTS.md`` ("Rival dial", issue 15).
+How the candidates are scored and chosen: :mod:`enfo_sdk.forging.calibration`. Measured across
+public tables in ``benchmarks/RESULTS.md`` ("Rival dial", issue 15).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ForgeError
 
-__all__ = ["MOVE_GRID", "DialPlan", "DialRecord", "calibrate", "key_matrix", "least_visible", "plan", "targets_at"]
+__all__ = ["MOVE_GRID", "DialPlan", "key_matrix", "least_visible", "plan", "targets_at"]
 
 #: Relative difference allowed between ``A t`` and the key fitted on ``t`` (float64 round-off
 #: of a T-step recursion is ~1e-12; a non-linear key misses by far more).
@@ -70,94 +62,6 @@ MOVE_GRID = np.geomspace(0.005, 4.0, 137)
 
 #: Most training rows the direction is computed on (a seeded sample above it).
 DIRECTION_MAX_ROWS = 5000
-
-
-@dataclass
-class DialRecord:
-    """What :func:`calibrate` chose and measured (all on the validation split).
-
-    Attributes
-    ----------
-    target, max_key_cost : float
-        What was asked.
-    move : float
-        The chosen move: RMS change of the targets in target standard deviations (0: the forged
-        rows unchanged; before clipping into the target's box).
-    key_move : float
-        What it does to the key's predictions on the training rows: their RMS change over the
-        key's training RMSE (the leads' "eps").
-    key_cost : float
-        The key's validation RMSE on the chosen rows over that on the forged rows, minus 1
-        (exact, from ``A``).
-    ratio, base_ratio : float or None
-        Best attacker's validation RMSE over the key's, on the chosen rows and on the forged
-        rows (None when no attacker ran).
-    best : str or None
-        The best attacker on the chosen rows.
-    move_max : float
-        The largest grid move within the budget (0 when none is).
-    candidates : list of dict
-        Every candidate scored: move, key_cost, settled_cost, best, ratio and the lower end of
-        its 95% bootstrap interval over the validation rows (ratio_low).
-    settled_cost : float
-        The chosen move's cost without luck (:meth:`DialPlan.settled_cost`).
-    validation_rows : int
-    clipped : bool
-        Whether the target's box bounded the moved targets.
-    seconds : float
-    """
-
-    target: float
-    max_key_cost: float
-    move: float
-    key_move: float
-    key_cost: float
-    ratio: float | None
-    base_ratio: float | None
-    best: str | None
-    move_max: float
-    validation_rows: int
-    clipped: bool
-    candidates: list[dict[str, Any]] = field(default_factory=list)
-    settled_cost: float = 0.0
-    seconds: float = 0.0
-
-    @property
-    def met(self) -> bool:
-        return self.ratio is not None and self.ratio >= self.target
-
-    def settings(self) -> dict[str, Any]:
-        """The flat entries a bundle's settings record carries."""
-        return {
-            "dial_target": float(self.target), "dial_max_key_cost": float(self.max_key_cost),
-            "dial_move": float(self.move), "dial_key_move": float(self.key_move),
-            "dial_key_cost": float(self.key_cost), "dial_settled_cost": float(self.settled_cost),
-            "dial_val_ratio": None if self.ratio is None else float(self.ratio),
-            "dial_base_val_ratio": None if self.base_ratio is None else float(self.base_ratio),
-            "dial_validation_rows": int(self.validation_rows), "dial_met": bool(self.met),
-        }
-
-    def message(self) -> str:
-        """One line: what the dial did, and plainly whether the target was met within the budget."""
-        reached = "no attacker ran" if self.ratio is None else f"x{self.ratio:.3f} ({self.best})"
-        if self.move > 0:
-            moved = f"targets moved {self.move:.3g} sd"
-        elif self.move_max > 0:
-            moved = "rows unmoved: no move within the budget was confirmed more rival"
-        else:
-            moved = "rows unmoved: every move costs more than the budget"
-        where = (f"on the {self.validation_rows:,} validation rows at key cost {100 * self.key_cost:+.1f}% "
-                 f"({moved}; budget {100 * self.max_key_cost:.1f}%)")
-        if self.met:
-            return f"rival dial: best attacker / key {reached} {where}, target x{self.target:g} met"
-        return (f"rival dial: target x{self.target:g} NOT met within the key-cost budget "
-                f"{100 * self.max_key_cost:.1f}%: reached {reached} {where}")
-
-    def to_json(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["met"] = self.met
-        out["message"] = self.message()
-        return out
 
 
 def key_matrix(spec, Z_forged: np.ndarray, Z_rows: np.ndarray, t_forged: np.ndarray) -> np.ndarray:
@@ -241,6 +145,8 @@ class DialPlan:
     A_owner, r_owner : ndarray of shape (n_owner, m), (n_owner,)
         ``A`` and the key's residuals on the owner rows the direction was computed on and the
         validation rows together (for :meth:`settled_cost`).
+    Z_owner, t_owner : ndarray of shape (n_owner, d), (n_owner,)
+        Those owner rows themselves (standardized), for candidates whose features change.
     box : (float, float) or None
         The target's range when the column encoding bounds it.
     sigma : float
@@ -258,6 +164,8 @@ class DialPlan:
     key_per_move: float
     A_owner: np.ndarray
     r_owner: np.ndarray
+    Z_owner: np.ndarray
+    t_owner: np.ndarray
 
     def targets(self, move: float) -> np.ndarray:
         """The standardized targets after ``move`` (clipped into :attr:`box`)."""
@@ -326,75 +234,6 @@ def plan(result, X, y, *, validation: float, seed: int):
     out = DialPlan(t=tf, step=np.sqrt(m) * v, A_val=A_val, t_val=tval,
                    box=_target_box(spec), sigma=sigma,
                    key_per_move=float(np.sqrt(m) * sigma / np.sqrt(len(ttr)) / _rmse(r_tr)),
-                   A_owner=np.vstack([A_tr, A_val]), r_owner=np.concatenate([r_tr, A_val @ tf - tval]))
+                   A_owner=np.vstack([A_tr, A_val]), r_owner=np.concatenate([r_tr, A_val @ tf - tval]),
+                   Z_owner=np.vstack([Ztr, Zval]), t_owner=np.concatenate([ttr, tval]))
     return out, (pre.inverse_X(Zval), pre.inverse_y(tval))
-
-
-def _confirmed(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The moves whose rivalry the validation split confirms: the lower end of the candidate's
-    95% bootstrap interval (best attacker / key over the validation rows) above the unmoved
-    rows' ratio. The unmoved rows are always confirmed."""
-    base = candidates[0]["ratio"]
-    out = [candidates[0]] if base is not None else []
-    return out + [c for c in candidates[1:] if base is not None and c["ratio_low"] is not None
-                  and c["ratio_low"] > base]
-
-
-def calibrate(result, X, y, *, target: float, max_key_cost: float, validation: float, seed: int,
-              seconds: float, attackers=None):
-    """Move ``result``'s forged targets by the rival dial (module docstring) and return the new
-    result and its :class:`DialRecord`.
-
-    Parameters
-    ----------
-    result : ForgeResult
-        Rows forged (regression key, linear in its targets) from ``X, y``.
-    X, y : DataFrame/array-like
-        The owner's training rows exactly as given to :func:`enfo_sdk.forge`; with ``validation``
-        and ``seed`` (the forging run's) they give the same validation split forging used.
-    target : float
-        The best attacker / key ratio asked for (> 0).
-    max_key_cost : float
-        Largest rise of the key's validation RMSE allowed, as a fraction (> 0).
-    seconds : float
-        The attacker zoo's time budget per candidate (> 0).
-    attackers : sequence of str, optional
-        The zoo (default :data:`enfo_sdk.evaluate.rivalry.FAST_ZOO`).
-
-    Returns
-    -------
-    (ForgeResult, DialRecord)
-    """
-    from ..evaluate.rivalry import FAST_ZOO, rivalry_check
-
-    t0 = time.perf_counter()
-    if not (max_key_cost > 0 and target > 0 and seconds > 0):
-        raise ForgeError(f"the rival dial needs target > 0, max_key_cost > 0 and seconds > 0; got "
-                         f"{target!r}, {max_key_cost!r}, {seconds!r}")
-    p, (Xval, yval) = plan(result, X, y, validation=validation, seed=seed)
-    pre = result.spec.preprocessing
-    move_max = p.move_max(max_key_cost)
-    names = FAST_ZOO if attackers is None else tuple(attackers)
-    candidates = []
-    for move in dict.fromkeys([0.0, move_max / 2, move_max]):  # in order, without repeats
-        if move > 0 and p.budget_cost(move) > max_key_cost:
-            continue
-        check = rivalry_check(result.spec, result.X, pre.inverse_y(p.targets(move)), Xval, yval,
-                              seconds=seconds, target=target, names=names, seed=seed)
-        ratio = (None, None) if check.ratio is None else check.ratio[:2]
-        candidates.append({"move": move, "key_cost": p.cost(move) if move > 0 else 0.0,
-                           "settled_cost": p.settled_cost(move) if move > 0 else 0.0,
-                           "best": check.best, "ratio": ratio[0], "ratio_low": ratio[1]})
-    base = candidates[0]
-    chosen = max(_confirmed(candidates), key=lambda c: c["ratio"], default=base)
-    record = DialRecord(
-        target=float(target), max_key_cost=float(max_key_cost), move=chosen["move"],
-        key_move=float(chosen["move"] * p.key_per_move),
-        key_cost=chosen["key_cost"], ratio=chosen["ratio"], base_ratio=base["ratio"], best=chosen["best"],
-        move_max=move_max, validation_rows=len(yval), clipped=p.box is not None, candidates=candidates,
-        settled_cost=chosen["settled_cost"],
-        seconds=time.perf_counter() - t0,
-    )
-    settings = {**result.settings, **record.settings()}
-    out = p.moved(result, chosen["move"]) if chosen["move"] > 0 else result
-    return dataclasses.replace(out, settings=settings), record

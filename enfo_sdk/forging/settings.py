@@ -34,12 +34,12 @@ from ..errors import EnfoError, ForgeError, unknown_names
 Mode = Literal["rival", "augment", "adaptable"]
 ClassLoss = Literal["squared", "cross_entropy"]
 Init = Literal["kmeans", "sample", "noise"]
-Selection = Literal["auto", "validation", "one_se", "pooled"]
+Selection = Literal["auto", "validation", "one_se", "pooled", "last"]
 StartTargets = Literal["auto", "own", "predicted"]
 
 MODES = ("rival", "augment", "adaptable")
 INITS = ("kmeans", "sample", "noise")
-SELECTIONS = ("auto", "validation", "one_se", "pooled")
+SELECTIONS = ("auto", "validation", "one_se", "pooled", "last")
 START_TARGETS = ("auto", "own", "predicted")
 
 #: ``selection="auto"`` (the default) keeps the rows by the one-standard-error rule (``one_se``)
@@ -127,7 +127,7 @@ class ForgeSettings:
         (Friedman #3, key bandwidth 2, T 1999, 100 rows; ``python benchmarks/bounded_rows.py``):
         bounded rows +6.6% over the full data at patience 20 (kept step 875), +3.6% at
         40; unbounded rows +4.2% at both (they ran all 2000 steps either way).
-    selection : {"auto", "validation", "one_se", "pooled"}
+    selection : {"auto", "validation", "one_se", "pooled", "last"}
         Which evaluation's rows are kept. ``validation``: those with the lowest validation
         objective (the key's error on the held-out validation split; the paper's early stopping).
         ``one_se``: those of the *earliest* evaluation whose validation objective is within one
@@ -138,7 +138,10 @@ class ForgeSettings:
         ``auto`` (default): ``one_se`` when the validation split of in-memory rows has fewer than
         :data:`SMALL_VALIDATION_ROWS` rows, else ``validation`` (a split that large has a standard
         error too small to matter, and the run is the one it always was). ``pooled``: the key's
-        error on *all* the owner's rows (in memory only), lowest kept.
+        error on *all* the owner's rows (in memory only), lowest kept. ``last`` (Python API, not
+        a contract setting): the rows of the last evaluation, whatever their validation error --
+        the rival dial's continuations (:mod:`enfo_sdk.forging.calibrate`) take a fixed number of
+        steps and measure the key's cost themselves.
 
         Why, measured (``benchmarks/RESULTS.md``, "Forging that holds on small tables"): on small
         tables forging over-fits the training rows within tens of steps (Housing, seed 1: the
@@ -222,7 +225,7 @@ class ForgeSettings:
         if self.mode not in MODES:
             raise ForgeError(f"unknown mode {self.mode!r}; choose rival, augment or adaptable")
         if self.selection not in SELECTIONS:
-            raise ForgeError(f"unknown selection {self.selection!r}; choose auto, validation, one_se or pooled")
+            raise ForgeError(f"unknown selection {self.selection!r}; choose auto, validation, one_se, pooled or last")
         if self.start_targets not in START_TARGETS:
             raise ForgeError(f"unknown start_targets {self.start_targets!r}; choose auto, own or predicted")
         if self.refit is not None and not isinstance(self.refit, bool):

@@ -109,6 +109,12 @@ class ForgeState:
         self.best_rows, self.best_step = rows, step
         self.best_rmse = next(h["val_rmse"] for h in self.history if h["step"] == step)
 
+    def keep_last(self, S: torch.Tensor) -> None:
+        """Selection ``last``: keep ``S``, the rows of the last evaluation, and its validation RMSE."""
+        h = self.history[-1]
+        self.best_rows, self.best_step = S.detach().clone(), int(h["step"])
+        self.best, self.best_rmse = h["val_objective"], h["val_rmse"]
+
     # -- checkpoint form ---------------------------------------------------------------------
     def save(self, path: str | Path, *, S: torch.Tensor, opt: Adam,
              generator: torch.Generator, fingerprint: str, settings: dict, elapsed: float,

@@ -6,8 +6,9 @@
     3. *encapsulate*: choose the key's hyperparameters by CV on the training rows (or keep a
        previous bundle's key, ``--from``);
     4. *forge*: ``forge.rows`` synthetic rows for that key; with ``forge.rivalry.max_key_cost``
-       the rival dial then moves their targets (:mod:`enfo_sdk.forging.dial`, scored on
-       forging's validation split, never the test rows);
+       the rival dial then keeps the most rival candidate rows within the key-cost budget
+       (:mod:`enfo_sdk.forging.calibration`, scored on forging's validation split, never the
+       test rows; its own phase ``dial`` in the time line, present only when it runs);
     5. *evaluate* by the one protocol (:mod:`.protocol`, docs/metrics.md): test RMSE of the key
        trained on all training rows, on the
        forged rows and on the same number of real training rows sampled at random (seeded), on
@@ -48,10 +49,10 @@ from .common import (
 from .owner_data import OwnerSplit, load_owner_split
 from .protocol import classification_record, measure_forged, protocol_rows
 
-__all__ = ["PHASES", "ForgeRun", "apply_dial", "run_forge", "check_forge_outputs"]
+__all__ = ["PHASES", "ForgeRun", "apply_dial", "dial_runs", "run_forge", "check_forge_outputs"]
 
 #: Phases reported to ``progress(phase, fraction)`` by :func:`run_forge`, in order.
-PHASES = ("encapsulate", "forge", "evaluate", "write")
+PHASES = ("encapsulate", "forge", "dial", "evaluate", "write")  # dial: only when the rival dial runs
 
 
 @dataclass
@@ -77,8 +78,8 @@ class ForgeRun:
     record : RivalryRecord
         The figures signed into the manifest (``manifest.rivalry``).
     dial : DialRecord or None
-        What the rival dial chose (:mod:`enfo_sdk.forging.dial`; None when
-        ``forge.rivalry.max_key_cost`` is not set).
+        What the rival dial chose (:mod:`enfo_sdk.forging.calibration`; None when it did not
+        run, ``forge.rivalry.dial``).
     n_outside : int
         Held-out rows used as outside rows; the other ``n_test - n_outside`` are the test rows.
     seconds : dict
@@ -307,7 +308,10 @@ def run_forge(
         with collect_warnings(caught), context(contract.where("forge")):
             result = forge(*split.forge_rows(), spec, settings,
                            callback=lambda p: report(p.step / p.steps), init_rows=init_rows)
-        result, dial = apply_dial(contract, split, result, settings)
+    dial = None
+    if dial_runs(contract, split, settings):  # its own phase: a few attacker runs (docs/keys.md)
+        with phases.phase("dial"):
+            result, dial = apply_dial(contract, split, result, settings)
 
     with phases.phase("evaluate") as report:
         if split.task == "classification":  # accuracy and friends (workflows/classify_run.py)
@@ -374,19 +378,30 @@ def check_forge_outputs(contract, *, checkpoint: str | Path | None = None, resum
                               f"{contract.file or 'the contract'}) to replace it")
 
 
-def apply_dial(contract, split: OwnerSplit, result, settings):
-    """The rival dial on the forged rows (:func:`enfo_sdk.forging.dial.calibrate`), scored on
-    forging's own validation split; ``(result, None)`` when ``forge.rivalry.max_key_cost`` is
-    not set."""
-    from ..forging.dial import calibrate
+def dial_runs(contract, split: OwnerSplit, settings) -> bool:
+    """Whether the rival dial runs on this contract's forged rows
+    (:func:`enfo_sdk.forging.calibration.dial_applies`, ``forge.rivalry.dial``)."""
+    from ..forging.calibration import dial_applies
 
     r = contract.forge.rivalry
-    if r.max_key_cost is None:
-        return result, None
+    return dial_applies("on" if r.explicit_dial else r.dial, settings, split.task, split.forge_rows()[1],
+                        seconds=r.seconds)
+
+
+def apply_dial(contract, split: OwnerSplit, result, settings):
+    """The rival dial on the forged rows (:func:`enfo_sdk.forging.calibration.calibrate`), scored on
+    forging's own validation split; ``(result, None)`` when it does not run (:func:`dial_runs`)."""
+    from ..forging.calibration import DEFAULT_MAX_KEY_COST, calibrate
+
+    r = contract.forge.rivalry
     X, y = split.forge_rows()
-    with context(contract.where("forge.rivalry.max_key_cost")):
-        return calibrate(result, X, y, target=r.target, max_key_cost=r.max_key_cost,
-                         validation=settings.validation, seed=settings.seed, seconds=r.seconds)
+    if not dial_runs(contract, split, settings):
+        return result, None
+    where = "forge.rivalry.max_key_cost" if r.max_key_cost is not None else "forge.rivalry.dial"
+    with context(contract.where(where)):
+        return calibrate(result, X, y, target=r.target, max_key_cost=r.max_key_cost or DEFAULT_MAX_KEY_COST,
+                         validation=settings.validation, seed=settings.seed, seconds=r.seconds,
+                         stop_at_target=not r.explicit_dial)
 
 
 def _signer(contract, plan: _SigningPlan):

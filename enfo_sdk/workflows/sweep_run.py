@@ -169,8 +169,12 @@ def run_sweep(
             """The rows ``enfo-owner forge`` would sign with the weight at ``value``."""
             from ..forge import forge
 
+            from .forge_run import apply_dial
+
             settings = split.forge_settings(contract, mode=mode, **{param: value})
             forged = forge(*split.forge_rows(), spec, settings, callback=callback)
+            if mode == "rival":  # the rival dial as forge runs it (forge.rivalry.dial)
+                forged = apply_dial(contract, split, forged, settings)[0]
             return harden(contract, spec, forged, split, rows.test)[0]
 
         extra = dict(forge_fn=forge_at, full_rows=(rows.X_full, rows.y_full),

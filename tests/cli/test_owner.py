@@ -86,6 +86,22 @@ def test_forge_measures_rivalry_and_warns_below_the_target(runner, project):
     assert point == pytest.approx(2.0) and low == pytest.approx(2.0) and high == pytest.approx(2.0)
 
 
+def test_the_rival_dial_runs_by_default_on_a_small_table_and_dial_off_stops_it(runner, project):
+    """forge.rivalry.dial: auto (the default) runs the dial where forging's validation split has
+    fewer than 250 rows (here 60) and attackers are on; dial: off does not."""
+    for rivalry, runs in (({"seconds": 0.01}, True), ({"seconds": 0.01, "dial": "off"}, False)):
+        contract = write_contract(project, tiny_contract(
+            forge={"rows": 20, "steps": 30, "rivalry": rivalry},
+            output={"bundle": "out/b.parquet", "report": "out/r.json", "overwrite": True}))
+        result = runner.invoke(cli, ["forge", "--contract", str(contract)])
+        assert result.exit_code == 0, result.output
+        dial = json.loads((project / "out" / "r.json").read_text())["dial"]
+        assert (dial is not None) == runs and ("rival dial:" in result.stdout) == runs
+        if runs:
+            assert dial["validation_rows"] == 60 and dial["max_key_cost"] == 0.03
+            assert dial["stopped_at_target"] == (dial["base_ratio"] >= 1.2)
+
+
 def test_forge_with_the_rival_dial_records_it_in_the_signed_settings(runner, project, tmp_path):
     """forge.rivalry.max_key_cost: the dial's line (target not met, said plainly), its record in
     the signed settings, targets inside the target's range, and the partner's exact rebuild
@@ -105,8 +121,10 @@ def test_forge_with_the_rival_dial_records_it_in_the_signed_settings(runner, pro
     summary = json.loads((project / "out" / "r.json").read_text())
     dial = summary["dial"]
     assert dial["met"] is False and dial["validation_rows"] == 60  # 20% of the 300 training rows
-    assert 0 < dial["move_max"] and len(dial["candidates"]) == 3 and dial["clipped"] is True
-    assert all(max(c["key_cost"], c["settled_cost"]) <= 0.05 for c in dial["candidates"])
+    kinds = [c["kind"] for c in dial["candidates"]]
+    assert kinds == ["base", "rival", "rival", "rival", "move"] and 0 < dial["move_max"] and dial["clipped"] is True
+    # only candidates within the budget are scored by the attackers
+    assert all((c["ratio"] is not None) == (max(c["key_cost"], c["settled_cost"]) <= 0.05) for c in dial["candidates"])
     pub = Path(os.environ["ENFO_OWNER_KEY"] + ".pub")
     store = TrustStore()
     store.add("owner", load_public_key(pub))
@@ -114,6 +132,7 @@ def test_forge_with_the_rival_dial_records_it_in_the_signed_settings(runner, pro
     settings = bundle.manifest.forging.settings
     assert settings["dial_move"] == dial["move"] and settings["dial_key_cost"] == dial["key_cost"]
     assert settings["dial_met"] is False and settings["dial_max_key_cost"] == 0.05
+    assert settings["dial_kind"] == dial["kind"] and settings["dial_rival_weight"] == dial["rival_weight"]
     # the moved targets stay inside the target's range (the training rows' min and max)
     owner = pd.read_csv(project / "owner.csv")
     target = bundle.manifest.key.columns.target
