@@ -172,13 +172,14 @@ class RivalrySection(_Section):
         "within this rise of the key's validation RMSE (0.03: 3%) are scored by the attackers on "
         "the validation split, and the most rival one whose gain a paired bootstrap confirms is "
         "kept; forge says plainly when target is not met (docs/keys.md, 'Rival dial'). Unset: "
-        "0.03 when dial is on or auto turns it on."
+        "0.03 when dial is on or small."
     )
-    dial: Literal["auto", "on", "off"] = Field(
-        "auto", description="The rival dial: auto (default) runs it when max_key_cost is set, or "
-        "else on tables whose validation split has fewer than 250 rows (mode rival, regression, "
-        "rows in memory), and there stops when the forged rows already meet target on the "
-        "validation split; on runs it always, off never (docs/keys.md, 'Rival dial')."
+    dial: Literal["auto", "on", "off", "small"] = Field(
+        "auto", description="The rival dial: auto (default) runs it when max_key_cost is set; "
+        "small runs it on tables whose validation split has fewer than 250 rows (mode rival, "
+        "regression, rows in memory; there it stops when the forged rows already meet target on "
+        "the validation split, and the small-table refit is off because the dial scores on that "
+        "split); on runs it always, off never (docs/keys.md, 'Rival dial')."
     )
 
     @model_validator(mode="after")
@@ -189,6 +190,12 @@ class RivalrySection(_Section):
         if self.dial == "off" and self.max_key_cost is not None:
             raise ValueError("max_key_cost is the rival dial's budget, but dial is off: drop one of them")
         return self
+
+    @property
+    def scores_on_validation(self) -> bool:
+        """Whether the dial may run and score on forging's validation split (so the small-table
+        refit, which forges again on that split, must stay off)."""
+        return self.explicit_dial or self.dial == "small"
 
     @property
     def explicit_dial(self) -> bool:

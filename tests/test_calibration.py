@@ -94,21 +94,23 @@ def test_choice_rule():
     assert choose([base, _c("rival", 1.2, gain_low=0.0)], 0.03) is base  # the bound must be above 0
 
 
-def test_dial_applies_by_the_auto_rule():
+def test_dial_applies_by_the_small_table_rule():
     from enfo_sdk.forging.calibration import dial_applies
     from enfo_sdk.forging.settings import SMALL_VALIDATION_ROWS, ForgeSettings
 
     s = ForgeSettings.build(rows=10)  # validation 0.2
     small, large = np.zeros(5 * SMALL_VALIDATION_ROWS - 5), np.zeros(5 * SMALL_VALIDATION_ROWS)
     assert s.validation_rows(len(small)) == SMALL_VALIDATION_ROWS - 1 and s.validation_rows(len(large)) == SMALL_VALIDATION_ROWS
-    assert dial_applies("auto", s, "regression", small, seconds=60)
-    assert not dial_applies("auto", s, "regression", large, seconds=60)  # the quick start's 1,000 rows: off
-    assert not dial_applies("auto", s, "classification", small, seconds=60)
-    assert not dial_applies("auto", s, "regression", small, seconds=0)  # no attackers to score it
-    assert not dial_applies("auto", s, "regression", None, seconds=60)  # a streamed source
-    assert not dial_applies("auto", ForgeSettings.build(rows=10, mode="augment"), "regression", small, seconds=60)
+    assert dial_applies("small", s, "regression", small, seconds=60)
+    assert not dial_applies("small", s, "regression", large, seconds=60)  # the quick start's 1,000 rows: off
+    assert not dial_applies("small", s, "classification", small, seconds=60)
+    assert not dial_applies("small", s, "regression", small, seconds=0)  # no attackers to score it
+    assert not dial_applies("small", s, "regression", None, seconds=60)  # a streamed source
+    assert not dial_applies("small", ForgeSettings.build(rows=10, mode="augment"), "regression", small, seconds=60)
     assert dial_applies("on", s, "regression", large, seconds=60)
     assert not dial_applies("off", s, "regression", small, seconds=60)
+    # auto reaches dial_applies only without max_key_cost (with it the workflow passes "on"): off
+    assert not dial_applies("auto", s, "regression", small, seconds=60)
 
 
 def test_contract_dial_settings():
@@ -117,7 +119,8 @@ def test_contract_dial_settings():
     from enfo_sdk.contract import ForgeSection
 
     r = ForgeSection(rows=10).rivalry
-    assert r.dial == "auto" and r.max_key_cost is None and not r.explicit_dial
+    assert r.dial == "auto" and r.max_key_cost is None and not r.explicit_dial and not r.scores_on_validation
+    assert ForgeSection(rows=10, rivalry={"dial": "small"}).rivalry.scores_on_validation  # the refit stays off
     assert ForgeSection(rows=10, rivalry={"max_key_cost": 0.05}).rivalry.explicit_dial
     assert ForgeSection(rows=10, rivalry={"dial": "on"}).rivalry.explicit_dial
     assert ForgeSection(rows=10, mode="augment").rivalry.dial == "auto"  # auto skips other modes

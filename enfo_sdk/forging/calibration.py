@@ -42,11 +42,13 @@ with the highest ratio (the base on a tie). Its kind, rival weight, move, costs,
 lower bound go into the bundle's settings record (:meth:`DialRecord.settings`);
 :attr:`DialRecord.met` says whether the target was reached.
 
-**When it runs** (:func:`dial_applies`, ``forge.rivalry.dial``): ``auto`` (the default) on
-small tables only (a validation split under 250 rows), where it also stops after scoring the
-forged rows when they already meet the target (``stop_at_target``); ``on`` always; ``off``
-never. Measured across public tables in ``benchmarks/RESULTS.md`` ("Rival dial, calibrated",
-issue 15).
+**When it runs** (:func:`dial_applies`, ``forge.rivalry.dial``): ``auto`` (the default) only when
+the contract sets ``max_key_cost``; ``small`` on small tables only (a validation split under 250
+rows), where it also stops after scoring the forged rows when they already meet the target
+(``stop_at_target``); ``on`` always; ``off`` never. ``small`` was the default for a while; the
+small-table refit (docs/keys.md, "Small tables") forges again on the validation split the dial
+scores on, and gained more on the same tables, so the dial is opt-in. Measured across public
+tables in ``benchmarks/RESULTS.md`` ("Rival dial, calibrated", issue 15).
 """
 
 from __future__ import annotations
@@ -118,13 +120,14 @@ def paired_gain(y, base: dict[str, np.ndarray], candidate: dict[str, np.ndarray]
 
 def dial_applies(dial: str, settings, task: str, y, *, seconds: float) -> bool:
     """Whether ``forge.rivalry.dial`` runs the dial: ``"on"`` always (the contract's checks
-    refuse what it cannot do), ``"off"`` never, ``"auto"`` on regression keys in mode rival with
+    refuse what it cannot do), ``"off"`` and ``"auto"`` (its contract's ``max_key_cost`` unset)
+    never, ``"small"`` on regression keys in mode rival with
     attackers (``seconds`` > 0) and the owner's rows in memory (``y`` not None) whose
     validation split is small (:meth:`ForgeSettings.small_table`: fewer than 250 rows), where
     the benchmark found its gains and its time stays a few attacker runs
     (``benchmarks/RESULTS.md``, "Rival dial, calibrated")."""
-    if dial != "auto":
-        return dial == "on"
+    if dial != "small":
+        return dial == "on"  # "auto" without max_key_cost, and "off": the dial does not run
     if task != "regression" or settings.mode != "rival" or seconds <= 0 or y is None:
         return False
     return settings.small_table(settings.validation_rows(len(y)))

@@ -106,7 +106,7 @@ class OwnerSplit:
         kwargs = contract.forge.forge_kwargs()
         if self.source is not None:
             kwargs.pop("validation", None)
-        if contract.forge.rivalry.max_key_cost is not None:  # the dial scores on the validation
+        if contract.forge.rivalry.scores_on_validation:  # the dial scores on the validation
             kwargs.setdefault("refit", False)  # split: the rows kept must not have trained on it
         return contract.forge.settings(**{**kwargs, **overrides})
 

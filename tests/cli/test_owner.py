@@ -86,10 +86,12 @@ def test_forge_measures_rivalry_and_warns_below_the_target(runner, project):
     assert point == pytest.approx(2.0) and low == pytest.approx(2.0) and high == pytest.approx(2.0)
 
 
-def test_the_rival_dial_runs_by_default_on_a_small_table_and_dial_off_stops_it(runner, project):
-    """forge.rivalry.dial: auto (the default) runs the dial where forging's validation split has
-    fewer than 250 rows (here 60) and attackers are on; dial: off does not."""
-    for rivalry, runs in (({"seconds": 0.01}, True), ({"seconds": 0.01, "dial": "off"}, False)):
+def test_the_rival_dial_small_runs_on_a_small_table_and_the_default_does_not(runner, project):
+    """forge.rivalry.dial: small runs the dial where forging's validation split has fewer than 250
+    rows (here 60) and attackers are on, with the small-table refit off; the default (auto,
+    without max_key_cost) and dial: off do not, and the refit runs."""
+    for rivalry, runs in (({"seconds": 0.01, "dial": "small"}, True), ({"seconds": 0.01}, False),
+                          ({"seconds": 0.01, "dial": "off"}, False)):
         contract = write_contract(project, tiny_contract(
             forge={"rows": 20, "steps": 30, "rivalry": rivalry},
             output={"bundle": "out/b.parquet", "report": "out/r.json", "overwrite": True}))
@@ -97,6 +99,9 @@ def test_the_rival_dial_runs_by_default_on_a_small_table_and_dial_off_stops_it(r
         assert result.exit_code == 0, result.output
         dial = json.loads((project / "out" / "r.json").read_text())["dial"]
         assert (dial is not None) == runs and ("rival dial:" in result.stdout) == runs
+        shown = runner.invoke(cli, ["inspect", str(project / "out" / "b.parquet"), "--json"])
+        settings = json.loads(shown.stdout)["manifest"]["forging"]["settings"]
+        assert settings.get("refit", False) is (not runs)  # recorded only when on
         if runs:
             assert dial["validation_rows"] == 60 and dial["max_key_cost"] == 0.03
             assert dial["stopped_at_target"] == (dial["base_ratio"] >= 1.2)
