@@ -5,7 +5,7 @@
 
 ROOT (default: this checkout) may be any checkout of the project, e.g. an old commit's
 worktree, so both sides are measured by the same code. Prints: lines of ``enfo_sdk/pipeline.py``
-and ``enfo_sdk/forge.py``; the five longest functions in ``enfo_sdk`` (lines, parameters);
+and ``enfo_sdk/forge.py``; the largest modules and those over 600 lines; the five longest functions in ``enfo_sdk`` (lines, parameters);
 the function with most parameters; import cycles inside ``enfo_sdk`` (the graph of
 tests/test_house.py, applied to ROOT, so that an old checkout without that test is measured alike).
 """
@@ -45,6 +45,10 @@ def main() -> None:
     for f in ("enfo_sdk/pipeline.py", "enfo_sdk/forge.py"):
         p = root / f
         print(f"{f}: {len(p.read_text().splitlines()) if p.exists() else 'absent'} lines")
+    sizes = sorted(((len(p.read_text().splitlines()), str(p.relative_to(root)))
+                    for p in (root / "enfo_sdk").rglob("*.py")), reverse=True)
+    print("largest modules: " + ", ".join(f"{f} {n}" for n, f in sizes[:3]))
+    print(f"modules over 600 lines: {[f'{f} {n}' for n, f in sizes if n > 600]}")
     funcs = list(functions(root))
     print("longest functions (lines, parameters):")
     for path, fname, lines, params in sorted(funcs, key=lambda t: -t[2])[:5]:
