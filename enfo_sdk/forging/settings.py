@@ -134,7 +134,8 @@ class ForgeSettings:
         standard error (:data:`ONE_SE`) of the lowest -- the one-standard-error rule of
         Breiman et al. (1984) and Hastie, Tibshirani and Friedman (ESL, 7.10), with the standard
         error of the mean per-row difference to the lowest evaluation on the same validation
-        rows (paired). A later evaluation must beat an earlier one by more than noise to be kept.
+        rows (paired). A later evaluation must beat an earlier one by more than noise to be kept;
+        the starting rows (step 0) only when they are the lowest.
         ``auto`` (default): ``one_se`` when the validation split of in-memory rows has fewer than
         :data:`SMALL_VALIDATION_ROWS` rows, else ``validation`` (a split that large has a standard
         error too small to matter, and the run is the one it always was). ``pooled``: the key's

@@ -92,11 +92,16 @@ class ForgeState:
         """Selection ``one_se``: the step of the earliest evaluation whose validation objective
         is within ``n_se`` standard errors of the lowest one's (the mean of the per-row paired
         differences against it, plus the other terms' difference, at most ``n_se`` x their
-        standard error), or None without a trail. The lowest evaluation always qualifies."""
+        standard error), or None without a trail. The lowest evaluation always qualifies; the
+        starting rows (step 0) only when they are the lowest: a split too noisy to tell them from
+        the lowest says nothing for keeping rows that were never forged (benchmarks/RESULTS.md,
+        "The one-SE rule skips the starting rows")."""
         if self.trail is None:
             return None
         low = next(t for t in self.trail if t[0] == self.best_step)
         for step, _, e, extra in self.trail:
+            if step == 0 and step != self.best_step:
+                continue
             d = e - low[2]
             se = float(np.std(d, ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else 0.0
             if step == self.best_step or float(np.mean(d)) + (extra - low[3]) <= n_se * se:
