@@ -12,6 +12,10 @@ from typing import Any
 __all__ = ["format_forge_table", "format_mapping", "format_seconds"]
 
 
+#: The phases of an ``enfo-owner forge`` run, in order (the time line's; ``dial`` only when the
+#: rival dial ran); :data:`enfo_sdk.workflows.forge_run.PHASES` is this tuple.
+FORGE_PHASES = ("encapsulate", "forge", "dial", "evaluate", "write")
+
 def format_seconds(s: float) -> str:
     """``0.4s``, ``12.3s``, ``1m 42s``, ``1h 03m``."""
     if s < 60:
@@ -65,8 +69,7 @@ def format_forge_table(summary: Mapping[str, Any]) -> str:
         out.append(summary["dial"]["message"])
     sec = summary["seconds"]
     phases = ", ".join(
-        f"{name} {format_seconds(sec[name])}" for name in ("encapsulate", "forge", "dial", "evaluate", "write")
-        if name in sec
+        f"{name} {format_seconds(sec[name])}" for name in FORGE_PHASES if name in sec
     )
     key = summary["key"]
     params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in key["hyperparameters"].items())

@@ -339,7 +339,7 @@ def calibrate(result, X, y, *, target: float, max_key_cost: float, validation: f
         Whether to try the least-visible move.
     stop_at_target : bool
         Score the forged rows first and keep them, trying no candidate, when their validation
-        ratio already meets ``target`` (``forge.rivalry.dial: auto``).
+        ratio already meets ``target`` (``forge.rivalry.dial: small``).
 
     Returns
     -------

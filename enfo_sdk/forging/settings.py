@@ -141,7 +141,7 @@ class ForgeSettings:
         error too small to matter, and the run is the one it always was). ``pooled``: the key's
         error on *all* the owner's rows (in memory only), lowest kept. ``last`` (Python API, not
         a contract setting): the rows of the last evaluation, whatever their validation error --
-        the rival dial's continuations (:mod:`enfo_sdk.forging.calibrate`) take a fixed number of
+        the rival dial's continuations (:mod:`enfo_sdk.forging.calibration`) take a fixed number of
         steps and measure the key's cost themselves.
 
         Why, measured (``benchmarks/RESULTS.md``, "Forging that holds on small tables"): on small
@@ -168,7 +168,8 @@ class ForgeSettings:
         ``best_val_rmse`` is the selection run's). The held-out fifth of a small table is too
         much data to leave out of the rows kept. Default (None): on for a fresh regression run on
         a small table, off otherwise (:meth:`refit_for`); the contract workflow turns it off
-        when the rival dial (``forge.rivalry.max_key_cost``) needs the validation split unseen.
+        wherever the rival dial may run (``forge.rivalry.max_key_cost``, ``dial: on`` or
+        ``small``), as the dial scores on the validation split and needs it unseen.
     alignment_weight, adaptability_weight : float
         Weights of the ``augment`` / ``adaptable`` terms.
     rival_weight : float
@@ -315,6 +316,11 @@ class ForgeSettings:
         and the default learning rate is :data:`SMALL_TABLE_LR_FACTOR` x :func:`default_lr`."""
         return bool(in_memory) and n_validation < SMALL_VALIDATION_ROWS
 
+    def _fresh_small_regression(self, n_validation: int, in_memory: bool, regression: bool, update: bool) -> bool:
+        """Where ``start_targets`` and ``refit`` turn on by default: a fresh run (not an update
+        from earlier rows) of a regression key on a small table (:meth:`small_table`)."""
+        return self.small_table(n_validation, in_memory=in_memory) and regression and not update
+
     def start_targets_for(self, n_validation: int, *, in_memory: bool = True, regression: bool = True,
                           update: bool = False) -> str:
         """The resolved :attr:`start_targets`: ``"own"`` or ``"predicted"`` (``auto``:
@@ -322,8 +328,7 @@ class ForgeSettings:
         on a small table).
         ``predicted`` needs the owner's rows in memory and a regression key."""
         if self.start_targets == "auto":
-            fresh_small = self.small_table(n_validation, in_memory=in_memory) and not update
-            return "predicted" if fresh_small and regression else "own"
+            return "predicted" if self._fresh_small_regression(n_validation, in_memory, regression, update) else "own"
         if self.start_targets == "predicted" and not (in_memory and regression):
             raise ForgeError("start_targets 'predicted' needs a regression key and the owner's rows in memory")
         if self.start_targets == "predicted" and update:
@@ -337,8 +342,8 @@ class ForgeSettings:
         chosen on every owner row). Refitting needs the owner's rows in memory and a regression
         key."""
         if self.refit is None:
-            fresh_small = self.small_table(n_validation, in_memory=in_memory) and not update
-            return fresh_small and regression and self.selection != "pooled"
+            return self._fresh_small_regression(n_validation, in_memory, regression, update) \
+                and self.selection != "pooled"
         if self.refit and not (in_memory and regression):
             raise ForgeError("refit needs a regression key and the owner's rows in memory")
         return self.refit

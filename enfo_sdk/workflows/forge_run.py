@@ -43,6 +43,7 @@ import numpy as np
 from ..errors import ConfigError, SigningError
 from ..fs import write_files_atomic
 from ..outputs import check_outputs
+from ..report_table import FORGE_PHASES
 from .common import (
     Progress, collect_warnings, context, data_inputs, encapsulate_contract, key_summary, notify,
 )
@@ -51,8 +52,9 @@ from .protocol import classification_record, measure_forged, protocol_rows
 
 __all__ = ["PHASES", "ForgeRun", "apply_dial", "dial_runs", "run_forge", "check_forge_outputs"]
 
-#: Phases reported to ``progress(phase, fraction)`` by :func:`run_forge`, in order.
-PHASES = ("encapsulate", "forge", "dial", "evaluate", "write")  # dial: only when the rival dial runs
+#: Phases reported to ``progress(phase, fraction)`` by :func:`run_forge`, in order (``dial`` only
+#: when the rival dial runs); the forge table's time line lists them in the same order.
+PHASES = FORGE_PHASES
 
 
 @dataclass

@@ -168,7 +168,6 @@ def run_sweep(
         def forge_at(value, callback):
             """The rows ``enfo-owner forge`` would sign with the weight at ``value``."""
             from ..forge import forge
-
             from .forge_run import apply_dial
 
             settings = split.forge_settings(contract, mode=mode, **{param: value})
