@@ -183,6 +183,9 @@ class _Forging:
         rule = dict(in_memory=in_memory, regression=spec.task != "classification", update=init_rows is not None)
         self.key_targets = s.start_targets_for(self.data.n_val, **rule) == "predicted"
         self.refit = s.refit_for(self.data.n_val, **rule)
+        self.polish = s.polish_for(regression=rule["regression"], in_memory=in_memory,
+                                   distributed=self.red.distributed,
+                                   refit=self.refit, selection=self.selection, penalty=penalty is not None)
         s.check_rows(self.data.n_train, total=self.data.n_owner)
         self.s, self.spec, self.d = s, spec, spec.n_features
         # the target's columns of a row: index d (regression), or the label columns d.. (classes)
@@ -209,6 +212,8 @@ class _Forging:
             settings["start_targets"] = "predicted"
         if self.refit:
             settings["refit"] = True
+        if self.polish:  # recorded only when on, as refit
+            settings["polish"] = True
         settings.update(self.param.record())
         for term in self.terms:
             settings.update(term.record())
@@ -356,12 +361,35 @@ class _Forging:
         with torch.no_grad():
             return self.param.rows(U).detach().clone()
 
+    def _polish(self, rows_std: np.ndarray, state: ForgeState) -> dict[str, float]:
+        """``polish``: the kept rows' targets solved exactly (:mod:`enfo_sdk.forging.polish`),
+        changed in ``rows_std`` (and ``state.best_rmse``) only when the key refitted on them
+        scores lower on the whole validation split; the metrics it adds."""
+        from .forging.polish import polish_targets
+
+        d, data = self.d, self.data
+        choice = polish_targets(self.spec, rows_std[:, :d], rows_std[:, d], data.Ztr.cpu().numpy(),
+                                data.ttr.cpu().numpy(), data.Zval.cpu().numpy(), data.tval.cpu().numpy(),
+                                seed=int(self.s.seed))
+        out = {"polish_val_rmse_before": float(state.best_rmse)}
+        if choice.targets is None:
+            return out
+        S = torch.as_tensor(rows_std, device=self.dev).clone()
+        S[:, d] = torch.as_tensor(choice.targets, device=self.dev)
+        v = self.validate(S)[0]
+        if v < state.best_rmse:
+            rows_std[:, d] = choice.targets
+            state.best_rmse = v
+            out["polish_lambda"] = float(choice.lam)
+        return out
+
     def _result(self, state: ForgeState, seconds: float) -> ForgeResult:
         pre, d, data = self.spec.preprocessing, self.d, self.data
         lowest = state.best_step
         if self.one_se:  # the earliest rows within one standard error of the lowest
             state.keep(state.one_se(ONE_SE))
         rows_std = (self._refit(state.best_step) if self.refit else state.best_rows).cpu().numpy()
+        polished = self._polish(rows_std, state) if self.polish else {}
         out = pd.DataFrame(pre.inverse_X(rows_std[:, :d]), columns=data.names)
         spec, extra = self.spec, {}
         if self.classify:
@@ -376,6 +404,7 @@ class _Forging:
             n_owner_rows=data.n_owner, n_validation_rows=data.n_val, **extra,
             **({"lowest_step": lowest} if self.one_se else {}),
             **({"refit_steps": state.best_step} if self.refit else {}),
+            **polished,
         )
         return ForgeResult(
             data=out, spec=spec, history=pd.DataFrame(state.history), metrics=metrics,

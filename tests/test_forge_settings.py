@@ -143,7 +143,8 @@ def test_a_small_table_records_its_resolved_rule(small):
 
 def test_one_se_keeps_the_earliest_rows_within_one_standard_error_of_the_lowest(small):
     X, y, spec = small
-    kw = dict(rows=12, steps=200, eval_every=5, patience=1000, seed=2, lr=0.05, refit=False)  # the kept rows themselves
+    kw = dict(rows=12, steps=200, eval_every=5, patience=1000, seed=2, lr=0.05, refit=False,
+              polish=False)  # the kept rows themselves
     res = forge(X, y, spec, selection="one_se", **kw)
     low = forge(X, y, spec, selection="validation", **kw)
     # the same path (selection only chooses among its evaluations): same history
@@ -196,7 +197,7 @@ def test_one_se_keeps_the_starting_rows_only_when_they_are_the_lowest():
 
 def test_pooled_selection_keeps_the_rows_with_the_lowest_error_on_all_owner_rows(small):
     X, y, spec = small  # 300 rows: a validation split of 60
-    kw = dict(rows=12, steps=60, eval_every=5, patience=100, seed=2)
+    kw = dict(rows=12, steps=60, eval_every=5, patience=100, seed=2, polish=False)  # the kept rows themselves
     pooled = forge(X, y, spec, selection="pooled", **kw)
     valid = forge(X, y, spec, selection="validation", **kw)
     assert pooled.settings["selection"] == "pooled" and "selection" not in valid.settings
@@ -227,8 +228,9 @@ def test_large_tables_forge_exactly_as_before(small):
 
 # -- start targets and refit: the two further small-table rules -----------------------------------
 def _start_rows(X, y, spec, **kw):
-    """The forged rows of a run that cannot move them (one step at a vanishing learning rate)."""
-    return forge(X, y, spec, rows=12, steps=1, lr=1e-300, eval_every=1, seed=3, **kw)
+    """The forged rows of a run that cannot move them (one step at a vanishing learning rate, no
+    polish of the targets)."""
+    return forge(X, y, spec, rows=12, steps=1, lr=1e-300, eval_every=1, seed=3, **{"polish": False, **kw})
 
 
 def test_key_start_targets_are_the_key_fitted_on_the_rows_forging_learns_from(small):

@@ -50,7 +50,7 @@ import numpy as np
 
 from ..errors import ForgeError
 
-__all__ = ["MOVE_GRID", "DialPlan", "key_matrix", "least_visible", "plan", "targets_at"]
+__all__ = ["MOVE_GRID", "DialPlan", "key_matrix", "least_visible", "plan", "target_box", "targets_at"]
 
 #: Relative difference allowed between ``A t`` and the key fitted on ``t`` (float64 round-off
 #: of a T-step recursion is ~1e-12; a non-linear key misses by far more).
@@ -64,7 +64,8 @@ MOVE_GRID = np.geomspace(0.005, 4.0, 137)
 DIRECTION_MAX_ROWS = 5000
 
 
-def key_matrix(spec, Z_forged: np.ndarray, Z_rows: np.ndarray, t_forged: np.ndarray) -> np.ndarray:
+def key_matrix(spec, Z_forged: np.ndarray, Z_rows: np.ndarray, t_forged: np.ndarray, *,
+               purpose: str = "the rival dial") -> np.ndarray:
     """``A`` (n, m): the key's standardized predictions on ``Z_rows`` are ``A @ t`` for targets
     ``t`` on the forged features ``Z_forged`` (standardized). Checked against a fit on ``t_forged``.
 
@@ -86,7 +87,7 @@ def key_matrix(spec, Z_forged: np.ndarray, Z_rows: np.ndarray, t_forged: np.ndar
     direct = np.asarray(key.predict(key.fit(Z_forged, t_forged, params), Z_rows, params), np.float64)
     gap = np.abs(A @ t_forged - direct).max() / max(1.0, np.abs(direct).max())
     if not gap <= LINEARITY_TOLERANCE:
-        raise ForgeError(f"the rival dial needs a key linear in its targets; key {spec.algorithm!r} "
+        raise ForgeError(f"{purpose} needs a key linear in its targets; key {spec.algorithm!r} "
                          f"misses by {gap:.2g} (relative)")
     return A
 
@@ -108,7 +109,7 @@ def targets_at(t: np.ndarray, step: np.ndarray, move: float, box: tuple[float, f
     return out if box is None else np.clip(out, box[0], box[1])
 
 
-def _target_box(spec) -> tuple[float, float] | None:
+def target_box(spec) -> tuple[float, float] | None:
     """The target's box in standardized units when the column encoding bounds it, else None."""
     from .params import Parametrisation
 
@@ -232,7 +233,7 @@ def plan(result, X, y, *, validation: float, seed: int):
     m = len(v)
     A_val = key_matrix(spec, Zf, Zval, tf)
     out = DialPlan(t=tf, step=np.sqrt(m) * v, A_val=A_val, t_val=tval,
-                   box=_target_box(spec), sigma=sigma,
+                   box=target_box(spec), sigma=sigma,
                    key_per_move=float(np.sqrt(m) * sigma / np.sqrt(len(ttr)) / _rmse(r_tr)),
                    A_owner=np.vstack([A_tr, A_val]), r_owner=np.concatenate([r_tr, A_val @ tf - tval]),
                    Z_owner=np.vstack([Ztr, Zval]), t_owner=np.concatenate([ttr, tval]))

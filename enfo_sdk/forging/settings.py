@@ -170,6 +170,14 @@ class ForgeSettings:
         a small table, off otherwise (:meth:`refit_for`); the contract workflow turns it off
         wherever the rival dial may run (``forge.rivalry.max_key_cost``, ``dial: on`` or
         ``small``), as the dial scores on the validation split and needs it unseen.
+    polish : bool, optional
+        Solve the kept rows' targets exactly for their features (:mod:`enfo_sdk.forging.polish`:
+        a ridge least-squares on the owner's training rows, its weight and whether to keep the
+        result chosen on the validation split). Default (None): on wherever it applies
+        (:meth:`polish_for`): a regression key, the owner's rows in memory on one process, the
+        base ``rival`` objective alone (no rival weight, no caller's penalty), selection by
+        the validation split (not ``last``) and no ``refit`` (whose rows the split cannot
+        judge). ``True`` where it does not apply raises.
     alignment_weight, adaptability_weight : float
         Weights of the ``augment`` / ``adaptable`` terms.
     rival_weight : float
@@ -209,6 +217,7 @@ class ForgeSettings:
     selection: Selection = "auto"
     start_targets: StartTargets = "auto"
     refit: bool | None = None
+    polish: bool | None = None
     alignment_weight: float = 1.0
     adaptability_weight: float = 1.0
     rival_weight: float = 0.0
@@ -232,6 +241,8 @@ class ForgeSettings:
             raise ForgeError(f"unknown start_targets {self.start_targets!r}; choose auto, own or predicted")
         if self.refit is not None and not isinstance(self.refit, bool):
             raise ForgeError(f"refit must be true, false or left out (automatic), got {self.refit!r}")
+        if self.polish is not None and not isinstance(self.polish, bool):
+            raise ForgeError(f"polish must be true, false or left out (automatic), got {self.polish!r}")
         if self.init not in INITS:
             raise ForgeError(f"unknown init {self.init!r}; choose kmeans, sample or noise")
         rw = self.rival_weight
@@ -347,6 +358,23 @@ class ForgeSettings:
         if self.refit and not (in_memory and regression):
             raise ForgeError("refit needs a regression key and the owner's rows in memory")
         return self.refit
+
+    def polish_for(self, *, regression: bool, in_memory: bool, distributed: bool, refit: bool,
+                   selection: str, penalty: bool) -> bool:
+        """The resolved :attr:`polish` (None: on wherever it applies, see the attribute). Why it
+        does not apply is named when ``polish`` is True there."""
+        why = [w for w, bad in (
+            ("a regression key", not regression), ("the owner's rows in memory", not in_memory),
+            ("one process (not torch.distributed)", distributed),
+            ("mode 'rival' without rival_weight", self.mode != "rival" or self.rival_weight > 0),
+            ("no caller's penalty", penalty), ("no refit", refit),
+            ("selection other than 'last'", selection == "last"),
+        ) if bad]
+        if self.polish is None:
+            return not why
+        if self.polish and why:
+            raise ForgeError(f"polish needs {', '.join(why)}")
+        return self.polish
 
     def learning_rate(self, spec, *, update: bool = False, small: bool = False) -> float:
         """:attr:`lr`, or the default rule: :func:`default_lr`, times :data:`UPDATE_LR_FACTOR`

@@ -1,0 +1,131 @@
+"""The targets' polish (enfo_sdk.forging.polish): the kept rows' targets solved exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from enfo_sdk import encapsulate
+from enfo_sdk.contract import parse_contract
+from enfo_sdk.errors import ForgeError
+from enfo_sdk.forge import ForgeSettings, forge
+from enfo_sdk.forging.polish import LAMBDAS, polish_targets
+
+
+@pytest.fixture(scope="module")
+def wide():
+    """1,500 rows (a validation split of 300: not a small table, so no refit) and a wide kernel,
+    on which a short forging run is far from its least-squares targets."""
+    g = np.random.default_rng(0)
+    X = pd.DataFrame(g.uniform(-1, 1, (1500, 4)), columns=["a", "b", "c", "d"])
+    y = pd.Series(X["a"] + 0.5 * X["b"] ** 2 - X["c"] * X["d"] + 0.1 * g.standard_normal(1500), name="y")
+    spec = encapsulate(X, y, algorithm="nu-method", search={"bandwidth": [4.0], "iterations": {"max": 3000}})
+    return X, y, spec
+
+
+KW = dict(rows=15, steps=40, eval_every=10, seed=1)
+
+
+def _split(y, seed):
+    """Forging's validation split: the first 20% of the seeded permutation (tests/test_forge_settings.py)."""
+    perm = np.random.default_rng(seed).permutation(len(y))
+    n_val = int(round(0.2 * len(y)))
+    return perm[n_val:], perm[:n_val]
+
+
+def test_polish_solves_the_targets_and_a_refit_confirms_the_validation_figure(wide):
+    X, y, spec = wide
+    res = forge(X, y, spec, **KW)  # the default: on here
+    plain = forge(X, y, spec, **KW, polish=False)
+    assert res.settings["polish"] is True and "polish" not in plain.settings
+    lam = res.metrics["polish_lambda"]
+    assert lam in LAMBDAS
+    # the features are untouched; the targets moved
+    np.testing.assert_array_equal(res.X, plain.X)
+    assert np.max(np.abs(res.y - plain.y)) > 1e-3
+    # an independent reference for the validation figure: the key refitted on the numpy side
+    # on the returned rows, scored on forging's validation split
+    tr, val = _split(y, KW["seed"])
+    r = spec.build().fit(res.X, res.y).predict(X.iloc[val].to_numpy()) - y.to_numpy()[val]
+    assert np.sqrt(np.mean(r * r)) == pytest.approx(res.metrics["best_val_rmse"], rel=1e-9)
+    assert res.metrics["best_val_rmse"] < res.metrics["polish_val_rmse_before"] == plain.metrics["best_val_rmse"]
+    # optimality: the ridge objective's gradient vanishes at the polished targets, with the key's
+    # map of the targets formed one unit vector at a time (numpy side), standardized units
+    pre = spec.preprocessing
+    m, n = len(res.y), len(tr)
+    Zf = res.X
+    A = np.column_stack([
+        (spec.build().fit(Zf, pre.inverse_y(np.eye(m)[j])).predict(X.iloc[tr].to_numpy()) - pre.target_mean) / pre.target_scale
+        for j in range(m)])
+    t, t0 = pre.transform_y(res.y), pre.transform_y(plain.y)
+    ttr = pre.transform_y(y.to_numpy()[tr])
+    grad = A.T @ (A @ t - ttr) / n + lam / m * (t - t0)
+    scale = np.abs(A.T @ (A @ t0 - ttr) / n).max()
+    assert np.abs(grad).max() < 1e-6 * scale
+
+
+def test_polish_keeps_the_rows_when_no_candidate_validates_lower(wide):
+    X, y, spec = wide
+    pre = spec.preprocessing
+    g = np.random.default_rng(3)
+    Z = pre.transform_X(X.iloc[:12].to_numpy())
+    t = g.standard_normal(12)
+    Ztr, ttr = pre.transform_X(X.iloc[100:600].to_numpy()), pre.transform_y(y.iloc[100:600].to_numpy())
+    Zval = pre.transform_X(X.iloc[600:800].to_numpy())
+    # validation targets the kept rows' key predicts exactly: nothing can score lower
+    fit = spec.key.fit(Z, t, spec.hyperparameters)
+    tval = np.asarray(spec.key.predict(fit, Zval, spec.hyperparameters))
+    choice = polish_targets(spec, Z, t, Ztr, ttr, Zval, tval, seed=0)
+    assert choice.targets is None and choice.lam is None
+    assert choice.val_before < 1e-9 and set(choice.scores) == set(LAMBDAS)
+    assert min(choice.scores.values()) > choice.val_before
+    # and the same rows against the real validation targets: a candidate wins
+    real = polish_targets(spec, Z, t, Ztr, ttr, Zval, pre.transform_y(y.iloc[600:800].to_numpy()), seed=0)
+    assert real.targets is not None and real.val_after < real.val_before
+
+
+def test_polished_targets_stay_in_the_owner_range(wide):
+    from enfo_sdk.data.columns import ColumnTransform, infer_schema
+
+    X, y, _ = wide
+    df = X.assign(y=y)
+    columns = ColumnTransform.fit(df, infer_schema(df, "y"), "y")
+    spec = encapsulate(columns.encode_frame(df), y, algorithm="nu-method",
+                       search={"bandwidth": [4.0], "iterations": {"max": 3000}}).with_columns(columns)
+    res = forge(columns.encode_frame(df), y, spec, **KW)
+    assert "polish_lambda" in res.metrics
+    assert float(y.min()) <= res.y.min() and res.y.max() <= float(y.max())
+
+
+def test_polish_resolves_where_it_applies(wide):
+    X, y, spec = wide
+    rule = dict(regression=True, in_memory=True, distributed=False, refit=False, selection="validation",
+                penalty=False)
+    s = ForgeSettings()
+    assert s.polish is None and s.polish_for(**rule) is True
+    for change, why in [({"regression": False}, "a regression key"), ({"in_memory": False}, "in memory"),
+                        ({"distributed": True}, "one process"), ({"refit": True}, "no refit"),
+                        ({"selection": "last"}, "other than 'last'"), ({"penalty": True}, "penalty")]:
+        assert s.polish_for(**{**rule, **change}) is False
+        with pytest.raises(ForgeError, match=why):
+            s.replace(polish=True).polish_for(**{**rule, **change})
+    for mode in (dict(mode="augment"), dict(rival_weight=0.1)):
+        assert s.replace(**mode).polish_for(**rule) is False
+    assert s.replace(polish=False).polish_for(**rule) is False
+    with pytest.raises(ForgeError, match="polish must be true, false or left out"):
+        ForgeSettings(polish="yes")
+    with pytest.raises(ForgeError, match="polish needs mode 'rival' without rival_weight"):
+        forge(X, y, spec, **KW, mode="adaptable", polish=True)
+    # a small table (validation split of 60): the refit's rows are kept, no polish
+    small = forge(X.iloc[:300], y.iloc[:300], spec, rows=12, steps=20, eval_every=10, seed=0)
+    assert small.settings["refit"] is True and "polish" not in small.settings
+    assert "polish_val_rmse_before" not in small.metrics
+
+
+def test_the_contract_passes_polish(tmp_path):
+    text = ("version: 1\ndata: {source: builtin:friedman3, target: y}\nkey: {algorithm: nu-method}\n"
+            "forge: {rows: 30, polish: false}\noutput: {bundle: b.parquet}\n")
+    assert parse_contract(text, file=tmp_path / "key.yaml").forge.settings().polish is False
+    default = parse_contract(text.replace(", polish: false", ""), file=tmp_path / "key.yaml")
+    assert default.forge.settings().polish is None
