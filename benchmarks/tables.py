@@ -225,6 +225,7 @@ def run_seed(table: Table, p: dict[str, Any], seed: int, forge_overrides: dict[s
         "forged": predict(spec, Xf, yf, p["Xt"]),
         "sampled": predict(spec, sampled[:, :-1], sampled[:, -1], p["Xt"]),
         "outside": predict(spec, np.vstack([Xf, p["Xo"]]), np.concatenate([yf, p["yo"]]), p["Xt"]),
+        "mean_only": np.full(len(p["yt"]), float(np.mean(yf))),  # ignores the features (the forge table's line)
     }
     t1 = time.perf_counter()
     params = {}
@@ -293,6 +294,7 @@ def summarise(runs: list[dict[str, Any]], boot: int) -> dict[str, Any]:
         "forged_vs_sampled": ratio("forged", "sampled"),
         "attacker": ratio(lambda r: err2(r, best_attacker(r)), "forged"), "family": family,
         "outside": ratio("outside", "forged"),
+        "mean_only": ratio("mean_only", "forged") if all("mean_only" in r["pred"] for r in runs) else None,
         "forged_per_seed": forged_per_seed, "sampled_per_seed": sampled_per_seed,
         "kept_steps": [r["forge"]["best_step"] for r in runs],
         "steps_run": [r["forge"]["steps_run"] for r in runs],
@@ -309,8 +311,8 @@ def report_lines(rows: list[dict[str, Any]], target: float, max_cost: float) -> 
     lines = [
         "| table | rows used (read) | features | train / outside / test | forged rows | seeds | "
         "full RMSE | forged / full | sampled / full | forged < sampled | best attacker / key (family) | "
-        "+outside / forged | kept steps | seconds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "mean only / key | +outside / forged | kept steps | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         beats = r["forged"][0] < r["sampled"][0]
@@ -318,7 +320,7 @@ def report_lines(rows: list[dict[str, Any]], target: float, max_cost: float) -> 
             f"| {r['table']} | {r['n']} ({r['n_read']}) | {r['features']} | {r['n_train']} / {r['n_outside']} / "
             f"{r['n_test']} | {r['rows']} | {len(r['seeds'])} | {r['full']:.4g} | {fmt(r['forged'])} | "
             f"{fmt(r['sampled'])} | {'yes' if beats else '**no**'} | {fmt(r['attacker'])} ({r['family']}) | "
-            f"{fmt(r['outside'])} | {', '.join(map(str, r['kept_steps']))} | {r['seconds']:.0f} |"
+            f"{fmt(r['mean_only']) if r.get('mean_only') else '--'} | {fmt(r['outside'])} | {', '.join(map(str, r['kept_steps']))} | {r['seconds']:.0f} |"
         )
     if not rows:
         return lines
@@ -334,6 +336,13 @@ def report_lines(rows: list[dict[str, Any]], target: float, max_cost: float) -> 
         f"{beats} of {len(rows)}; forged / full <= {1 + max_cost:.2f} and attacker >= {target:g}x on "
         f"{both} of {len(rows)}."
     )]
+    means = [r for r in rows if r.get("mean_only")]
+    if means:
+        out = [r["table"] for r in means if r["mean_only"][0] < target]
+        lines[-1] += (f" Mean only / key (a model that ignores the features) below {target:g}x on {len(out)} of "
+                      f"{len(means)}{': ' + ', '.join(out) if out else ''} -- there no rows meet the attacker target "
+                      "against an attacker whose CV shrinks it to the mean.")
+    return lines
     return lines
 
 

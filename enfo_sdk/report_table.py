@@ -111,6 +111,9 @@ def _rivalry_lines(r: Mapping[str, Any] | None) -> list[str]:
                    f"tuned by CV on the forged rows in {r['seconds']:.0f}s, budget {r['budget']:.0f}s)")
     if r.get("skipped"):
         out.append(f"  not run (time up): {', '.join(r['skipped'])}")
+    if r.get("mean_only"):
+        out.append(f"mean only / key            {_interval(r['mean_only'])}  (a model that ignores the features: "
+                   "predicts the forged targets' mean)")
     if r.get("outside"):
         out.append(f"+{r['outside_rows']:,} outside rows / forged {_interval(r['outside'])}  (above 1: outside "
                    "rows make the key worse)")
@@ -118,6 +121,11 @@ def _rivalry_lines(r: Mapping[str, Any] | None) -> list[str]:
     if r.get("below_target"):
         out.append(f"WARNING: the best attacker ({r['best']}) comes within x{r['ratio']['value']:.3f} of the key, "
                    f"below the target x{r['target']:g} (forge.rivalry.target): these rows are not rival enough")
+        m = r.get("mean_only")
+        if m and m["high"] < r["target"]:
+            out.append(f"  and out of reach on this table: predicting the forged targets' mean alone scores "
+                       f"x{m['value']:.3f} [{m['low']:.2f}, {m['high']:.2f}] of the key, and attackers tuned by CV "
+                       "can shrink to that")
     return out
 
 

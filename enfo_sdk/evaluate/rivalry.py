@@ -98,6 +98,11 @@ class RivalryCheck:
         (set by the forge's protocol, :mod:`enfo_sdk.workflows.protocol`).
     key_rmse : float
         Test RMSE of the key trained on the forged rows.
+    mean_only : tuple of float or None
+        A model that ignores the features -- it predicts the forged targets' mean -- over the
+        key, with its interval: how much better than knowing nothing the key is on these test
+        rows. Attackers tuned by CV rarely do worse than it (they can shrink to it), so a target
+        above it is out of reach of any bundle on this table (docs/metrics.md, "One protocol").
     predictions : dict of str to ndarray
         The key's (``"key"``) and each attacker's predictions on the test rows (not in
         :meth:`to_json`; the rival dial's paired bootstrap reads them).
@@ -117,6 +122,7 @@ class RivalryCheck:
     budget: float
     key_vs_sampled: tuple[float, float, float] | None = None
     key_rmse: float | None = None
+    mean_only: tuple[float, float, float] | None = None
     predictions: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -128,7 +134,7 @@ class RivalryCheck:
             "best": self.best, "ratio": _triple(self.ratio), "target": self.target,
             "below_target": self.below_target, "attackers": self.attackers, "skipped": list(self.skipped),
             "key_vs_full": _triple(self.key_vs_full), "key_vs_sampled": _triple(self.key_vs_sampled),
-            "outside": _triple(self.outside), "key_rmse": self.key_rmse,
+            "outside": _triple(self.outside), "key_rmse": self.key_rmse, "mean_only": _triple(self.mean_only),
             "test_rows": self.test_rows, "outside_rows": self.outside_rows, "forged_rows": self.forged_rows,
             "seconds": self.seconds, "budget": self.budget, "interval": "95% paired bootstrap over the test rows",
         }
@@ -259,5 +265,6 @@ def rivalry_check(spec, X_forged, y_forged, X_test, y_test, *, X_full=None, y_fu
         key_vs_full=key_vs_full, outside=outside, test_rows=len(yt),
         outside_rows=0 if X_outside is None else len(y_outside), forged_rows=len(yf),
         seconds=time.perf_counter() - t0, budget=float(seconds), key_rmse=key_rmse,
+        mean_only=bootstrap_ratio(np.full(len(yt), yf.mean()), key, yt) if len(yf) else None,
         predictions={"key": key, **preds},
     )

@@ -71,3 +71,24 @@ def test_bootstrap_ratio_point_and_interval():
     point, low, high = bootstrap_ratio(a, b, y, resamples=500)
     assert point == pytest.approx(np.sqrt(np.mean((a - y) ** 2) / np.mean((b - y) ** 2)), rel=1e-12)
     assert low < point < high and 1.0 < low  # a is clearly worse than b on 200 rows
+
+
+def test_mean_only_is_the_feature_blind_model_and_the_table_says_when_the_target_is_out_of_reach(rows):
+    from enfo_sdk.report_table import _rivalry_lines
+
+    spec, Xf, yf, Xt, yt, _, _ = rows
+    check = rivalry_check(spec, Xf, yf, Xt, yt, names=("ridge",))
+    key = spec.build().fit(Xf, yf).predict(Xt)
+    # an independent reference: the forged targets' mean as the prediction, over the key
+    blind = np.sqrt(np.mean((yf.mean() - yt) ** 2)) / np.sqrt(np.mean((key - yt) ** 2))
+    assert check.mean_only[0] == pytest.approx(blind, rel=1e-12)
+    assert check.mean_only[1] <= check.mean_only[0] <= check.mean_only[2]
+    assert blind > 1.2  # the key on 60 Friedman #3 rows is better than knowing nothing (x1.30)
+    lines = _rivalry_lines(check.to_json())
+    assert any(line.startswith("mean only / key") for line in lines)
+    # a target above the whole mean-only interval: the warning says it is out of reach here
+    high = {**check.to_json(), "below_target": True, "target": check.mean_only[2] * 1.01}
+    text = "\n".join(_rivalry_lines(high))
+    assert "out of reach on this table" in text
+    low = {**check.to_json(), "below_target": True, "target": check.mean_only[1]}
+    assert "out of reach" not in "\n".join(_rivalry_lines(low))
