@@ -251,10 +251,11 @@ class ForgeSection(_Section):
         "max_key_cost, whose check needs the split unseen); docs/keys.md."
     )
     polish: bool | None = Field(
-        None, description="Solve the kept rows' targets exactly for their features (a ridge "
-        "least-squares on the owner's training rows; weight and keep-or-not chosen on the "
-        "validation split). Default: on for a regression key in mode rival without rival_weight, "
-        "rows in memory, no refit; docs/keys.md."
+        None, description="Solve the kept rows' targets exactly for their features: without a "
+        "refit a ridge least-squares on the owner's training labels (weight and keep-or-not chosen "
+        "on the validation split), after a refit toward the key's own fit on every owner row "
+        "(weight chosen by 5-fold cross-validation). Default: on for a regression key in mode "
+        "rival without rival_weight, rows in memory; docs/keys.md."
     )
     alignment_weight: float | None = Field(
         None, ge=0, description="Weight of the Sinkhorn alignment term (mode augment)."

@@ -184,8 +184,9 @@ class _Forging:
         self.key_targets = s.start_targets_for(self.data.n_val, **rule) == "predicted"
         self.refit = s.refit_for(self.data.n_val, **rule)
         self.polish = s.polish_for(regression=rule["regression"], in_memory=in_memory,
-                                   distributed=self.red.distributed,
-                                   refit=self.refit, selection=self.selection, penalty=penalty is not None)
+                                   distributed=self.red.distributed, refit=self.refit,
+                                   owner_rows=self.data.n_owner, selection=self.selection,
+                                   penalty=penalty is not None)
         s.check_rows(self.data.n_train, total=self.data.n_owner)
         self.s, self.spec, self.d = s, spec, spec.n_features
         # the target's columns of a row: index d (regression), or the label columns d.. (classes)
@@ -212,8 +213,8 @@ class _Forging:
             settings["start_targets"] = "predicted"
         if self.refit:
             settings["refit"] = True
-        if self.polish:  # recorded only when on, as refit
-            settings["polish"] = True
+        if self.polish:  # recorded only when on, as refit: toward the key's fit after a refit, else the labels
+            settings["polish"] = "key" if self.refit else "labels"
         settings.update(self.param.record())
         for term in self.terms:
             settings.update(term.record())
@@ -363,14 +364,25 @@ class _Forging:
 
     def _polish(self, rows_std: np.ndarray, state: ForgeState) -> dict[str, float]:
         """``polish``: the kept rows' targets solved exactly (:mod:`enfo_sdk.forging.polish`),
-        changed in ``rows_std`` (and ``state.best_rmse``) only when the key refitted on them
-        scores lower on the whole validation split; the metrics it adds."""
-        from .forging.polish import polish_targets
+        changed in ``rows_std`` in place; the metrics it adds. Without a refit toward the owner's
+        labels, kept only when the key refitted on them scores lower on the whole validation
+        split (``state.best_rmse`` is then theirs); after a refit toward the key's own fit on
+        every owner row, ``lam`` (or no change) chosen by cross-validation over those rows."""
+        from .forging.polish import distill_targets, polish_targets
 
-        d, data = self.d, self.data
+        d, data, seed = self.d, self.data, int(self.s.seed)
+        if self.refit:
+            every = data.pooled()
+            choice = distill_targets(self.spec, rows_std[:, :d], rows_std[:, d], every.Ztr.cpu().numpy(),
+                                     every.ttr.cpu().numpy(), seed=seed)
+            out = {"polish_fidelity_before": choice.before, "polish_fidelity_after": choice.after}
+            if choice.targets is not None:
+                rows_std[:, d] = choice.targets
+                out["polish_lambda"] = float(choice.lam)
+            return out
         choice = polish_targets(self.spec, rows_std[:, :d], rows_std[:, d], data.Ztr.cpu().numpy(),
                                 data.ttr.cpu().numpy(), data.Zval.cpu().numpy(), data.tval.cpu().numpy(),
-                                seed=int(self.s.seed))
+                                seed=seed)
         out = {"polish_val_rmse_before": float(state.best_rmse)}
         if choice.targets is None:
             return out

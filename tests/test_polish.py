@@ -38,7 +38,7 @@ def test_polish_solves_the_targets_and_a_refit_confirms_the_validation_figure(wi
     X, y, spec = wide
     res = forge(X, y, spec, **KW)  # the default: on here
     plain = forge(X, y, spec, **KW, polish=False)
-    assert res.settings["polish"] is True and "polish" not in plain.settings
+    assert res.settings["polish"] == "labels" and "polish" not in plain.settings
     lam = res.metrics["polish_lambda"]
     assert lam in LAMBDAS
     # the features are untouched; the targets moved
@@ -78,11 +78,11 @@ def test_polish_keeps_the_rows_when_no_candidate_validates_lower(wide):
     tval = np.asarray(spec.key.predict(fit, Zval, spec.hyperparameters))
     choice = polish_targets(spec, Z, t, Ztr, ttr, Zval, tval, seed=0)
     assert choice.targets is None and choice.lam is None
-    assert choice.val_before < 1e-9 and set(choice.scores) == set(LAMBDAS)
-    assert min(choice.scores.values()) > choice.val_before
+    assert choice.before < 1e-9 and set(choice.scores) == set(LAMBDAS)
+    assert min(choice.scores.values()) > choice.before
     # and the same rows against the real validation targets: a candidate wins
     real = polish_targets(spec, Z, t, Ztr, ttr, Zval, pre.transform_y(y.iloc[600:800].to_numpy()), seed=0)
-    assert real.targets is not None and real.val_after < real.val_before
+    assert real.targets is not None and real.after < real.before
 
 
 def test_polished_targets_stay_in_the_owner_range(wide):
@@ -100,12 +100,13 @@ def test_polished_targets_stay_in_the_owner_range(wide):
 
 def test_polish_resolves_where_it_applies(wide):
     X, y, spec = wide
-    rule = dict(regression=True, in_memory=True, distributed=False, refit=False, selection="validation",
-                penalty=False)
+    rule = dict(regression=True, in_memory=True, distributed=False, refit=False, owner_rows=1000,
+                selection="validation", penalty=False)
     s = ForgeSettings()
     assert s.polish is None and s.polish_for(**rule) is True
     for change, why in [({"regression": False}, "a regression key"), ({"in_memory": False}, "in memory"),
-                        ({"distributed": True}, "one process"), ({"refit": True}, "no refit"),
+                        ({"distributed": True}, "one process"),
+                        ({"refit": True, "owner_rows": 5001}, "at most 5,000 owner rows with refit"),
                         ({"selection": "last"}, "other than 'last'"), ({"penalty": True}, "penalty")]:
         assert s.polish_for(**{**rule, **change}) is False
         with pytest.raises(ForgeError, match=why):
@@ -113,14 +114,41 @@ def test_polish_resolves_where_it_applies(wide):
     for mode in (dict(mode="augment"), dict(rival_weight=0.1)):
         assert s.replace(**mode).polish_for(**rule) is False
     assert s.replace(polish=False).polish_for(**rule) is False
+    assert s.polish_for(**{**rule, "refit": True, "owner_rows": 5000}) is True  # toward the key's fit
     with pytest.raises(ForgeError, match="polish must be true, false or left out"):
         ForgeSettings(polish="yes")
     with pytest.raises(ForgeError, match="polish needs mode 'rival' without rival_weight"):
         forge(X, y, spec, **KW, mode="adaptable", polish=True)
-    # a small table (validation split of 60): the refit's rows are kept, no polish
+    # a small table (validation split of 60): the refit's rows, polished toward the key's own fit
     small = forge(X.iloc[:300], y.iloc[:300], spec, rows=12, steps=20, eval_every=10, seed=0)
-    assert small.settings["refit"] is True and "polish" not in small.settings
-    assert "polish_val_rmse_before" not in small.metrics
+    assert small.settings["refit"] is True and small.settings["polish"] == "key"
+    assert "polish_val_rmse_before" not in small.metrics and "polish_fidelity_before" in small.metrics
+
+
+def test_after_a_refit_the_polish_fits_the_key_to_its_own_fit_on_every_owner_row(wide):
+    X, y, spec = wide
+    X, y = X.iloc[:400], y.iloc[:400]  # a validation split of 80: a small table, refit on
+    kw = dict(rows=20, steps=30, eval_every=10, seed=4)
+    res = forge(X, y, spec, **kw)
+    plain = forge(X, y, spec, **kw, polish=False)
+    assert res.settings["polish"] == "key" and res.settings["refit"] is True
+    lam = res.metrics["polish_lambda"]
+    assert lam in LAMBDAS
+    assert res.metrics["polish_fidelity_after"] < res.metrics["polish_fidelity_before"]
+    np.testing.assert_array_equal(res.X, plain.X)
+    # independent references (numpy side): the key's fit on all 400 owner rows, and its map of
+    # the forged targets one unit vector at a time; the ridge objective's gradient vanishes
+    pre = spec.preprocessing
+    m, n = len(res.y), len(y)
+    f = pre.transform_y(spec.build().fit(X.to_numpy(), y.to_numpy()).predict(X.to_numpy()))
+    A = np.column_stack([
+        pre.transform_y(spec.build().fit(res.X, pre.inverse_y(np.eye(m)[j])).predict(X.to_numpy()))
+        for j in range(m)])
+    t, t0 = pre.transform_y(res.y), pre.transform_y(plain.y)
+    grad = A.T @ (A @ t - f) / n + lam / m * (t - t0)
+    assert np.abs(grad).max() < 1e-6 * np.abs(A.T @ (A @ t0 - f) / n).max()
+    # and the key on the polished rows is closer to the key's fit than before, on every owner row
+    assert np.sqrt(np.mean((A @ t - f) ** 2)) < np.sqrt(np.mean((A @ t0 - f) ** 2))
 
 
 def test_the_contract_passes_polish(tmp_path):

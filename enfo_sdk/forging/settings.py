@@ -171,13 +171,16 @@ class ForgeSettings:
         wherever the rival dial may run (``forge.rivalry.max_key_cost``, ``dial: on`` or
         ``small``), as the dial scores on the validation split and needs it unseen.
     polish : bool, optional
-        Solve the kept rows' targets exactly for their features (:mod:`enfo_sdk.forging.polish`:
-        a ridge least-squares on the owner's training rows, its weight and whether to keep the
-        result chosen on the validation split). Default (None): on wherever it applies
-        (:meth:`polish_for`): a regression key, the owner's rows in memory on one process, the
-        base ``rival`` objective alone (no rival weight, no caller's penalty), selection by
-        the validation split (not ``last``) and no ``refit`` (whose rows the split cannot
-        judge). ``True`` where it does not apply raises.
+        Solve the kept rows' targets exactly for their features (:mod:`enfo_sdk.forging.polish`):
+        without a refit, a ridge least-squares on the owner's training rows' labels, its weight
+        and whether to keep the result chosen on the validation split (recorded ``polish:
+        labels``); after a refit, toward the key's own fit on every owner row, the weight (or no
+        change) chosen by 5-fold cross-validation over those rows (``polish: key``). Default
+        (None): on wherever it applies (:meth:`polish_for`): a regression key, the owner's rows
+        in memory on one process, the base ``rival`` objective alone (no rival weight, no
+        caller's penalty), a selection other than ``last``, and with a refit at most
+        :data:`~enfo_sdk.forging.polish.DISTILL_MAX_ROWS` owner rows. ``True`` where it does not
+        apply raises.
     alignment_weight, adaptability_weight : float
         Weights of the ``augment`` / ``adaptable`` terms.
     rival_weight : float
@@ -360,14 +363,17 @@ class ForgeSettings:
         return self.refit
 
     def polish_for(self, *, regression: bool, in_memory: bool, distributed: bool, refit: bool,
-                   selection: str, penalty: bool) -> bool:
+                   owner_rows: int, selection: str, penalty: bool) -> bool:
         """The resolved :attr:`polish` (None: on wherever it applies, see the attribute). Why it
         does not apply is named when ``polish`` is True there."""
+        from .polish import DISTILL_MAX_ROWS
+
         why = [w for w, bad in (
             ("a regression key", not regression), ("the owner's rows in memory", not in_memory),
             ("one process (not torch.distributed)", distributed),
             ("mode 'rival' without rival_weight", self.mode != "rival" or self.rival_weight > 0),
-            ("no caller's penalty", penalty), ("no refit", refit),
+            ("no caller's penalty", penalty),
+            (f"at most {DISTILL_MAX_ROWS:,} owner rows with refit", refit and owner_rows > DISTILL_MAX_ROWS),
             ("selection other than 'last'", selection == "last"),
         ) if bad]
         if self.polish is None:
