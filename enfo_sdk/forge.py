@@ -214,7 +214,7 @@ class _Forging:
         if self.refit:
             settings["refit"] = True
         if self.polish:  # recorded only when on, as refit: toward the key's fit after a refit, else the labels
-            settings["polish"] = "key" if self.refit else "labels"
+            settings["polish"] = "key_fit" if self.refit else "labels"
         settings.update(self.param.record())
         for term in self.terms:
             settings.update(term.record())

@@ -105,6 +105,8 @@ def format_comparison(check: Mapping[str, Any], record: Mapping[str, Any] | None
         fa = "-" if not a or a.get("ratio") is None else f"x{a['ratio']:.3f}"
         fb = "-" if not b or b.get("ratio") is None else f"x{b['ratio']:.3f}"
         out.append(f"  {'  ' + name + ' / key':<{lw}}{fa:<{w}}{fb:<{w}}")
+    if mine.get("mean_only"):  # not in the signed record (version 1): yours only
+        out.append(f"  {'mean only / key':<{lw}}{_x(mine['mean_only']):<{w}}{'- (not recorded)':<{w}}")
     if mine.get("outside") or record.get("outside"):
         yours = f"{_x(mine.get('outside'))} ({mine['outside_rows']:,} rows)" if mine.get("outside") else "-"
         theirs = f"{_x(record.get('outside'))} ({rows['outside']:,} rows)" if record.get("outside") else "-"

@@ -121,7 +121,7 @@ def test_polish_resolves_where_it_applies(wide):
         forge(X, y, spec, **KW, mode="adaptable", polish=True)
     # a small table (validation split of 60): the refit's rows, polished toward the key's own fit
     small = forge(X.iloc[:300], y.iloc[:300], spec, rows=12, steps=20, eval_every=10, seed=0)
-    assert small.settings["refit"] is True and small.settings["polish"] == "key"
+    assert small.settings["refit"] is True and small.settings["polish"] == "key_fit"
     assert "polish_val_rmse_before" not in small.metrics and "polish_fidelity_before" in small.metrics
 
 
@@ -131,7 +131,7 @@ def test_after_a_refit_the_polish_fits_the_key_to_its_own_fit_on_every_owner_row
     kw = dict(rows=20, steps=30, eval_every=10, seed=4)
     res = forge(X, y, spec, **kw)
     plain = forge(X, y, spec, **kw, polish=False)
-    assert res.settings["polish"] == "key" and res.settings["refit"] is True
+    assert res.settings["polish"] == "key_fit" and res.settings["refit"] is True
     lam = res.metrics["polish_lambda"]
     assert lam in LAMBDAS
     assert res.metrics["polish_fidelity_after"] < res.metrics["polish_fidelity_before"]

@@ -175,7 +175,7 @@ class ForgeSettings:
         without a refit, a ridge least-squares on the owner's training rows' labels, its weight
         and whether to keep the result chosen on the validation split (recorded ``polish:
         labels``); after a refit, toward the key's own fit on every owner row, the weight (or no
-        change) chosen by 5-fold cross-validation over those rows (``polish: key``). Default
+        change) chosen by 5-fold cross-validation over those rows (``polish: key_fit``). Default
         (None): on wherever it applies (:meth:`polish_for`): a regression key, the owner's rows
         in memory on one process, the base ``rival`` objective alone (no rival weight, no
         caller's penalty), a selection other than ``last``, and with a refit at most

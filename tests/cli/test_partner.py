@@ -99,6 +99,9 @@ def test_check_on_the_owners_own_held_out_rows_reproduces_the_signed_record(runn
     text = "\n".join(res.lines("nu-method"))
     assert "same measurement, your rows beside the owner's signed record" in text
     assert f"x{record.best_ratio.value:.3f} [{record.best_ratio.low:.2f}, {record.best_ratio.high:.2f}] {record.best}" in text
+    m = res.rivalry["mean_only"]  # the partner's own (not in the signed record)
+    assert f"mean only / key           x{m['value']:.3f} [{m['low']:.2f}, {m['high']:.2f}]" in text
+    assert "- (not recorded)" in text
 
 
 def test_trust_store_file_and_env_default(runner, forged, tmp_path, monkeypatch):
