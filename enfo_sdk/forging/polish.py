@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dial import key_matrix, target_box
+from .dial import _rmse, key_matrix, target_box
 
 __all__ = ["DISTILL_MAX_ROWS", "FOLDS", "LAMBDAS", "MAX_ROWS", "PolishChoice", "distill_targets",
            "polish_targets"]
@@ -99,10 +99,6 @@ def _sample(Z: np.ndarray, t: np.ndarray, seed: int) -> tuple[np.ndarray, np.nda
     return Z[keep], t[keep]
 
 
-def _rmse(r: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(r * r)))
-
-
 def polish_targets(spec, Z: np.ndarray, t: np.ndarray, Ztr: np.ndarray, ttr: np.ndarray,
                    Zval: np.ndarray, tval: np.ndarray, *, seed: int) -> PolishChoice:
     """The least-squares targets for the forged features ``Z`` (module docstring); all arrays
@@ -120,8 +116,9 @@ def polish_targets(spec, Z: np.ndarray, t: np.ndarray, Ztr: np.ndarray, ttr: np.
     A_val = key_matrix(spec, Z, Zval, t, purpose="the targets' polish")
     clip = _clipper(spec)
     before = _rmse(A_val @ t - tval)
-    scores = {lam: _rmse(A_val @ clip(_ridge(A_tr, ttr, t, lam)) - tval) for lam in LAMBDAS}
-    return _choose(scores, before, lambda lam: clip(_ridge(A_tr, ttr, t, lam)))
+    candidates = {lam: clip(_ridge(A_tr, ttr, t, lam)) for lam in LAMBDAS}
+    scores = {lam: _rmse(A_val @ c - tval) for lam, c in candidates.items()}
+    return _choose(scores, before, candidates.__getitem__)
 
 
 def distill_targets(spec, Z: np.ndarray, t: np.ndarray, Zall: np.ndarray, tall: np.ndarray, *,

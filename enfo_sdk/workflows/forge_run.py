@@ -132,9 +132,8 @@ class ForgeRun:
             "forge": {
                 k: self.result.metrics.get(k)
                 for k in ("best_val_rmse", "best_step", "steps_run", "stopped_early")
-            } | {  # what the polish did, when it ran (docs/keys.md, "The targets' polish")
-                k: self.result.metrics[k] for k in ("polish_val_rmse_before", "polish_lambda")
-                if k in self.result.metrics
+            } | {  # what the polish did, when it ran (docs/keys.md, "The targets' polish"): either kind
+                k: v for k, v in self.result.metrics.items() if k.startswith("polish_")
             },
             "seconds": dict(self.seconds),
             "signer": {
