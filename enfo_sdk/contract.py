@@ -255,7 +255,7 @@ class ForgeSection(_Section):
         "refit a ridge least-squares on the owner's training labels (weight and keep-or-not chosen "
         "on the validation split), after a refit toward the key's own fit on every owner row "
         "(weight chosen by 5-fold cross-validation). Default: on for a regression key in mode "
-        "rival without rival_weight, rows in memory; docs/keys.md."
+        "rival without rival_weight (on a streamed source the labels are its seeded sample); docs/keys.md."
     )
     alignment_weight: float | None = Field(
         None, ge=0, description="Weight of the Sinkhorn alignment term (mode augment)."

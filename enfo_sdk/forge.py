@@ -38,6 +38,7 @@ from ._random import torch_generator
 from ._rows import LabelledRows
 from ._threads import torch_threads
 from .bundle.rows import rows_from_bundle
+from .errors import ForgeError
 from .forging.owner_rows import owner_rows, start_rows
 from .forging.adam import Adam
 from .forging.labels import classification_result, stratified_rows
@@ -183,8 +184,7 @@ class _Forging:
         rule = dict(in_memory=in_memory, regression=spec.task != "classification", update=init_rows is not None)
         self.key_targets = s.start_targets_for(self.data.n_val, **rule) == "predicted"
         self.refit = s.refit_for(self.data.n_val, **rule)
-        self.polish = s.polish_for(regression=rule["regression"], in_memory=in_memory,
-                                   distributed=self.red.distributed, refit=self.refit,
+        self.polish = s.polish_for(regression=rule["regression"], refit=self.refit,
                                    owner_rows=self.data.n_owner, selection=self.selection,
                                    penalty=penalty is not None)
         s.check_rows(self.data.n_train, total=self.data.n_owner)
@@ -368,7 +368,7 @@ class _Forging:
         labels, kept only when the key refitted on them scores lower on the whole validation
         split (``state.best_rmse`` is then theirs); after a refit toward the key's own fit on
         every owner row, ``lam`` (or no change) chosen by cross-validation over those rows."""
-        from .forging.polish import distill_targets, polish_targets
+        from .forging.polish import MAX_ROWS, distill_targets, polish_targets
 
         d, data, seed = self.d, self.data, int(self.s.seed)
         if self.refit:
@@ -380,9 +380,15 @@ class _Forging:
                 rows_std[:, d] = choice.targets
                 out["polish_lambda"] = float(choice.lam)
             return out
-        choice = polish_targets(self.spec, rows_std[:, :d], rows_std[:, d], data.Ztr.cpu().numpy(),
-                                data.ttr.cpu().numpy(), data.Zval.cpu().numpy(), data.tval.cpu().numpy(),
-                                seed=seed)
+        Ztr, ttr = data.polish_rows(MAX_ROWS, seed)
+        streamed = not hasattr(data, "pooled_rmse")  # a source: its validation rows, summed over ranks
+        if self.red.distributed and not self.red.agree(_digest(Ztr, ttr)):
+            raise ForgeError("the targets' polish needs the same training rows on every rank, and the "
+                             "source's sample(max_rows, seed) differs between ranks (a source for "
+                             "distributed forging must draw it from every shard alike, as ParquetSource "
+                             "does); or set polish: false")
+        choice = polish_targets(self.spec, rows_std[:, :d], rows_std[:, d], Ztr, ttr, data.Zval.cpu().numpy(),
+                                data.tval.cpu().numpy(), seed=seed, reduce=self.red.sum if streamed else None)
         out = {"polish_val_rmse_before": float(state.best_rmse)}
         if choice.targets is None:
             return out
@@ -423,6 +429,14 @@ class _Forging:
             settings=self.settings, feature_names=data.names, target_name=data.target,
             target_columns=list(data.target_columns) if self.classify else [],
         )
+
+
+def _digest(*arrays: np.ndarray) -> float:
+    """52 bits of the SHA-256 of float64 arrays, as an exactly representable float (ranks compare it)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a, np.float64).tobytes())
+    return float(int(h.hexdigest()[:13], 16))
 
 
 def time_since(t0: float) -> float:

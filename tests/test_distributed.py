@@ -37,6 +37,22 @@ for mode in ("rival", "adaptable"):
     np.save(f"{out}/{mode}-rows{rank}.npy", res.data.to_numpy(), allow_pickle=False)
     hist = res.history[["step", "loss", "val_rmse"]].to_numpy()
     np.save(f"{out}/{mode}-hist{rank}.npy", hist, allow_pickle=False)
+    json.dump({k: v for k, v in res.metrics.items() if k.startswith("polish")} | {"polish": res.settings.get("polish")},
+              open(f"{out}/{mode}-polish{rank}.json", "w"))
+# a source whose sample differs between ranks: the polish refuses it on every rank
+class Skewed(type(source)):
+    def sample(self, max_rows, seed):
+        X, y = super().sample(max_rows, seed)
+        return X.iloc[rank:], y.iloc[rank:]
+skewed = shard_source(folder, "y", **json.loads(source_kw))
+skewed.__class__ = Skewed
+try:
+    forge(skewed, None, spec, distributed=True, **json.loads(settings))
+    refused = ""
+except Exception as e:
+    refused = f"{type(e).__name__}: {e}"
+open(f"{out}/skewed{rank}.txt", "w").write(refused)
+skewed.close()
 # interrupted on every rank at step 20 (checkpoint at 20), then resumed: the same rows
 class Stop(Exception):
     pass
@@ -93,6 +109,9 @@ def ranks(setup, tmp_path_factory):
     return {mode: ([np.load(tmp_path / f"{mode}-rows{r}.npy") for r in (0, 1)],
                    [np.load(tmp_path / f"{mode}-hist{r}.npy") for r in (0, 1)]) for mode in ("rival", "adaptable")} | {
         "resumed": [np.load(tmp_path / f"resumed-rows{r}.npy") for r in (0, 1)],
+        "polish": {mode: [json.loads((tmp_path / f"{mode}-polish{r}.json").read_text()) for r in (0, 1)]
+                   for mode in ("rival", "adaptable")},
+        "skewed": [(tmp_path / f"skewed{r}.txt").read_text() for r in (0, 1)],
         "resumed-steps": [np.load(tmp_path / f"resumed-steps{r}.npy") for r in (0, 1)]}
 
 
@@ -107,10 +126,25 @@ def test_two_ranks_equal_one_process_with_the_same_global_batch(setup, ranks, mo
     assert np.max(np.abs(rows[0] - ref) / (np.abs(ref) + 1e-12)) < 1e-9
     np.testing.assert_allclose(hist[0][1:], one.history[["step", "loss", "val_rmse"]].to_numpy()[1:],
                                rtol=1e-9)
+    # the targets' polish (mode rival): the same choice on both ranks and in one process, from
+    # validation sums over both ranks' rows
+    polish = ranks["polish"][mode]
+    assert polish[0] == polish[1]
+    if mode == "rival":
+        assert polish[0]["polish"] == one.settings["polish"] == "labels"
+        assert polish[0]["polish_lambda"] == one.metrics["polish_lambda"]
+        assert polish[0]["polish_val_rmse_before"] == pytest.approx(one.metrics["polish_val_rmse_before"], rel=1e-9)
+    else:
+        assert polish[0] == {"polish": None} and "polish" not in one.settings
     # and the rows did move: a single rank's shard alone gives other rows
     half = forge(ParquetSource(folder / "owner.parquet", "y", world=2, ranks=[0], **SOURCE), None, spec,
                  mode=mode, **SETTINGS)
     assert np.max(np.abs(half.data.to_numpy() - ref)) > 1e-6
+
+
+def test_ranks_refuse_to_polish_on_a_sample_that_differs_between_them(ranks):
+    for refused in ranks["skewed"]:  # every rank raises (none waits alone in a collective)
+        assert refused.startswith("ForgeError: the targets' polish needs the same training rows on every rank")
 
 
 def test_ranks_resume_from_rank_0s_checkpoint_exactly(ranks):

@@ -100,12 +100,10 @@ def test_polished_targets_stay_in_the_owner_range(wide):
 
 def test_polish_resolves_where_it_applies(wide):
     X, y, spec = wide
-    rule = dict(regression=True, in_memory=True, distributed=False, refit=False, owner_rows=1000,
-                selection="validation", penalty=False)
+    rule = dict(regression=True, refit=False, owner_rows=1000, selection="validation", penalty=False)
     s = ForgeSettings()
     assert s.polish is None and s.polish_for(**rule) is True
-    for change, why in [({"regression": False}, "a regression key"), ({"in_memory": False}, "in memory"),
-                        ({"distributed": True}, "one process"),
+    for change, why in [({"regression": False}, "a regression key"),
                         ({"refit": True, "owner_rows": 5001}, "at most 5,000 owner rows with refit"),
                         ({"selection": "last"}, "other than 'last'"), ({"penalty": True}, "penalty")]:
         assert s.polish_for(**{**rule, **change}) is False
@@ -157,3 +155,45 @@ def test_the_contract_passes_polish(tmp_path):
     assert parse_contract(text, file=tmp_path / "key.yaml").forge.settings().polish is False
     default = parse_contract(text.replace(", polish: false", ""), file=tmp_path / "key.yaml")
     assert default.forge.settings().polish is None
+
+
+def test_a_streamed_source_is_polished_on_its_sample_and_its_own_validation_rows(wide, tmp_path):
+    """One process reading a two-shard Parquet source: the labels are the source's seeded sample
+    (the rows k-means starts from), the validation split is the source's, scored as sums (the
+    path two torchrun ranks take; tests/test_distributed.py checks that they agree)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from enfo_sdk.stream import ParquetSource
+
+    X, y, spec = wide
+    pq.write_table(pa.Table.from_pandas(X.assign(y=y), preserve_index=False), tmp_path / "o.parquet",
+                   row_group_size=150)
+
+    def source():
+        return ParquetSource(tmp_path / "o.parquet", "y", world=2, buffer_rows=300, refresh_every=10)
+
+    res = forge(source(), None, spec, **KW)
+    plain = forge(source(), None, spec, **KW, polish=False)
+    assert res.settings["polish"] == "labels" and "polish" not in plain.settings
+    lam = res.metrics["polish_lambda"]
+    assert lam in LAMBDAS
+    np.testing.assert_array_equal(res.X, plain.X)
+    # the validation figure against an independent reference: the key refitted on the numpy side
+    # on the returned rows, scored on the source's validation rows
+    src = source()
+    Xv, yv = src.validation_rows()
+    r = spec.build().fit(res.X, res.y).predict(Xv) - yv
+    assert np.sqrt(np.mean(r * r)) == pytest.approx(res.metrics["best_val_rmse"], rel=1e-9)
+    assert res.metrics["best_val_rmse"] < res.metrics["polish_val_rmse_before"] == plain.metrics["best_val_rmse"]
+    # optimality of the ridge on the source's sample (normal equations, numpy side)
+    Xs, ys = src.sample(20000, KW["seed"])
+    assert len(ys) == src.n_train  # the whole training split: under the polish's 20,000 rows
+    pre, m = spec.preprocessing, len(res.y)
+    A = np.column_stack([
+        (spec.build().fit(res.X, pre.inverse_y(np.eye(m)[j])).predict(Xs.to_numpy()) - pre.target_mean) / pre.target_scale
+        for j in range(m)])
+    t, t0, ts = pre.transform_y(res.y), pre.transform_y(plain.y), pre.transform_y(ys.to_numpy())
+    n = len(ts)
+    ref = np.linalg.solve(A.T @ A / n + lam / m * np.eye(m), A.T @ ts / n + lam / m * t0)
+    np.testing.assert_allclose(t, ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())

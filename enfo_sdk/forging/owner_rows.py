@@ -1,8 +1,8 @@
 """The owner's rows as forging sees them: a validation split and minibatches.
 
 Two kinds, one interface (``n_owner``, ``n_train``, ``n_val``, ``names``, ``target``, ``Zval``,
-``tval``, ``reduce``, ``init_rows``, ``batch``, ``batch_loss``, ``val_rmse``, ``fingerprint``,
-``settings``):
+``tval``, ``reduce``, ``init_rows``, ``polish_rows``, ``batch``, ``batch_loss``, ``val_rmse``,
+``fingerprint``, ``settings``):
 
 * :class:`ArrayRows` -- in-memory rows, a seeded validation split, minibatches drawn with
   ``torch.randint`` from the run's generator;
@@ -102,6 +102,10 @@ class ArrayRows:
         """Their targets (one-hot labels for a classification key)."""
         return self._t[self._tr_idx]
 
+    def polish_rows(self, max_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The training rows the targets' polish solves on (standardized); it samples them."""
+        return self.Ztr.cpu().numpy(), self.ttr.cpu().numpy()
+
     def batch(self, step: int, size: int, seed: int, gen):
         idx = torch.randint(0, self.n_train, (min(size, self.n_train),), generator=gen).to(self.dev)
         return self.Ztr[idx], self.ttr[idx]
@@ -168,6 +172,14 @@ class SourceRows:
         Z = self.pre.transform_X(Xs.to_numpy(np.float64))
         t = self.pre.transform_y(ys.to_numpy(np.float64))
         return initial_rows(init, Z, t, rows, seed)
+
+    def polish_rows(self, max_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The training rows the targets' polish solves on (standardized): the source's seeded
+        sample of at most ``max_rows`` (the rows k-means starts from; every shard's rows, the
+        same on every rank)."""
+        Xs, ys = self.source.sample(max_rows, seed)
+        return (self.pre.transform_X(np.asarray(Xs, np.float64)),
+                self.pre.transform_y(np.asarray(ys, np.float64)))
 
     def batch(self, step: int, size: int, seed: int, gen):
         Xb, yb = self.source.batch(step, size, seed)

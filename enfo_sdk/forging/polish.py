@@ -20,7 +20,9 @@ it (:mod:`enfo_sdk.forging.params`: the targets stay within the owner's range), 
 candidate's key on the validation split, exactly, as ``A_val t``. The candidate with the lowest
 validation RMSE is returned when it is lower than the kept rows'; :meth:`ForgeSettings.polish_for`
 says where it runs, and forging checks the winner once more by refitting the key on it before
-keeping it (``enfo_sdk.forge``). The features are not touched.
+keeping it (``enfo_sdk.forge``). The features are not touched. On a streamed source the training
+rows are the source's seeded sample and the validation split is the source's, its squared
+errors summed over torch.distributed ranks (``reduce``), so every rank chooses alike.
 
 **On a small table** (where forging's ``refit`` forges the kept rows again on every owner row,
 so no validation split is left to judge them) :func:`distill_targets` polishes toward the
@@ -45,6 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ForgeError
 from .dial import _rmse, key_matrix, target_box
 
 __all__ = ["DISTILL_MAX_ROWS", "FOLDS", "LAMBDAS", "MAX_ROWS", "PolishChoice", "distill_targets",
@@ -100,9 +103,15 @@ def _sample(Z: np.ndarray, t: np.ndarray, seed: int) -> tuple[np.ndarray, np.nda
 
 
 def polish_targets(spec, Z: np.ndarray, t: np.ndarray, Ztr: np.ndarray, ttr: np.ndarray,
-                   Zval: np.ndarray, tval: np.ndarray, *, seed: int) -> PolishChoice:
+                   Zval: np.ndarray, tval: np.ndarray, *, seed: int, reduce=None) -> PolishChoice:
     """The least-squares targets for the forged features ``Z`` (module docstring); all arrays
     standardized, ``t`` the kept targets.
+
+    ``reduce``, for a validation split held by a minibatch source (one process or this rank's
+    shard under ``torch.distributed``), sums a float64 vector over the processes: the validation
+    rows are then read whole (no sample, so every rank scores its own share of one global split)
+    and each criterion is the RMSE over all of them. The training rows must then be the same on
+    every process (a source's seeded :meth:`sample`); the candidates are, and so is the choice.
 
     Raises
     ------
@@ -111,14 +120,27 @@ def polish_targets(spec, Z: np.ndarray, t: np.ndarray, Ztr: np.ndarray, ttr: np.
     """
     Z, t = np.asarray(Z, np.float64), np.asarray(t, np.float64)
     Ztr, ttr = _sample(np.asarray(Ztr, np.float64), np.asarray(ttr, np.float64), seed)
-    Zval, tval = _sample(np.asarray(Zval, np.float64), np.asarray(tval, np.float64), seed + 1)
+    Zval, tval = np.asarray(Zval, np.float64), np.asarray(tval, np.float64)
+    if reduce is None:
+        Zval, tval = _sample(Zval, tval, seed + 1)
     A_tr = key_matrix(spec, Z, Ztr, t, purpose="the targets' polish")
-    A_val = key_matrix(spec, Z, Zval, t, purpose="the targets' polish")
     clip = _clipper(spec)
-    before = _rmse(A_val @ t - tval)
     candidates = {lam: clip(_ridge(A_tr, ttr, t, lam)) for lam in LAMBDAS}
-    scores = {lam: _rmse(A_val @ c - tval) for lam, c in candidates.items()}
-    return _choose(scores, before, candidates.__getitem__)
+    if reduce is None:
+        A_val = key_matrix(spec, Z, Zval, t, purpose="the targets' polish")
+        before = _rmse(A_val @ t - tval)
+        scores = {lam: _rmse(A_val @ c - tval) for lam, c in candidates.items()}
+        return _choose(scores, before, candidates.__getitem__)
+    # sums of squared errors (the kept targets first, then each candidate) and the row count,
+    # summed over the processes; a process without validation rows adds zeros
+    A_val = key_matrix(spec, Z, Zval, t, purpose="the targets' polish") if len(tval) else None
+    sse = [0.0 if A_val is None else float(np.sum((A_val @ v - tval) ** 2)) for v in [t, *candidates.values()]]
+    total = np.asarray(reduce(np.array([*sse, float(len(tval))], dtype=np.float64)), np.float64)
+    if not total[-1] > 0:
+        raise ForgeError("the targets' polish found no validation rows on any process")
+    rmse = np.sqrt(total[:-1] / total[-1])
+    scores = {lam: float(v) for lam, v in zip(candidates, rmse[1:])}
+    return _choose(scores, float(rmse[0]), candidates.__getitem__)
 
 
 def distill_targets(spec, Z: np.ndarray, t: np.ndarray, Zall: np.ndarray, tall: np.ndarray, *,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from ..errors import ForgeError
@@ -33,6 +34,14 @@ class LocalReducer:
     def mean(self, value: torch.Tensor) -> torch.Tensor:
         """A validation term averaged over the ranks (every rank must keep the same rows)."""
         return value
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """A float64 vector summed over the ranks (the targets' polish: validation sums)."""
+        return np.asarray(values, np.float64)
+
+    def agree(self, value: float) -> bool:
+        """True when every rank holds the same ``value`` (every rank learns the same answer)."""
+        return True
 
     def broadcast_rows(self, S: torch.Tensor) -> None:
         """Make every rank start from rank 0's rows."""
@@ -66,6 +75,18 @@ class DistributedReducer(LocalReducer):
         from ..distributed import all_reduce_sum
 
         return all_reduce_sum(value.reshape(1).clone()) / self.world
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        from ..distributed import all_reduce_sum
+
+        return all_reduce_sum(torch.as_tensor(np.array(values, np.float64))).numpy()
+
+    def agree(self, value: float) -> bool:
+        from ..distributed import all_reduce_sum, broadcast
+
+        first = broadcast(torch.tensor([float(value)], dtype=torch.float64), 0)
+        differ = all_reduce_sum(torch.tensor([float(first[0] != float(value))], dtype=torch.float64))
+        return float(differ[0]) == 0.0
 
     def broadcast_rows(self, S: torch.Tensor) -> None:
         from ..distributed import broadcast

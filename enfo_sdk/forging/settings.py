@@ -176,11 +176,12 @@ class ForgeSettings:
         and whether to keep the result chosen on the validation split (recorded ``polish:
         labels``); after a refit, toward the key's own fit on every owner row, the weight (or no
         change) chosen by 5-fold cross-validation over those rows (``polish: key_fit``). Default
-        (None): on wherever it applies (:meth:`polish_for`): a regression key, the owner's rows
-        in memory on one process, the base ``rival`` objective alone (no rival weight, no
-        caller's penalty), a selection other than ``last``, and with a refit at most
-        :data:`~enfo_sdk.forging.polish.DISTILL_MAX_ROWS` owner rows. ``True`` where it does not
-        apply raises.
+        (None): on wherever it applies (:meth:`polish_for`): a regression key, the base
+        ``rival`` objective alone (no rival weight, no caller's penalty), a selection other than
+        ``last``, and with a refit at most :data:`~enfo_sdk.forging.polish.DISTILL_MAX_ROWS`
+        owner rows. On a streamed source (one process or torch.distributed ranks) the labels
+        are the source's seeded sample and the validation split is the source's, summed over
+        the ranks. ``True`` where it does not apply raises.
     alignment_weight, adaptability_weight : float
         Weights of the ``augment`` / ``adaptable`` terms.
     rival_weight : float
@@ -362,15 +363,14 @@ class ForgeSettings:
             raise ForgeError("refit needs a regression key and the owner's rows in memory")
         return self.refit
 
-    def polish_for(self, *, regression: bool, in_memory: bool, distributed: bool, refit: bool,
-                   owner_rows: int, selection: str, penalty: bool) -> bool:
+    def polish_for(self, *, regression: bool, refit: bool, owner_rows: int, selection: str,
+                   penalty: bool) -> bool:
         """The resolved :attr:`polish` (None: on wherever it applies, see the attribute). Why it
         does not apply is named when ``polish`` is True there."""
         from .polish import DISTILL_MAX_ROWS
 
         why = [w for w, bad in (
-            ("a regression key", not regression), ("the owner's rows in memory", not in_memory),
-            ("one process (not torch.distributed)", distributed),
+            ("a regression key", not regression),
             ("mode 'rival' without rival_weight", self.mode != "rival" or self.rival_weight > 0),
             ("no caller's penalty", penalty),
             (f"at most {DISTILL_MAX_ROWS:,} owner rows with refit", refit and owner_rows > DISTILL_MAX_ROWS),
