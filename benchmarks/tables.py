@@ -19,7 +19,7 @@ Protocol per table (the same one as ``enfo-owner evaluate``, docs/metrics.md):
   in range and categorical columns work;
 * the key: :func:`enfo_sdk.encapsulate` at its defaults (nu-method) on the training rows;
 * forged rows: ``min(100, n_train // 4)`` (fewer than 100 for the small tables, where 100 rows
-  would be most of the table), :func:`enfo_sdk.forge` at its defaults (or ``--forge`` overrides),
+  would be most of the table; ``--rows-fraction`` scales it), :func:`enfo_sdk.forge` at its defaults (or ``--forge`` overrides),
   one run per seed; *sampled*: as many real training rows drawn without replacement (the
   ``sampled`` baseline, same seed);
 * attackers: the whole attacker zoo (:mod:`enfo_sdk.evaluate.attackers`, seven families tuned by
@@ -193,8 +193,15 @@ def predict(spec, X, y, Xt) -> np.ndarray:
                       np.float64)
 
 
+def forged_rows(n_train: int, fraction: float = 1.0) -> int:
+    """The benchmark's forged-row count: ``min(100, n_train // 4)``, times ``fraction``
+    (``--rows-fraction``; at least 5)."""
+    return max(5, int(round(min(FORGED_ROWS, n_train // 4) * fraction)))
+
+
 def run_seed(table: Table, p: dict[str, Any], seed: int, forge_overrides: dict[str, Any],
-             attackers: tuple[str, ...], dial: tuple[float, float, float] | None = None) -> dict[str, Any]:
+             attackers: tuple[str, ...], dial: tuple[float, float, float] | None = None,
+             rows_fraction: float = 1.0) -> dict[str, Any]:
     """Forge once with ``seed`` and measure everything on the test rows; JSON-ready. ``dial``
     (target, max_key_cost, seconds) runs the rival dial (:func:`enfo_sdk.forging.calibration.calibrate`)
     on the forged rows first, as ``forge.rivalry.max_key_cost`` does in a contract."""
@@ -204,7 +211,7 @@ def run_seed(table: Table, p: dict[str, Any], seed: int, forge_overrides: dict[s
     from enfo_sdk.forging.settings import ForgeSettings
 
     spec, Xtr, ytr = p["spec"], p["X"].to_numpy(np.float64), p["y"].to_numpy(np.float64)
-    m = min(FORGED_ROWS, len(ytr) // 4)
+    m = forged_rows(len(ytr), rows_fraction)
     t0 = time.perf_counter()
     res = forge(p["X"], p["y"], spec, rows=m, seed=seed, **forge_overrides)
     forge_seconds = time.perf_counter() - t0
@@ -510,9 +517,13 @@ def main() -> int:
     ap.add_argument("--compare", default=None, metavar="STORE",
                     help="with --report: compare this store's runs (made with --dial) with STORE's on the same seeds, "
                          "or with the same runs' rows before the dial (self)")
+    ap.add_argument("--rows-fraction", type=float, default=1.0,
+                    help="forge this fraction of the usual rows (min(100, n_train // 4)), at least 5")
     ap.add_argument("--list", action="store_true")
     args = ap.parse_args()
     args.store = args.store or str(ROOT / "benchmarks" / "tables-runs" / args.tag)
+    if not 0 < args.rows_fraction <= 1:
+        ap.error(f"--rows-fraction must be in (0, 1], got {args.rows_fraction}")
     if args.list:
         for t in TABLES.values():
             print(f"{t.name:10} {t.target:18} {t.source}: {t.note}")
@@ -538,7 +549,7 @@ def main() -> int:
         print(f"{name}: {p['n']} rows, key {dict(p['spec'].hyperparameters)} "
               f"[{p['encapsulate_seconds']:.0f} s]", flush=True)
         for seed in args.seeds:
-            run = run_seed(TABLES[name], p, seed, overrides, attackers, dial)
+            run = run_seed(TABLES[name], p, seed, overrides, attackers, dial, args.rows_fraction)
             path = store / f"{name}-seed{seed}.json"
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(run))
