@@ -136,6 +136,7 @@ class ParquetSource:
         max_validation_rows: int = 20000,
         max_test_rows: int = 100000,
     ) -> None:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         self.path = Path(path)
@@ -157,6 +158,12 @@ class ParquetSource:
             raise DataError(f"{self.path}: bad feature columns {feats} (missing: {missing}); available: {', '.join(names)}")
         self.feature_names, self.target_name = feats, target
         self._columns = [*feats, target]
+        for c in self._columns:  # read as float64 batch by batch: numbers only, checked up front
+            t = schema.field(c).type
+            if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+                    or pa.types.is_decimal(t)):
+                raise DataError(f"{self.path}: column {c!r} is {t}, not a number; a streamed table's "
+                                f"columns must be numbers (encode or cast it, or leave it out of the features)")
         groups, offset = [], 0
         for fi in range(len(self._files)):
             md = self._file(fi).metadata

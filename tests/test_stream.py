@@ -146,6 +146,13 @@ def test_source_errors_name_the_problem(dataset, tmp_path):
         ParquetSource(folder, "z")
     with pytest.raises(DataError, match="ranks"):
         ParquetSource(folder, "y", world=2, ranks=[2])
+    # a text column (a new user's Parquet file with categories): named up front, not a float
+    # conversion error from the first batch read
+    df = friedman3(n=50, noise=0.1, seed=1).assign(cut=["Ideal", "Fair"] * 25)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp_path / "mixed.parquet")
+    with pytest.raises(DataError, match=r"mixed.parquet: column 'cut' is (large_)?string, not a number"):
+        ParquetSource(tmp_path / "mixed.parquet", "y")
+    ParquetSource(tmp_path / "mixed.parquet", "y", features=["x1", "x2", "x3", "x4"])  # left out: fine
 
 
 def test_owner_cli_forges_from_a_streamed_dataset(dataset, tmp_path, monkeypatch):
