@@ -26,6 +26,14 @@ def _num(v: Any) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
+
+def full_label(rows, noun: str) -> str:
+    """Which rows the 'full' reference was trained on: ``all N <noun>``, or ``F of the N <noun>
+    (seeded sample)`` when it was capped (a kernel key's memory) or is a streamed table's
+    sample."""
+    full, train = int(rows["full_reference"]), int(rows["train"])
+    return f"all {train:,} {noun}" if full >= train else f"{full:,} of the {train:,} {noun} (seeded sample)"
+
 def format_record(record: Mapping[str, Any] | None) -> list[str]:
     """The record's figures, a few lines, each saying what it measures and on how many rows."""
     if not record:
@@ -40,7 +48,7 @@ def format_record(record: Mapping[str, Any] | None) -> list[str]:
     out = [head]
     if record["task"] == "classification":
         out.append(f"{'key trained on':<26}{'accuracy':>10}{'bal. acc.':>10}{'log-loss':>10}{'Brier':>8}{'ROC AUC':>9}")
-        for side, label in (("full", f"all {rows['full_reference']:,} rows"), ("forged", f"{rows['forged']:,} forged rows"),
+        for side, label in (("full", full_label(rows, "rows")), ("forged", f"{rows['forged']:,} forged rows"),
                             ("forged_soft", "forged, before hardening"), ("sampled", f"{rows['forged']:,} sampled rows")):
             if side in key:
                 m = key[side]
@@ -48,7 +56,7 @@ def format_record(record: Mapping[str, Any] | None) -> list[str]:
                            f"{_num(m['log_loss']):>10}{_num(m['brier']):>8}{_num(m['roc_auc']):>9}")
         out.append("no attackers, intervals or outside rows are measured for classification bundles yet")
         return out
-    out.append(f"key test RMSE: all {rows['full_reference']:,} training rows {_num(key['full']['rmse'])}, "
+    out.append(f"key test RMSE: {full_label(rows, 'training rows')} {_num(key['full']['rmse'])}, "
                f"{rows['forged']:,} forged rows {_num(key['forged']['rmse'])}, "
                f"{rows['forged']:,} sampled rows {_num(key['sampled']['rmse'])}"
                + (f", forged before hardening {_num(key['forged_soft']['rmse'])}" if "forged_soft" in key else ""))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .report_rivalry import full_label
+
 __all__ = ["format_forge_table", "format_mapping", "format_seconds"]
 
 
@@ -47,7 +49,9 @@ def format_forge_table(summary: Mapping[str, Any]) -> str:
     rows = summary["rows"]
     owner = summary["owner_rows"]
     train, test = owner["train"], owner["test"]
-    lines = [(f"key trained on all {train:,} owner rows", rmse["full"], "")]
+    ref = ((summary.get("record") or {}).get("protocol") or {}).get("rows")
+    lines = [(f"key trained on {full_label(ref, 'owner rows') if ref else f'all {train:,} owner rows'}",
+              rmse["full"], "")]
     if "forged_soft" in rmse:
         lines.append((f"... on the {rows:,} forged rows before hardening", rmse["forged_soft"],
                       _pct(rmse["forged_soft"], rmse["full"])))

@@ -126,6 +126,28 @@ def test_the_record_reads_as_lines_with_every_headline_figure(recorded):
         assert text in lines, lines
 
 
+def test_a_capped_or_sampled_full_reference_is_named_as_such(recorded):
+    """The 'full' key trained on fewer rows than the training rows (the 10,000-row cap, or a
+    streamed table's 5,000-row sample) is not called "all": the record's count says so."""
+    from enfo_sdk.report_table import format_forge_table
+
+    record = recorded[1].rivalry.model_dump(mode="json")
+    rows = record["protocol"]["rows"]
+    lines = "\n".join(format_record(record))
+    assert f"key test RMSE: all {rows['train']:,} training rows" in lines
+    rows["full_reference"] = rows["train"] - 1
+    lines = "\n".join(format_record(record))
+    assert f"key test RMSE: {rows['train'] - 1:,} of the {rows['train']:,} training rows (seeded sample)" in lines
+    summary = {"test_rmse": {"full": 1.0, "forged": 1.1, "sampled": 1.3}, "rows": rows["forged"],
+               "owner_rows": {"train": rows["train"], "test": rows["test"], "held_out": rows["held_out"],
+                              "outside": rows["outside"]},
+               "record": record, "seconds": {"total": 1.0}, "key": {"algorithm": "nu-method", "version": 1, "hyperparameters": {}},
+               "bundle": "b.parquet", "signer": {"fingerprint": "SHA256:x", "key": "k"}}
+    table = format_forge_table(summary)
+    assert f"key trained on {rows['train'] - 1:,} of the {rows['train']:,} owner rows (seeded sample)" in table
+    assert "key trained on all" not in table
+
+
 def test_a_bundle_without_a_record_verifies_and_trains_on_the_command_line(bundle, owner_key, tmp_path):
     from click.testing import CliRunner
 
