@@ -27,6 +27,12 @@ def _num(v: Any) -> str:
 
 
 
+def reference_name(rows) -> str:
+    """What the "full" figures are relative to: ``all rows``, or ``reference`` when the key was
+    trained on a sample of the training rows (:func:`full_label` says which)."""
+    return "all rows" if not rows or int(rows["full_reference"]) >= int(rows["train"]) else "reference"
+
+
 def full_label(rows, noun: str) -> str:
     """Which rows the 'full' reference was trained on: ``all N <noun>``, or ``F of the N <noun>
     (seeded sample)`` when it was capped (a kernel key's memory) or is a streamed table's
@@ -60,7 +66,7 @@ def format_record(record: Mapping[str, Any] | None) -> list[str]:
                f"{rows['forged']:,} forged rows {_num(key['forged']['rmse'])}, "
                f"{rows['forged']:,} sampled rows {_num(key['sampled']['rmse'])}"
                + (f", forged before hardening {_num(key['forged_soft']['rmse'])}" if "forged_soft" in key else ""))
-    out.append(f"forged / all rows          {_x(record.get('key_vs_full'))}")
+    out.append(f"{'forged / ' + reference_name(rows):<27}{_x(record.get('key_vs_full'))}")
     out.append(f"forged / sampled rows      {_x(record.get('key_vs_sampled'))}")
     a = p.get("attackers")
     if record.get("best"):

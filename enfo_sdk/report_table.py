@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .report_rivalry import full_label
+from .report_rivalry import full_label, reference_name
 
 __all__ = ["format_forge_table", "format_mapping", "format_seconds"]
 
@@ -60,10 +60,10 @@ def format_forge_table(summary: Mapping[str, Any]) -> str:
         (f"key trained on {rows:,} sampled real rows", rmse["sampled"], _pct(rmse["sampled"], rmse["full"])),
     ]
     width = max(len(label) for label, _, _ in lines)
-    out = [f"{'':<{width}}  {'test RMSE':>10}  {'vs all rows':>11}"]
+    out = [f"{'':<{width}}  {'test RMSE':>10}  {'vs ' + reference_name(ref):>11}"]
     for label, value, diff in lines:
         out.append(f"{label:<{width}}  {value:>10.4g}  {diff:>11}")
-    out += _rivalry_lines(summary.get("rivalry"))
+    out += _rivalry_lines(summary.get("rivalry"), reference_name(ref))
     mcaa = (summary.get("record") or {}).get("mcaa")
     if mcaa:
         out.append(f"membership attack (MCAA)   {mcaa['accuracy']:.3f} on {mcaa['candidates']:,} candidates (0.5 is chance)")
@@ -100,13 +100,13 @@ def _interval(t: Mapping[str, float]) -> str:
     return f"x{t['value']:.3f} [{t['low']:.2f}, {t['high']:.2f}]"
 
 
-def _rivalry_lines(r: Mapping[str, Any] | None) -> list[str]:
+def _rivalry_lines(r: Mapping[str, Any] | None, reference: str = "all rows") -> list[str]:
     """The rivalry check's lines under the RMSE table (nothing when it did not run)."""
     if not r:
         return []
     out = [""]
     if r.get("key_vs_full"):
-        out.append(f"forged / all rows          {_interval(r['key_vs_full'])}")
+        out.append(f"{'forged / ' + reference:<27}{_interval(r['key_vs_full'])}")
     if r.get("key_vs_sampled"):
         out.append(f"forged / sampled rows      {_interval(r['key_vs_sampled'])}")
     ran = len(r["attackers"])

@@ -138,6 +138,7 @@ def test_a_capped_or_sampled_full_reference_is_named_as_such(recorded):
     rows["full_reference"] = rows["train"] - 1
     lines = "\n".join(format_record(record))
     assert f"key test RMSE: {rows['train'] - 1:,} of the {rows['train']:,} training rows (seeded sample)" in lines
+    assert "forged / reference         x1.200" in lines and "all rows" not in lines
     summary = {"test_rmse": {"full": 1.0, "forged": 1.1, "sampled": 1.3}, "rows": rows["forged"],
                "owner_rows": {"train": rows["train"], "test": rows["test"], "held_out": rows["held_out"],
                               "outside": rows["outside"]},
@@ -145,7 +146,8 @@ def test_a_capped_or_sampled_full_reference_is_named_as_such(recorded):
                "bundle": "b.parquet", "signer": {"fingerprint": "SHA256:x", "key": "k"}}
     table = format_forge_table(summary)
     assert f"key trained on {rows['train'] - 1:,} of the {rows['train']:,} owner rows (seeded sample)" in table
-    assert "key trained on all" not in table
+    assert "key trained on all" not in table and "all rows" not in table
+    assert "vs reference" in table.splitlines()[0]
 
 
 def test_a_bundle_without_a_record_verifies_and_trains_on_the_command_line(bundle, owner_key, tmp_path):
