@@ -153,6 +153,16 @@ def test_source_errors_name_the_problem(dataset, tmp_path):
     with pytest.raises(DataError, match=r"mixed.parquet: column 'cut' is (large_)?string, not a number"):
         ParquetSource(tmp_path / "mixed.parquet", "y")
     ParquetSource(tmp_path / "mixed.parquet", "y", features=["x1", "x2", "x3", "x4"])  # left out: fine
+    # a dataset whose second file differs from the first: that file is named up front too, not a
+    # bare "could not convert string to float" (or KeyError) from the first read of its rows
+    for name, second in (("text", df.assign(x2=["a", "b"] * 25)), ("missing", df.drop(columns="x2"))):
+        parts = tmp_path / f"parts-{name}"
+        parts.mkdir()
+        pq.write_table(pa.Table.from_pandas(df.drop(columns="cut"), preserve_index=False), parts / "a.parquet")
+        pq.write_table(pa.Table.from_pandas(second.drop(columns="cut"), preserve_index=False), parts / "b.parquet")
+        why = r"column 'x2' is (large_)?string, not a number" if name == "text" else "column 'x2' is missing"
+        with pytest.raises(DataError, match=rf"parts-{name}/b.parquet: {why}"):
+            ParquetSource(parts, "y")
 
 
 def test_owner_cli_forges_from_a_streamed_dataset(dataset, tmp_path, monkeypatch):
