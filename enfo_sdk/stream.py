@@ -136,7 +136,6 @@ class ParquetSource:
         max_validation_rows: int = 20000,
         max_test_rows: int = 100000,
     ) -> None:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         self.path = Path(path)
@@ -158,14 +157,9 @@ class ParquetSource:
             raise DataError(f"{self.path}: bad feature columns {feats} (missing: {missing}); available: {', '.join(names)}")
         self.feature_names, self.target_name = feats, target
         self._columns = [*feats, target]
-        for c in self._columns:  # read as float64 batch by batch: numbers only, checked up front
-            t = schema.field(c).type
-            if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
-                    or pa.types.is_decimal(t)):
-                raise DataError(f"{self.path}: column {c!r} is {t}, not a number; a streamed table's "
-                                f"columns must be numbers (encode or cast it, or leave it out of the features)")
         groups, offset = [], 0
         for fi in range(len(self._files)):
+            self._check_columns(fi)
             md = self._file(fi).metadata
             for gi in range(md.num_row_groups):
                 n = md.row_group(gi).num_rows
@@ -229,6 +223,22 @@ class ParquetSource:
                     raise DataError(f"{self._files[i]}: cannot read as Parquet: {e}") from e
                 self._pf[i] = pf
             return pf
+
+    def _check_columns(self, fi: int) -> None:
+        """File ``fi`` holds every column, as numbers (they are read as float64 batch by batch):
+        checked up front for every file, naming it, not at the first read of its rows."""
+        import pyarrow as pa
+
+        schema = self._file(fi).schema_arrow
+        for c in self._columns:
+            if schema.get_field_index(c) < 0:
+                raise DataError(f"{self._files[fi]}: column {c!r} is missing (the dataset's first file "
+                                f"{self._files[0]} has it); available: {', '.join(schema.names)}")
+            t = schema.field(c).type
+            if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+                    or pa.types.is_decimal(t)):
+                raise DataError(f"{self._files[fi]}: column {c!r} is {t}, not a number; a streamed table's "
+                                f"columns must be numbers (encode or cast it, or leave it out of the features)")
 
     def _read(self, g: _Group) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(X, y, u) of one row group, float64."""
