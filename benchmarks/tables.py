@@ -251,7 +251,8 @@ def run_seed(table: Table, p: dict[str, Any], seed: int, forge_overrides: dict[s
     if dial is not None:
         pred["forged_undialled"] = base_pred
     return {
-        "dial": dial_record, "table": table.name, "seed": seed, "rows": m, "n_read": p["n_read"], "n": p["n"],
+        "dial": dial_record, "table": table.name, "seed": seed, "rows": m, "rows_fraction": rows_fraction,
+        "n_read": p["n_read"], "n": p["n"],
         "n_train": len(ytr), "n_outside": len(p["yo"]), "n_test": len(p["yt"]),
         "features": int(Xtr.shape[1]), "key": dict(spec.hyperparameters),
         "forge": {k: (v.item() if hasattr(v, "item") else v) for k, v in res.metrics.items()},

@@ -189,6 +189,8 @@ class _Forging:
                                    penalty=penalty is not None)
         s.check_rows(self.data.n_train, total=self.data.n_owner)
         self.s, self.spec, self.d = s, spec, spec.n_features
+        # the labels polish's training rows, read (and under torchrun agreed on) before forging
+        self._polish_rows = self._polish_training_rows() if self.polish and not self.refit else None
         # the target's columns of a row: index d (regression), or the label columns d.. (classes)
         self.tcol = self.d if self.data.n_targets == 1 else slice(self.d, None)
         self.settings = self._record()
@@ -368,7 +370,7 @@ class _Forging:
         labels, kept only when the key refitted on them scores lower on the whole validation
         split (``state.best_rmse`` is then theirs); after a refit toward the key's own fit on
         every owner row, ``lam`` (or no change) chosen by cross-validation over those rows."""
-        from .forging.polish import MAX_ROWS, distill_targets, polish_targets
+        from .forging.polish import distill_targets, polish_targets
 
         d, data, seed = self.d, self.data, int(self.s.seed)
         if self.refit:
@@ -380,13 +382,8 @@ class _Forging:
                 rows_std[:, d] = choice.targets
                 out["polish_lambda"] = float(choice.lam)
             return out
-        Ztr, ttr = data.polish_rows(MAX_ROWS, seed)
+        Ztr, ttr = self._polish_rows
         streamed = not hasattr(data, "pooled_rmse")  # a source: its validation rows, summed over ranks
-        if self.red.distributed and not self.red.agree(_digest(Ztr, ttr)):
-            raise ForgeError("the targets' polish needs the same training rows on every rank, and the "
-                             "source's sample(max_rows, seed) differs between ranks (a source for "
-                             "distributed forging must draw it from every shard alike, as ParquetSource "
-                             "does); or set polish: false")
         choice = polish_targets(self.spec, rows_std[:, :d], rows_std[:, d], Ztr, ttr, data.Zval.cpu().numpy(),
                                 data.tval.cpu().numpy(), seed=seed, reduce=self.red.sum if streamed else None)
         out = {"polish_val_rmse_before": float(state.best_rmse)}
@@ -399,7 +396,26 @@ class _Forging:
             rows_std[:, d] = choice.targets
             state.best_rmse = v
             out["polish_lambda"] = float(choice.lam)
+            # the polish's own figure for its choice (A_val t, summed over ranks on a stream);
+            # the refit's best_val_rmse confirms it to round-off
+            out["polish_val_rmse_after"] = float(choice.after) * self.spec.preprocessing.target_scale
         return out
+
+    def _polish_training_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The training rows the labels polish solves on (:meth:`polish_rows`: all of them in
+        memory, a source's seeded sample on a stream). Under torchrun every rank must hold the
+        same sample; a source that draws it per shard is refused here, on every rank."""
+        from .forging.polish import MAX_ROWS
+
+        Ztr, ttr = self.data.polish_rows(MAX_ROWS, int(self.s.seed))
+        if self.red.distributed and not self.red.agree(_digest(Ztr, ttr)):
+            source = getattr(self.data, "source", None)
+            name = getattr(source, "path", None) or type(source).__name__
+            raise ForgeError(f"the targets' polish needs the same training rows on every rank, and the "
+                             f"sample(max_rows, seed) of source {name} differs between ranks (a source "
+                             f"for distributed forging must draw it from every shard alike, as "
+                             f"ParquetSource does); or set polish: false")
+        return Ztr, ttr
 
     def _result(self, state: ForgeState, seconds: float) -> ForgeResult:
         pre, d, data = self.spec.preprocessing, self.d, self.data

@@ -26,7 +26,6 @@ def _num(v: Any) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
-
 def reference_name(rows) -> str:
     """What the "full" figures are relative to: ``all rows``, or ``reference`` when the key was
     trained on a sample of the training rows (:func:`full_label` says which)."""
@@ -39,6 +38,7 @@ def full_label(rows, noun: str) -> str:
     sample."""
     full, train = int(rows["full_reference"]), int(rows["train"])
     return f"all {train:,} {noun}" if full >= train else f"{full:,} of the {train:,} {noun} (seeded sample)"
+
 
 def format_record(record: Mapping[str, Any] | None) -> list[str]:
     """The record's figures, a few lines, each saying what it measures and on how many rows."""

@@ -134,6 +134,8 @@ def test_two_ranks_equal_one_process_with_the_same_global_batch(setup, ranks, mo
         assert polish[0]["polish"] == one.settings["polish"] == "labels"
         assert polish[0]["polish_lambda"] == one.metrics["polish_lambda"]
         assert polish[0]["polish_val_rmse_before"] == pytest.approx(one.metrics["polish_val_rmse_before"], rel=1e-9)
+        # the polish's own figure, from validation sums over both ranks' rows: one process's
+        assert polish[0]["polish_val_rmse_after"] == pytest.approx(one.metrics["polish_val_rmse_after"], rel=1e-9)
     else:
         assert polish[0] == {"polish": None} and "polish" not in one.settings
     # and the rows did move: a single rank's shard alone gives other rows

@@ -186,6 +186,8 @@ def test_a_streamed_source_is_polished_on_its_sample_and_its_own_validation_rows
     r = spec.build().fit(res.X, res.y).predict(Xv) - yv
     assert np.sqrt(np.mean(r * r)) == pytest.approx(res.metrics["best_val_rmse"], rel=1e-9)
     assert res.metrics["best_val_rmse"] < res.metrics["polish_val_rmse_before"] == plain.metrics["best_val_rmse"]
+    # the polish's own figure (sums of squared errors on the source's validation rows) is that one
+    assert res.metrics["polish_val_rmse_after"] == pytest.approx(res.metrics["best_val_rmse"], rel=1e-9)
     # optimality of the ridge on the source's sample (normal equations, numpy side)
     Xs, ys = src.sample(20000, KW["seed"])
     assert len(ys) == src.n_train  # the whole training split: under the polish's 20,000 rows
@@ -197,3 +199,30 @@ def test_a_streamed_source_is_polished_on_its_sample_and_its_own_validation_rows
     n = len(ts)
     ref = np.linalg.solve(A.T @ A / n + lam / m * np.eye(m), A.T @ ts / n + lam / m * t0)
     np.testing.assert_allclose(t, ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
+
+
+def test_the_streamed_polish_scores_the_validation_rows_as_sums_over_ranks(wide):
+    """polish_targets with ``reduce``: two ranks holding parts of the validation rows, their sums
+    added, score and choose as the whole split does without it (under 20,000 rows: no sample)."""
+    X, y, spec = wide
+    res = forge(X, y, spec, **KW, polish=False)
+    pre = spec.preprocessing
+    Z, t = pre.transform_X(res.X), pre.transform_y(res.y)
+    tr, va = _split(y, KW["seed"])
+    Ztr, ttr = pre.transform_X(X.to_numpy()[tr]), pre.transform_y(y.to_numpy()[tr])
+    Zv, tv = pre.transform_X(X.to_numpy()[va]), pre.transform_y(y.to_numpy()[va])
+    whole = polish_targets(spec, Z, t, Ztr, ttr, Zv, tv, seed=1)
+    h = len(tv) // 3
+    sums = []
+    polish_targets(spec, Z, t, Ztr, ttr, Zv[h:], tv[h:], seed=1, reduce=lambda v: sums.append(v) or v)
+    both = polish_targets(spec, Z, t, Ztr, ttr, Zv[:h], tv[:h], seed=1, reduce=lambda v: v + sums[0])
+    assert both.lam == whole.lam
+    assert both.before == pytest.approx(whole.before, rel=1e-12)
+    assert both.scores == pytest.approx(whole.scores, rel=1e-12)
+    assert len(set(whole.scores.values())) == len(whole.scores)  # the candidates do differ
+    # a rank without validation rows adds zeros; none on any rank is an error
+    empty = polish_targets(spec, Z, t, Ztr, ttr, Zv[:0], tv[:0], seed=1, reduce=lambda v: v + sums[0])
+    part = polish_targets(spec, Z, t, Ztr, ttr, Zv[h:], tv[h:], seed=1, reduce=lambda v: v)
+    assert empty.scores == pytest.approx(part.scores, rel=1e-12) and empty.lam == part.lam
+    with pytest.raises(ForgeError, match="no validation rows on any process"):
+        polish_targets(spec, Z, t, Ztr, ttr, Zv[:0], tv[:0], seed=1, reduce=lambda v: v)
