@@ -182,6 +182,12 @@ class RivalrySection(_Section):
         "split); on runs it always, off never (docs/keys.md, 'Rival dial')."
     )
 
+    @field_validator("dial", mode="before")
+    @classmethod
+    def _bare_on_off(cls, v: Any) -> Any:
+        # YAML 1.1 reads a bare on / off as true / false: what the owner wrote is "on" / "off"
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
+
     @model_validator(mode="after")
     def _dial_needs_attackers(self) -> "RivalrySection":
         if self.explicit_dial and self.seconds <= 0:
@@ -426,6 +432,13 @@ class Contract(_Section):
     partner: PartnerSection | None = None
 
     _file: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _dial_in_memory(self) -> "Contract":
+        if self.data.stream and self.forge.rivalry.explicit_dial:
+            raise ValueError("forge.rivalry.max_key_cost / forge.rivalry.dial: on (the rival dial) needs "
+                             "the owner's rows in memory, and data.stream streams them: drop one of them")
+        return self
 
     @property
     def file(self) -> Path | None:

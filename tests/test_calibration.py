@@ -132,3 +132,23 @@ def test_contract_dial_settings():
         ForgeSection(rows=10, mode="augment", rivalry={"dial": "on"})
     with pytest.raises(ValidationError, match="dial"):
         ForgeSection(rows=10, rivalry={"dial": "yes"})
+
+
+def test_a_streamed_contract_refuses_the_dial_before_any_work(tmp_path):
+    """The dial scores on forging's in-memory validation split: with data.stream it was refused
+    only after encapsulating and forging; now when the contract is read, naming both keys."""
+    from enfo_sdk.contract import parse_contract
+    from enfo_sdk.errors import ConfigError
+
+    text = ("version: 1\ndata: {source: owner.parquet, target: y, stream: true}\n"
+            "forge: {rows: 30, rivalry: RIVALRY}\noutput: {bundle: b.parquet}\n")
+    for rivalry in ("{dial: on}", "{max_key_cost: 0.03}"):
+        with pytest.raises(ConfigError, match=r"key.yaml.*needs the owner's rows in memory, and data.stream"):
+            parse_contract(text.replace("RIVALRY", rivalry), file=tmp_path / "key.yaml")
+    for rivalry in ("{dial: small}", "{dial: auto}", "{dial: off}"):  # small and auto skip streams
+        assert parse_contract(text.replace("RIVALRY", rivalry), file=tmp_path / "key.yaml").data.stream
+    # YAML reads a bare on / off as a boolean: the contract takes what the owner wrote
+    memory = text.replace(", stream: true", "")
+    for written, dial in (("on", "on"), ("off", "off"), ('"on"', "on"), ("small", "small")):
+        c = parse_contract(memory.replace("RIVALRY", f"{{dial: {written}}}"), file=tmp_path / "key.yaml")
+        assert c.forge.rivalry.dial == dial
