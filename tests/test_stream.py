@@ -235,3 +235,36 @@ def test_row_groups_read_from_several_threads_at_once(tmp_path):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_evaluate_on_a_streamed_contract_says_its_split_is_not_the_forges(dataset, tmp_path):
+    """`enfo-owner evaluate` reads a streamed contract's table whole and splits it by a seeded
+    permutation; it used to note 'split as by enfo-owner forge', which a streamed forge (per-row
+    hash, full reference on a sample) is not. Now the note says how it split and a warning says
+    the figures are not the forge table's."""
+    import json
+
+    import yaml
+
+    from enfo_sdk.contract import load_contract
+    from enfo_sdk.workflows.evaluate_run import run_evaluate
+
+    folder, _ = dataset
+    contract = {
+        "version": 1,
+        "data": {"source": str(folder), "target": "y", "test_fraction": 0.2, "stream": True},
+        "key": {"algorithm": "nu-method", "search": {"bandwidth": [1.0], "iterations": {"max": 50}}},
+        "forge": {"rows": 20, "steps": 20},
+        "output": {"bundle": "b.parquet"},
+    }
+    path = tmp_path / "key.yaml"
+    path.write_text(yaml.safe_dump(contract))
+    run = run_evaluate(load_contract(path), out=tmp_path / "eval", sizes=(), baselines=("sampled",),
+                       attackers=("ridge",), external_rows=100)
+    assert any("data.stream: the evaluation reads the whole table in memory" in w for w in run.warnings)
+    metrics = json.loads(run.metrics_path.read_text())
+    notes = metrics["meta"]["notes"]
+    assert notes[0].startswith("Owner rows read whole and split by a seeded permutation")
+    assert not any("split as by enfo-owner forge" in n for n in notes)
+    assert metrics["meta"]["warnings"] == run.warnings
+    assert metrics["evaluation"]["split"]["test"] + 100 == round(0.2 * N)  # the permutation's held-out rows

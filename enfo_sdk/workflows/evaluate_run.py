@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .common import Progress, context, data_inputs, encapsulate_contract, notify, report_meta, run_rows_curve
-from .owner_data import load_owner_split
+from .owner_data import load_owner_split, split_note
 
 __all__ = ["EVALUATE_PHASES", "EvaluateRun", "run_evaluate"]
 
@@ -146,10 +146,11 @@ def run_evaluate(
     t_start = time.perf_counter()
     caught: list[str] = []
     split = load_owner_split(contract, check_rows=bundle is None, stream=False)
-    notes = [
-        "Owner rows split as by enfo-owner forge (data.test_fraction, data.seed); members = "
-        "the training rows, non-members and test rows = the held-out rows.",
-    ]
+    note, warning = split_note(contract, "members = the training rows, non-members and test rows = "
+                                         "the held-out rows.")
+    notes = [note]
+    if warning:
+        caught.append(warning)
     if split.task == "classification":  # accuracy and friends (workflows/evaluate_classify.py)
         from .evaluate_classify import evaluate_classification_task
 

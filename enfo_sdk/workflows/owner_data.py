@@ -132,6 +132,21 @@ class OwnerSplit:
         )
 
 
+def split_note(contract, rest: str) -> tuple[str, str | None]:
+    """The report's note on how the owner's rows were split (``rest`` completes it), and a
+    warning when the contract streams (``data.stream``): the evaluation and the sweep read the
+    whole table in memory and split it by a seeded permutation, not by the stream's per-row hash,
+    so their test rows -- and figures -- are not the forge table's."""
+    if not contract.data.stream:
+        return f"Owner rows split as by enfo-owner forge (data.test_fraction, data.seed); {rest}", None
+    warning = (f"{contract.where('data.stream')}: the evaluation reads the whole table in memory and "
+               f"splits it by a seeded permutation (data.test_fraction, data.seed), where a streamed "
+               f"forge splits by a per-row hash and trains its full reference on a 5,000-row sample: "
+               f"these figures are not the forge table's")
+    return (f"Owner rows read whole and split by a seeded permutation (data.test_fraction, data.seed), "
+            f"not by the per-row hash of the streamed forge (data.stream); {rest}"), warning
+
+
 def load_owner_split(contract, *, check_rows: bool = True, stream: bool | None = None,
                      columns=None) -> OwnerSplit:
     """Read, check and split the contract's table.

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import Progress, collect_warnings, context, data_inputs, encapsulate_contract, notify, report_meta
-from .owner_data import load_owner_split
+from .owner_data import load_owner_split, split_note
 from .protocol import harden, protocol_rows
 
 __all__ = ["SWEEP_PHASES", "SweepRun", "run_sweep"]
@@ -138,10 +138,11 @@ def run_sweep(
     mode = MODE_OF[param]
     kw = contract.forge.forge_kwargs()
     kw.setdefault("seed", ForgeSettings().seed)
-    notes = [
-        "Owner rows split as by enfo-owner forge (data.test_fraction, data.seed); divergences "
-        "against the training rows; own rows and test rows from the held-out rows.",
-    ]
+    note, warning = split_note(contract, "divergences against the training rows; own rows and test "
+                                         "rows from the held-out rows.")
+    notes = [note]
+    if warning:
+        caught.append(warning)
     given = kw.pop("mode", None)
     if given is not None and given != mode:
         notes.append(f"{contract.where('forge.mode')}: {given!r} replaced by {mode!r}, the mode "
