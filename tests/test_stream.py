@@ -165,6 +165,26 @@ def test_source_errors_name_the_problem(dataset, tmp_path):
             ParquetSource(parts, "y")
 
 
+def _streamed_contract(folder, tmp_path, monkeypatch, bundle: str, **forge) -> tuple[dict, object]:
+    """A contract streaming ``folder`` (the owner's key under ``tmp_path``; reading the whole
+    table fails the test) and its file."""
+    import yaml
+
+    monkeypatch.setenv("ENFO_OWNER_KEY", str(tmp_path / "keys" / "owner.key"))
+    monkeypatch.delenv("ENFO_KEY_PASSPHRASE", raising=False)
+    monkeypatch.setattr(pq, "read_table", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read_table")))
+    contract = {
+        "version": 1,
+        "data": {"source": str(folder), "target": "y", "test_fraction": 0.2, "stream": True},
+        "key": {"algorithm": "nu-method", "search": {"bandwidth": [1.0], "iterations": {"max": 50}}},
+        "forge": {"rows": 20, "steps": 30, "rivalry": {"seconds": 0}, **forge},
+        "output": {"bundle": bundle},
+    }
+    path = tmp_path / "key.yaml"
+    path.write_text(yaml.safe_dump(contract))
+    return contract, path
+
+
 def test_owner_cli_forges_from_a_streamed_dataset(dataset, tmp_path, monkeypatch):
     import json
 
@@ -174,18 +194,7 @@ def test_owner_cli_forges_from_a_streamed_dataset(dataset, tmp_path, monkeypatch
     from owner_cli.main import cli
 
     folder, _ = dataset
-    monkeypatch.setenv("ENFO_OWNER_KEY", str(tmp_path / "keys" / "owner.key"))
-    monkeypatch.delenv("ENFO_KEY_PASSPHRASE", raising=False)
-    monkeypatch.setattr(pq, "read_table", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read_table")))
-    contract = {
-        "version": 1,
-        "data": {"source": str(folder), "target": "y", "test_fraction": 0.2, "stream": True},
-        "key": {"algorithm": "nu-method", "search": {"bandwidth": [1.0], "iterations": {"max": 50}}},
-        "forge": {"rows": 20, "steps": 30, "rivalry": {"seconds": 0}},
-        "output": {"bundle": "out/b.parquet"},
-    }
-    path = tmp_path / "key.yaml"
-    path.write_text(yaml.safe_dump(contract))
+    contract, path = _streamed_contract(folder, tmp_path, monkeypatch, "out/b.parquet")
     r = CliRunner().invoke(cli, ["forge", "--contract", str(path), "--json"])
     assert r.exit_code == 0, r.output
     summary = json.loads(r.output[r.output.index("{"):])
@@ -237,34 +246,63 @@ def test_row_groups_read_from_several_threads_at_once(tmp_path):
     assert errors == []
 
 
-def test_evaluate_on_a_streamed_contract_says_its_split_is_not_the_forges(dataset, tmp_path):
-    """`enfo-owner evaluate` reads a streamed contract's table whole and splits it by a seeded
-    permutation; it used to note 'split as by enfo-owner forge', which a streamed forge (per-row
-    hash, full reference on a sample) is not. Now the note says how it split and a warning says
-    the figures are not the forge table's."""
+def test_evaluate_streams_a_streamed_contract_as_forge_does(dataset, tmp_path, monkeypatch):
+    """One protocol for a streamed contract: `enfo-owner evaluate` used to read the table whole
+    and split it by the permutation (the forge table said full 842.7, evaluate 612.8 on a public
+    table, while noting "split as by enfo-owner forge"). It now streams as forge does: the same
+    test rows, the same full reference (the training sample), the same sampled rows, so the
+    bundle's signed figures are evaluate's."""
     import json
 
-    import yaml
+    from click.testing import CliRunner
 
-    from enfo_sdk.contract import load_contract
-    from enfo_sdk.workflows.evaluate_run import run_evaluate
+    from enfo_sdk.bundle.verify import read_envelope_unverified
+    from owner_cli.main import cli
 
     folder, _ = dataset
-    contract = {
-        "version": 1,
-        "data": {"source": str(folder), "target": "y", "test_fraction": 0.2, "stream": True},
-        "key": {"algorithm": "nu-method", "search": {"bandwidth": [1.0], "iterations": {"max": 50}}},
-        "forge": {"rows": 20, "steps": 20},
-        "output": {"bundle": "b.parquet"},
-    }
-    path = tmp_path / "key.yaml"
-    path.write_text(yaml.safe_dump(contract))
-    run = run_evaluate(load_contract(path), out=tmp_path / "eval", sizes=(), baselines=("sampled",),
-                       attackers=("ridge",), external_rows=100)
-    assert any("data.stream: the evaluation reads the whole table in memory" in w for w in run.warnings)
-    metrics = json.loads(run.metrics_path.read_text())
-    notes = metrics["meta"]["notes"]
-    assert notes[0].startswith("Owner rows read whole and split by a seeded permutation")
-    assert not any("split as by enfo-owner forge" in n for n in notes)
-    assert metrics["meta"]["warnings"] == run.warnings
-    assert metrics["evaluation"]["split"]["test"] + 100 == round(0.2 * N)  # the permutation's held-out rows
+    _, path = _streamed_contract(folder, tmp_path, monkeypatch, "b.parquet")
+    runner = CliRunner()
+    r = runner.invoke(cli, ["forge", "--contract", str(path), "--quiet"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "eval"
+    r = runner.invoke(cli, ["evaluate", "--contract", str(path), "--bundle", str(tmp_path / "b.parquet"),
+                            "--out", str(out), "--sizes", "", "--json"])
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    ev = metrics["evaluation"]
+    manifest, _ = read_envelope_unverified(tmp_path / "b.parquet")
+    m, rows = manifest.metrics, manifest.rivalry.protocol.rows
+    assert ev["full"]["key_rmse"] == pytest.approx(m["test_rmse_full"], rel=1e-9)
+    assert ev["bundle"]["key_rmse"] == pytest.approx(m["test_rmse_forged"], rel=1e-9)
+    assert ev["baselines"]["sampled"]["key_rmse"] == pytest.approx(m["test_rmse_sampled"], rel=1e-9)
+    assert (ev["split"]["test"], ev["split"]["external"]) == (rows.test, rows.outside)
+    u = split_u(np.arange(N, dtype=np.uint64), 0)
+    assert ev["split"]["test"] + ev["split"]["external"] == int((u < 0.2).sum())  # the per-row hash
+    assert metrics["meta"]["notes"][0].startswith("Owner rows streamed and split as by enfo-owner forge")
+    assert not metrics["meta"]["warnings"]
+    # without --bundle evaluate forges from the stream with forge's settings: the same rows
+    r = runner.invoke(cli, ["evaluate", "--contract", str(path), "--out", str(tmp_path / "eval2"),
+                            "--sizes", "", "--json"])
+    assert r.exit_code == 0, r.output
+    again = json.loads((tmp_path / "eval2" / "metrics.json").read_text())["evaluation"]
+    assert again["bundle"]["key_rmse"] == pytest.approx(m["test_rmse_forged"], rel=1e-9)
+    assert again["full"]["key_rmse"] == pytest.approx(m["test_rmse_full"], rel=1e-9)
+
+
+def test_a_sweep_of_a_streamed_contract_says_its_split_is_not_the_forges(dataset, tmp_path, monkeypatch):
+    """`evaluate --sweep` still reads a streamed table whole and splits it by the permutation:
+    its first note says so (it used to say "split as by enfo-owner forge") and a warning says
+    its figures are not the forge table's."""
+    import json
+
+    from enfo_sdk.contract import load_contract
+    from enfo_sdk.workflows.sweep_run import run_sweep
+
+    folder, _ = dataset
+    _, path = _streamed_contract(folder, tmp_path, monkeypatch, "b.parquet", steps=10)
+    run = run_sweep(load_contract(path), out=tmp_path / "sweep", param="rival_weight", values=[0.0, 0.1],
+                    own_rows=100)
+    assert any("data.stream: the sweep reads the whole table in memory" in w for w in run.warnings)
+    meta = json.loads((tmp_path / "sweep" / "sweep.json").read_text())["meta"]
+    assert meta["notes"][0].startswith("Owner rows read whole and split by a seeded permutation")
+    assert meta["warnings"] == run.warnings

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .common import Progress, context, data_inputs, encapsulate_contract, notify, report_meta, run_rows_curve
-from .owner_data import load_owner_split, split_note
+from .owner_data import load_owner_split
 
 __all__ = ["EVALUATE_PHASES", "EvaluateRun", "run_evaluate"]
 
@@ -134,23 +134,39 @@ def run_evaluate(
         (:mod:`enfo_sdk.workflows.evaluate_classify`: accuracy, balanced accuracy, log-loss,
         Brier and ROC AUC where a regression task reports RMSE).
     """
-    from ..bundle.rows import owner_bundle_rows
-    from ..evaluate import BASELINES, evaluate, rows_curve
-    from .forge_run import owner_signing_key
-    from ..evaluate.baselines import baselines_note
-    from ..evaluate.report import REPORT_FILES, write_report
-    from ..forge import forge
+    from ..evaluate.report import REPORT_FILES
     from ..outputs import check_folder_outputs
 
     check_folder_outputs(out, REPORT_FILES, {**data_inputs(contract), "--bundle": bundle}, overwrite=force)
     t_start = time.perf_counter()
     caught: list[str] = []
-    split = load_owner_split(contract, check_rows=bundle is None, stream=False)
-    note, warning = split_note(contract, "members = the training rows, non-members and test rows = "
-                                         "the held-out rows.")
-    notes = [note]
-    if warning:
-        caught.append(warning)
+    split = load_owner_split(contract, check_rows=bundle is None)  # streamed as forge streams it
+    try:
+        return _evaluate_split(contract, split, out=out, bundle=bundle, sizes=sizes, seeds=seeds,
+                               external_rows=external_rows, baselines=baselines, attackers=attackers,
+                               progress=progress, force=force, t_start=t_start, caught=caught)
+    finally:
+        split.close()
+
+
+def _evaluate_split(contract, split, *, out, bundle, sizes, seeds, external_rows, baselines, attackers,
+                    progress, force, t_start, caught):
+    """:func:`run_evaluate` on the owner's rows as read and split (``split``)."""
+    from ..bundle.rows import owner_bundle_rows
+    from ..evaluate import BASELINES, evaluate, rows_curve
+    from .forge_run import owner_signing_key
+    from ..evaluate.baselines import baselines_note
+    from ..evaluate.report import write_report
+    from ..forge import forge
+
+    if split.source is None:
+        notes = ["Owner rows split as by enfo-owner forge (data.test_fraction, data.seed); members = "
+                 "the training rows, non-members and test rows = the held-out rows."]
+    else:
+        notes = ["Owner rows streamed and split as by enfo-owner forge (data.stream: a per-row hash of "
+                 "data.seed holds out data.test_fraction); members = a seeded sample of at most 5,000 "
+                 "training rows, on which the full reference and the baselines train; non-members and "
+                 "test rows = the held-out rows."]
     if split.task == "classification":  # accuracy and friends (workflows/evaluate_classify.py)
         from .evaluate_classify import evaluate_classification_task
 
@@ -175,11 +191,12 @@ def run_evaluate(
                                     columns=split.columns)
         notify(progress, "forge", 0.0)
         with context(contract.where("forge")):
-            result = forge(split.X_train, split.y_train, spec, contract.forge.settings(),
+            settings = split.forge_settings(contract)  # as enfo-owner forge forges (a source: streamed)
+            result = forge(*split.forge_rows(), spec, settings,
                            callback=lambda p: notify(progress, "forge", p.step / p.steps))
         from .forge_run import apply_dial  # forge's dial too (docs/metrics.md, "One protocol")
 
-        result, dial = apply_dial(contract, split, result, contract.forge.settings())
+        result, dial = apply_dial(contract, split, result, settings)
         if dial is not None:
             notes.append(dial.message())
         notify(progress, "forge", 1.0)
