@@ -289,20 +289,30 @@ def test_evaluate_streams_a_streamed_contract_as_forge_does(dataset, tmp_path, m
     assert again["full"]["key_rmse"] == pytest.approx(m["test_rmse_full"], rel=1e-9)
 
 
-def test_a_sweep_of_a_streamed_contract_says_its_split_is_not_the_forges(dataset, tmp_path, monkeypatch):
-    """`evaluate --sweep` still reads a streamed table whole and splits it by the permutation:
-    its first note says so (it used to say "split as by enfo-owner forge") and a warning says
-    its figures are not the forge table's."""
+def test_a_sweep_of_a_streamed_contract_streams_as_forge_does(dataset, tmp_path, monkeypatch):
+    """`evaluate --sweep` on a streamed contract streams as forge does: the swept value equal to
+    the contract's gives the forge table's figures (it read the table whole and split it by the
+    permutation before, noting "split as by enfo-owner forge")."""
     import json
 
-    from enfo_sdk.contract import load_contract
-    from enfo_sdk.workflows.sweep_run import run_sweep
+    from click.testing import CliRunner
+
+    from owner_cli.main import cli
 
     folder, _ = dataset
-    _, path = _streamed_contract(folder, tmp_path, monkeypatch, "b.parquet", steps=10)
-    run = run_sweep(load_contract(path), out=tmp_path / "sweep", param="rival_weight", values=[0.0, 0.1],
-                    own_rows=100)
-    assert any("data.stream: the sweep reads the whole table in memory" in w for w in run.warnings)
-    meta = json.loads((tmp_path / "sweep" / "sweep.json").read_text())["meta"]
-    assert meta["notes"][0].startswith("Owner rows read whole and split by a seeded permutation")
-    assert meta["warnings"] == run.warnings
+    _, path = _streamed_contract(folder, tmp_path, monkeypatch, "b.parquet", mode="rival", selection="validation")
+    runner = CliRunner()
+    made = runner.invoke(cli, ["forge", "--contract", str(path), "--json"])
+    assert made.exit_code == 0, made.output
+    forged = json.loads(made.output[made.output.index("{"):])
+    swept = runner.invoke(cli, ["evaluate", "--contract", str(path), "--out", str(tmp_path / "s"), "--json",
+                                "--sweep", "rival_weight=0,0.5"])
+    assert swept.exit_code == 0, swept.output
+    body = json.loads(swept.output[swept.output.index("{"):])
+    assert body["key_rmse"]["full"] == pytest.approx(forged["test_rmse"]["full"], rel=1e-9)
+    assert body["key_rmse"]["sampled"] == pytest.approx(forged["test_rmse"]["sampled"], rel=1e-9)
+    assert body["results"][0]["key_rmse"] == pytest.approx(forged["test_rmse"]["forged"], rel=1e-9)
+    assert body["split"]["test"] == forged["owner_rows"]["test"] and body["split"]["own"] == forged["owner_rows"]["outside"]
+    assert body["results"][1]["key_rmse"] != body["results"][0]["key_rmse"]
+    meta = json.loads((tmp_path / "s" / "sweep.json").read_text())["meta"]
+    assert meta["notes"][0].startswith("Owner rows streamed and split as by enfo-owner forge")

@@ -132,27 +132,12 @@ class OwnerSplit:
         )
 
 
-def split_note(contract, rest: str) -> tuple[str, str | None]:
-    """The sweep report's note on how the owner's rows were split (``rest`` completes it), and a
-    warning when the contract streams (``data.stream``): the sweep reads the whole table in
-    memory and splits it by a seeded permutation, not by the stream's per-row hash, so its test
-    rows -- and figures -- are not the forge table's."""
-    if not contract.data.stream:
-        return f"Owner rows split as by enfo-owner forge (data.test_fraction, data.seed); {rest}", None
-    warning = (f"{contract.where('data.stream')}: the sweep reads the whole table in memory and splits "
-               f"it by a seeded permutation (data.test_fraction, data.seed), where a streamed forge "
-               f"splits by a per-row hash and trains its full reference on a 5,000-row sample: these "
-               f"figures are not the forge table's")
-    return (f"Owner rows read whole and split by a seeded permutation (data.test_fraction, data.seed), "
-            f"not by the per-row hash of the streamed forge (data.stream); {rest}"), warning
-
-
 def load_owner_split(contract, *, check_rows: bool = True, stream: bool | None = None,
                      columns=None) -> OwnerSplit:
     """Read, check and split the contract's table.
 
     ``stream`` (default: the contract's ``data.stream``) reads a Parquet source by minibatches;
-    ``stream=False`` reads the whole table into memory (the sweep does). ``columns`` (a
+    ``stream=False`` reads the whole table into memory. ``columns`` (a
     fitted ColumnTransform, e.g. a consortium's agreed key's) encodes the table instead of an
     encoding fitted on its training rows; in-memory tables only.
 

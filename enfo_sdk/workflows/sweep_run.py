@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import Progress, collect_warnings, context, data_inputs, encapsulate_contract, notify, report_meta
-from .owner_data import load_owner_split, split_note
+from .owner_data import load_owner_split
 from .protocol import harden, protocol_rows
 
 __all__ = ["SWEEP_PHASES", "SweepRun", "run_sweep"]
@@ -122,27 +122,37 @@ def run_sweep(
     -------
     SweepRun
     """
-    from ..evaluate.core import OUTSIDE_ROWS
-    from ..evaluate.sweep import MODE_OF, SWEEP_FILES, check_sweep, sweep, write_sweep
+    from ..evaluate.sweep import SWEEP_FILES, check_sweep
     from ..outputs import check_folder_outputs
 
     check_folder_outputs(out, SWEEP_FILES, data_inputs(contract), overwrite=force)
-    from ..forging.settings import ForgeSettings
-
     t_start = time.perf_counter()
     vals = check_sweep(param, values, min_values=2)
     caught: list[str] = []
-    split = load_owner_split(contract, stream=False)
+    split = load_owner_split(contract)  # streamed as forge streams it (data.stream)
+    try:
+        return _sweep_split(contract, split, out=out, param=param, vals=vals, own_rows=own_rows,
+                            attackers=attackers, progress=progress, t_start=t_start, caught=caught)
+    finally:
+        split.close()
+
+
+def _sweep_split(contract, split, *, out, param, vals, own_rows, attackers, progress, t_start, caught) -> SweepRun:
+    """:func:`run_sweep` on the owner's rows as read and split (``split``)."""
+    from ..evaluate.core import OUTSIDE_ROWS
+    from ..evaluate.sweep import MODE_OF, sweep, write_sweep
+    from ..forging.settings import ForgeSettings
+
     classify = split.task == "classification"
     Xa_train, ya_train = split.train_arrays
     mode = MODE_OF[param]
     kw = contract.forge.forge_kwargs()
     kw.setdefault("seed", ForgeSettings().seed)
-    note, warning = split_note(contract, "divergences against the training rows; own rows and test "
-                                         "rows from the held-out rows.")
-    notes = [note]
-    if warning:
-        caught.append(warning)
+    how = ("streamed and split as by enfo-owner forge (data.stream: a per-row hash of data.seed holds out "
+           "data.test_fraction; the training rows are a seeded sample of at most 5,000)"
+           if split.source is not None else "split as by enfo-owner forge (data.test_fraction, data.seed)")
+    notes = [f"Owner rows {how}; divergences against the training rows; own rows and test rows from "
+             f"the held-out rows."]
     given = kw.pop("mode", None)
     if given is not None and given != mode:
         notes.append(f"{contract.where('forge.mode')}: {given!r} replaced by {mode!r}, the mode "
