@@ -159,14 +159,8 @@ def _evaluate_split(contract, split, *, out, bundle, sizes, seeds, external_rows
     from ..evaluate.report import write_report
     from ..forge import forge
 
-    if split.source is None:
-        notes = ["Owner rows split as by enfo-owner forge (data.test_fraction, data.seed); members = "
-                 "the training rows, non-members and test rows = the held-out rows."]
-    else:
-        notes = ["Owner rows streamed and split as by enfo-owner forge (data.stream: a per-row hash of "
-                 "data.seed holds out data.test_fraction); members = a seeded sample of at most 5,000 "
-                 "training rows, on which the full reference and the baselines train; non-members and "
-                 "test rows = the held-out rows."]
+    notes = [f"Owner rows {split.how_split}; members = the training rows, non-members and test rows "
+             f"= the held-out rows."]
     if split.task == "classification":  # accuracy and friends (workflows/evaluate_classify.py)
         from .evaluate_classify import evaluate_classification_task
 

@@ -96,6 +96,15 @@ class OwnerSplit:
 
         return split_holdout(len(self.y_test), OUTSIDE_ROWS if outside_rows is None else outside_rows, seed)
 
+    @property
+    def how_split(self) -> str:
+        """How these rows were read and split, as the reports' first note says it."""
+        if self.source is None:
+            return "split as by enfo-owner forge (data.test_fraction, data.seed)"
+        return (f"streamed and split as by enfo-owner forge (data.stream: a per-row hash of data.seed "
+                f"holds out data.test_fraction; the training rows in memory are a seeded sample of at "
+                f"most {STREAM_SAMPLE_ROWS:,})")
+
     def forge_rows(self) -> tuple[Any, Any]:
         """What :func:`enfo_sdk.forge` reads: ``(X_train, y_train)`` or ``(source, None)``."""
         return (self.X_train, self.y_train) if self.source is None else (self.source, None)

@@ -148,11 +148,8 @@ def _sweep_split(contract, split, *, out, param, vals, own_rows, attackers, prog
     mode = MODE_OF[param]
     kw = contract.forge.forge_kwargs()
     kw.setdefault("seed", ForgeSettings().seed)
-    how = ("streamed and split as by enfo-owner forge (data.stream: a per-row hash of data.seed holds out "
-           "data.test_fraction; the training rows are a seeded sample of at most 5,000)"
-           if split.source is not None else "split as by enfo-owner forge (data.test_fraction, data.seed)")
-    notes = [f"Owner rows {how}; divergences against the training rows; own rows and test rows from "
-             f"the held-out rows."]
+    notes = [f"Owner rows {split.how_split}; divergences against the training rows; own rows and test "
+             f"rows from the held-out rows."]
     given = kw.pop("mode", None)
     if given is not None and given != mode:
         notes.append(f"{contract.where('forge.mode')}: {given!r} replaced by {mode!r}, the mode "
