@@ -148,6 +148,7 @@ class SourceRows:
         if spec.n_features != source.n_features:
             raise DataError(f"the key expects {spec.n_features} features, the source has {source.n_features}")
         self.source, self.pre, self.dev = source, spec.preprocessing, dev
+        self._samples: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.names, self.target = list(source.feature_names), source.target_name
         self.target_columns = [self.target]
         self.n_train = int(source.n_train)
@@ -167,19 +168,25 @@ class SourceRows:
                     f"world={size} and ranks=[{rank}] (enfo_sdk.distributed.shard_source)"
                 )
 
+    def _sample(self, max_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The source's seeded sample of at most ``max_rows`` training rows, standardized; read
+        once per (max_rows, seed): the start rows and the targets' polish ask for the same one."""
+        key = (int(max_rows), int(seed))
+        if key not in self._samples:
+            Xs, ys = self.source.sample(*key)
+            self._samples[key] = (self.pre.transform_X(np.asarray(Xs, np.float64)),
+                                  self.pre.transform_y(np.asarray(ys, np.float64)))
+        return self._samples[key]
+
     def init_rows(self, init: str, rows: int, seed: int) -> np.ndarray:
-        Xs, ys = self.source.sample(20000, seed)
-        Z = self.pre.transform_X(Xs.to_numpy(np.float64))
-        t = self.pre.transform_y(ys.to_numpy(np.float64))
+        Z, t = self._sample(20000, seed)
         return initial_rows(init, Z, t, rows, seed)
 
     def polish_rows(self, max_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """The training rows the targets' polish solves on (standardized): the source's seeded
         sample of at most ``max_rows`` (the rows k-means starts from; every shard's rows, the
         same on every rank)."""
-        Xs, ys = self.source.sample(max_rows, seed)
-        return (self.pre.transform_X(np.asarray(Xs, np.float64)),
-                self.pre.transform_y(np.asarray(ys, np.float64)))
+        return self._sample(max_rows, seed)
 
     def batch(self, step: int, size: int, seed: int, gen):
         Xb, yb = self.source.batch(step, size, seed)
