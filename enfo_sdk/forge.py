@@ -174,7 +174,7 @@ class _Forging:
         self.red = reducer(self.data.reduce)
         self.param = Parametrisation.of(spec, self.data.n_targets)
         self.terms: list[Term] = mode_terms(s, spec, scale=self.red.scale, penalty=penalty)
-        in_memory = hasattr(self.data, "pooled_rmse")
+        self.in_memory = in_memory = hasattr(self.data, "pooled_rmse")  # else a minibatch source
         small = s.small_table(self.data.n_val, in_memory=in_memory)
         self.lr = s.learning_rate(spec, update=init_rows is not None, small=small)
         self.selection = s.selection_for(self.data.n_val, in_memory=in_memory)
@@ -383,9 +383,9 @@ class _Forging:
                 out["polish_lambda"] = float(choice.lam)
             return out
         Ztr, ttr = self._polish_rows
-        streamed = not hasattr(data, "pooled_rmse")  # a source: its validation rows, summed over ranks
+        # a source's validation rows: scored as sums, summed over the ranks
         choice = polish_targets(self.spec, rows_std[:, :d], rows_std[:, d], Ztr, ttr, data.Zval.cpu().numpy(),
-                                data.tval.cpu().numpy(), seed=seed, reduce=self.red.sum if streamed else None)
+                                data.tval.cpu().numpy(), seed=seed, reduce=None if self.in_memory else self.red.sum)
         out = {"polish_val_rmse_before": float(state.best_rmse)}
         if choice.targets is None:
             return out
